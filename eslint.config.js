@@ -1,0 +1,18 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', '.shoal/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only config modules read process.env.' }],
+    },
+  },
+  {
+    files: ['**/config.ts', '**/config/*.ts', 'scripts/**', 'e2e/**', 'bench/**', '**/test/**', '.ci/**'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

@@ -1,0 +1,3 @@
+export * from './error.js';
+export * from './runner.js';
+export * from './sandbox-state.js';

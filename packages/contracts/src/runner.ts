@@ -1,0 +1,171 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/*
+ * The contract between shoal-api and shoal-runner (modelled on Daytona's runner API, §10 of the facts brief).
+ * Every route except `GET /` and `GET /metrics` requires `Authorization: Bearer <runner token>`.
+ * Errors use the ErrorEnvelope from ./error.ts.
+ *
+ *   GET    /                                   -> RunnerHealth
+ *   GET    /metrics                            -> Prometheus text
+ *   GET    /info                               -> RunnerInfo
+ *   POST   /sandboxes            CreateRunnerSandbox -> 201 JSON string (the sandbox id). Synchronous: returns once the
+ *                                                  toolbox answers. Idempotent: an existing started sandbox returns at once,
+ *                                                  a stopped one is started.
+ *   GET    /sandboxes/:id                      -> RunnerSandboxInfo (404 when the runner has never heard of it)
+ *   POST   /sandboxes/:id/start  {metadata?}   -> 200 "Sandbox started"  (synchronous, toolbox ready)
+ *   POST   /sandboxes/:id/stop                 -> 200 "Sandbox stopped"  (synchronous)
+ *   POST   /sandboxes/:id/destroy              -> 200 "Sandbox destroyed" (processes gone; files may linger until remove)
+ *   DELETE /sandboxes/:id                      -> 200 "Sandbox removed"  (everything gone: dirs, netns, cgroups, nft)
+ *   POST   /sandboxes/:id/backup  CreateBackup -> 201 "Backup started"
+ *   POST   /sandboxes/:id/resize  ResizeSandbox -> 200
+ *   GET    /sandboxes/:id/network-settings     -> NetworkSettings
+ *   POST   /sandboxes/:id/network-settings NetworkSettings -> 200 (applies to a running sandbox at once)
+ *   ANY    /sandboxes/:id/toolbox/*            -> reverse proxy to the toolbox daemon over its unix socket
+ *                                                 (HTTP and WebSocket upgrades, streamed both ways)
+ *   ANY    /sandboxes/:id/ports/:port/*        -> reverse proxy to a port inside the sandbox (2280 = the toolbox)
+ *   POST   /snapshots/pull       PullSnapshot  -> 200 (synchronous pull + unpack)
+ *   POST   /snapshots/build      BuildSnapshot -> 200 (synchronous build)
+ *   GET    /snapshots/exists?snapshot=         -> {exists}
+ *   POST   /snapshots/remove?snapshot=         -> 200
+ *   GET    /snapshots/logs?snapshotRef=&follow= -> text/plain stream
+ *
+ * The runner reports state changes back to the API with `PUT /api/sandbox/:id/state {state}` and reads
+ * `GET /api/sandbox/for-runner?states=...`, authenticated with the same runner token.
+ */
+
+export const RunnerHealth = Type.Object({ status: Type.Literal('ok'), version: Type.String() });
+export type RunnerHealth = Static<typeof RunnerHealth>;
+
+export const RunnerMetrics = Type.Object({
+  currentCpuUsagePercentage: Type.Number(),
+  currentMemoryUsagePercentage: Type.Number(),
+  currentDiskUsagePercentage: Type.Number(),
+  currentAllocatedCpu: Type.Number(),
+  currentAllocatedMemoryGiB: Type.Number(),
+  currentAllocatedDiskGiB: Type.Number(),
+  currentSnapshotCount: Type.Number(),
+  /** Shoal extension: sandboxes currently running on this runner. */
+  currentStartedSandboxes: Type.Optional(Type.Number()),
+});
+export type RunnerMetrics = Static<typeof RunnerMetrics>;
+
+export const RunnerInfo = Type.Object({ metrics: RunnerMetrics, version: Type.String() });
+export type RunnerInfo = Static<typeof RunnerInfo>;
+
+export const RegistryCredentials = Type.Object({
+  url: Type.String(),
+  username: Type.String(),
+  password: Type.String(),
+  project: Type.Optional(Type.String()),
+});
+export type RegistryCredentials = Static<typeof RegistryCredentials>;
+
+export const VolumeMount = Type.Object({ volumeId: Type.String(), mountPath: Type.String() });
+export type VolumeMount = Static<typeof VolumeMount>;
+
+export const CreateRunnerSandbox = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  /** The organization id. */
+  userId: Type.String(),
+  /** Image reference of the snapshot, e.g. `127.0.0.1:5100/shoal/sandbox:0.1.0`. */
+  snapshot: Type.String({ minLength: 1 }),
+  osUser: Type.String({ minLength: 1 }),
+  cpuQuota: Type.Integer({ minimum: 1 }),
+  gpuQuota: Type.Integer({ minimum: 0 }),
+  /** GiB */
+  memoryQuota: Type.Integer({ minimum: 1 }),
+  /** GiB */
+  storageQuota: Type.Integer({ minimum: 1 }),
+  env: Type.Record(Type.String(), Type.String()),
+  registry: Type.Optional(RegistryCredentials),
+  entrypoint: Type.Optional(Type.Array(Type.String())),
+  volumes: Type.Optional(Type.Array(VolumeMount)),
+  networkBlockAll: Type.Optional(Type.Boolean()),
+  /** Comma-separated IPv4 CIDRs, at most 5. */
+  networkAllowList: Type.Optional(Type.String()),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+export type CreateRunnerSandbox = Static<typeof CreateRunnerSandbox>;
+
+export const RunnerSandboxState = Type.Union(
+  [
+    'creating',
+    'restoring',
+    'destroyed',
+    'destroying',
+    'started',
+    'stopped',
+    'starting',
+    'stopping',
+    'resizing',
+    'error',
+    'unknown',
+    'pulling_snapshot',
+  ].map((s) => Type.Literal(s)),
+);
+export type RunnerSandboxState =
+  | 'creating'
+  | 'restoring'
+  | 'destroyed'
+  | 'destroying'
+  | 'started'
+  | 'stopped'
+  | 'starting'
+  | 'stopping'
+  | 'resizing'
+  | 'error'
+  | 'unknown'
+  | 'pulling_snapshot';
+
+export const RunnerBackupState = Type.Union(
+  ['NONE', 'PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED'].map((s) => Type.Literal(s)),
+);
+export type RunnerBackupState = 'NONE' | 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+export const RunnerSandboxInfo = Type.Object({
+  state: RunnerSandboxState,
+  backupState: RunnerBackupState,
+  backupError: Type.Optional(Type.String()),
+  /** Why the sandbox is in `error`, when it is. */
+  errorReason: Type.Optional(Type.String()),
+});
+export type RunnerSandboxInfo = Static<typeof RunnerSandboxInfo>;
+
+export const StartRunnerSandbox = Type.Object({
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+export const CreateBackup = Type.Object({ snapshot: Type.String(), registry: RegistryCredentials });
+export type CreateBackup = Static<typeof CreateBackup>;
+
+export const ResizeSandbox = Type.Object({
+  cpu: Type.Optional(Type.Integer({ minimum: 1 })),
+  gpu: Type.Optional(Type.Integer({ minimum: 0 })),
+  memory: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export type ResizeSandbox = Static<typeof ResizeSandbox>;
+
+export const NetworkSettings = Type.Object({
+  networkBlockAll: Type.Optional(Type.Boolean()),
+  networkAllowList: Type.Optional(Type.String()),
+  networkLimitEgress: Type.Optional(Type.Boolean()),
+});
+export type NetworkSettings = Static<typeof NetworkSettings>;
+
+export const PullSnapshot = Type.Object({ snapshot: Type.String({ minLength: 1 }), registry: Type.Optional(RegistryCredentials) });
+export type PullSnapshot = Static<typeof PullSnapshot>;
+
+export const BuildSnapshot = Type.Object({
+  snapshot: Type.String({ minLength: 1 }),
+  dockerfile: Type.String({ minLength: 1 }),
+  organizationId: Type.String(),
+  context: Type.Optional(Type.Array(Type.String())),
+  registry: Type.Optional(RegistryCredentials),
+  pushToInternalRegistry: Type.Optional(Type.Boolean()),
+});
+export type BuildSnapshot = Static<typeof BuildSnapshot>;
+
+export const SnapshotExists = Type.Object({ exists: Type.Boolean() });
+
+/** Header the runner strips before forwarding; preferred over Authorization so the caller's own Authorization can pass through. */
+export const RUNNER_AUTH_HEADER = 'x-daytona-authorization';
