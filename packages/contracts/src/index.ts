@@ -1,3 +1,4 @@
 export * from './error.js';
 export * from './runner.js';
 export * from './sandbox-state.js';
+export * from './toolbox.js';

@@ -1,0 +1,18 @@
+import { resolve } from 'node:path';
+
+export interface CliConfig {
+  readonly dataDir: string;
+  readonly apiUrl: string | undefined;
+  readonly apiKey: string | undefined;
+}
+
+const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
+
+/** The CLI's environment, read once. `--data-dir` on a command wins over SHOAL_DATA_DIR. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  return Object.freeze({
+    dataDir: resolve(env.SHOAL_DATA_DIR ?? `${repoRoot}/.shoal`),
+    apiUrl: env.DAYTONA_API_URL || undefined,
+    apiKey: env.DAYTONA_API_KEY || undefined,
+  });
+}

@@ -1,0 +1,2 @@
+export { parseArgs } from './args.js';
+export { exitCodeFor, messageOf, EXIT } from './errors.js';

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { parseArgs, type ParsedArgs } from './args.js';
+import { loadConfig, type CliConfig } from './config.js';
+import { EXIT, exitCodeFor, messageOf, UsageError } from './errors.js';
+
+interface Command {
+  usage: string;
+  run(args: ParsedArgs, config: CliConfig): Promise<number>;
+}
+
+// Commands load lazily: `shoal exec` should not pay for the platform supervisor, nor `shoal up` for the SDK.
+const commands: Record<string, () => Promise<Command>> = {
+  up: () => import('./commands/up.js'),
+  status: () => import('./commands/status.js'),
+  exec: () => import('./commands/exec.js'),
+  'sandbox create': () => import('./commands/sandbox/create.js'),
+  'sandbox list': () => import('./commands/sandbox/list.js'),
+  'sandbox info': () => import('./commands/sandbox/info.js'),
+  'sandbox start': () => import('./commands/sandbox/start.js'),
+  'sandbox stop': () => import('./commands/sandbox/stop.js'),
+  'sandbox delete': () => import('./commands/sandbox/delete.js'),
+  'snapshot list': () => import('./commands/snapshot/list.js'),
+};
+
+async function help(): Promise<void> {
+  console.log('Usage:');
+  for (const load of Object.values(commands)) console.log(`  ${(await load()).usage}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const config = loadConfig();
+  const two = `${argv[0]} ${argv[1]}`;
+  const key = commands[two] ? two : argv[0] && commands[argv[0]] ? argv[0] : undefined;
+  if (!key) {
+    await help();
+    return argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' ? EXIT.ok : EXIT.usage;
+  }
+  const command = await commands[key]!();
+  const args = parseArgs(argv.slice(key.split(' ').length));
+  if (args.flags.has('help')) {
+    console.log(`Usage: ${command.usage}`);
+    return EXIT.ok;
+  }
+  return command.run(args, config);
+}
+
+// The one place errors become exit codes and messages.
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`shoal: ${messageOf(err)}`);
+    if (err instanceof UsageError) console.error("Run 'shoal help' for usage.");
+    process.exitCode = exitCodeFor(err);
+  },
+);

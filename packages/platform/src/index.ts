@@ -1,0 +1,4 @@
+export * from './managed-process.js';
+export * from './ports.js';
+export * from './registry.js';
+export * from './platform.js';

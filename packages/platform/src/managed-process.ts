@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface ManagedProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Receives every output line, already prefixed with the process name. */
+  log: (line: string) => void;
+}
+
+/**
+ * One platform process (API, runner, registry) supervised by `shoal up` or a test harness. It keeps the output
+ * flowing into one log and makes the process's PID and exit observable, so fault tests can SIGKILL it and start it again.
+ */
+export class ManagedProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  private readonly waiters: Array<(line: string) => void> = [];
+
+  constructor(private readonly opts: ManagedProcessOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): void {
+    const child = spawn(this.opts.command, this.opts.args, {
+      cwd: this.opts.cwd,
+      env: this.opts.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const onLine = (line: string) => {
+      this.opts.log(`[${this.opts.name}] ${line}`);
+      for (const w of this.waiters) w(line);
+    };
+    createInterface({ input: child.stdout! }).on('line', onLine);
+    createInterface({ input: child.stderr! }).on('line', onLine);
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    child.on('error', (err) => this.opts.log(`[${this.opts.name}] failed to start: ${err.message}`));
+  }
+
+  /** Resolves with the first output line matching `re`; rejects if the process exits first or time runs out. */
+  waitForLine(re: RegExp, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.opts.name}: no line matching ${re} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (line: string) => {
+        if (re.test(line)) {
+          cleanup();
+          resolve(line);
+        }
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      this.waiters.push(waiter);
+      void this.exited.then((code) => {
+        if (this.waiters.includes(waiter)) {
+          cleanup();
+          reject(new Error(`${this.opts.name} exited with code ${code} before it was ready`));
+        }
+      });
+    });
+  }
+
+  /** Sends `signal`, waits up to `graceMs`, then SIGKILLs. Resolves when the process is gone. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 8000): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill(signal);
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** SIGKILL without grace: what a crash looks like to everyone else. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGKILL');
+    await this.exited;
+  }
+
+  waitExit(): Promise<number | null> {
+    return this.exited;
+  }
+}

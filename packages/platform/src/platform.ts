@@ -1,0 +1,289 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
+import { ManagedProcess } from './managed-process.js';
+import { freePort, portIsFree } from './ports.js';
+import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
+
+const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
+
+export interface PlatformOptions {
+  dataDir: string;
+  apiPort: number;
+  apiHost?: string;
+  /** External PostgreSQL: when set no embedded server is started. */
+  databaseUrl?: string;
+  /** External registry (host:port): when set none is started. */
+  registryAddress?: string;
+  /** Number of runners to start on this machine (each with its own data dir, bridge and subnet). */
+  runners?: number;
+  /** Bridge name prefix; runner i uses `<prefix><i>`. Kept short: Linux interface names have at most 15 bytes. */
+  bridgePrefix?: string;
+  /** Second octet of runner 0's 10.x.0.0/16 subnet; runner i uses x+i. */
+  subnetOctet?: number;
+  imageCacheDir?: string;
+  previewDomain?: string;
+  adminApiKey?: string;
+  /** Build or pull the default snapshot on the first runner before reporting ready (default true). */
+  prepareDefaultSnapshot?: boolean;
+  /** Stop running sandboxes when the runner exits (default true: Ctrl-C leaves nothing running). */
+  stopSandboxesOnExit?: boolean;
+  log?: (line: string) => void;
+  extraApiEnv?: NodeJS.ProcessEnv;
+  extraRunnerEnv?: NodeJS.ProcessEnv;
+}
+
+export interface RunnerHandle {
+  index: number;
+  url: string;
+  token: string;
+  domain: string;
+  process: ManagedProcess;
+}
+
+export interface Platform {
+  /** The URL users give the SDK as DAYTONA_API_URL (ends in /api). */
+  apiUrl: string;
+  apiKey: string;
+  databaseUrl: string;
+  registryAddress: string;
+  defaultSnapshot: string;
+  defaultImage: string;
+  api: ManagedProcess;
+  runners: RunnerHandle[];
+  postgres?: RunningPostgres;
+  registry?: RunningRegistry;
+  /** Starts the API process again (after a kill or stop) and waits until it is healthy. */
+  startApi(): Promise<void>;
+  startRunner(index: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface PersistedLayout {
+  postgresPort: number;
+  registryPort: number;
+  runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
+}
+
+async function pickPort(preferred: number): Promise<number> {
+  return (await portIsFree(preferred)) ? preferred : freePort();
+}
+
+/**
+ * Chooses internal ports and runner tokens on first start and keeps them in `<dataDir>/platform.json`: the registry
+ * address is part of every snapshot's image name and the runner tokens are stored in the database, so both must survive restarts.
+ */
+async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
+  const file = join(opts.dataDir, 'platform.json');
+  const count = opts.runners ?? 1;
+  const prefix = opts.bridgePrefix ?? 'shoal';
+  const octet = opts.subnetOctet ?? 210;
+  let layout: PersistedLayout | undefined;
+  if (existsSync(file)) layout = JSON.parse(await readFile(file, 'utf8')) as PersistedLayout;
+  if (!layout) {
+    layout = {
+      postgresPort: await pickPort(opts.apiPort + 2432),
+      registryPort: await pickPort(5100),
+      runners: [],
+    };
+  }
+  for (let i = layout.runners.length; i < count; i++) {
+    layout.runners.push({
+      port: await pickPort(3003 + i),
+      token: randomBytes(32).toString('hex'),
+      bridge: `${prefix}${i}`,
+      subnet: `10.${octet + i}.0.0/16`,
+    });
+  }
+  await writeFile(file, JSON.stringify(layout, null, 2));
+  await chmod(file, 0o600);
+  return layout;
+}
+
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const dataDir = resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const layout = await loadLayout({ ...opts, dataDir });
+  const apiHost = opts.apiHost ?? '127.0.0.1';
+  const started: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of started.reverse()) await stop().catch((e: Error) => log(`[platform] stop failed: ${e.message}`));
+    started.length = 0;
+  };
+  try {
+    let postgres: RunningPostgres | undefined;
+    let databaseUrl = opts.databaseUrl;
+    if (!databaseUrl) {
+      log('[platform] starting embedded PostgreSQL');
+      postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: layout.postgresPort });
+      started.push(() => postgres!.stop());
+      await ensureDatabase(postgres.url, 'shoal');
+      databaseUrl = postgres.urlFor('shoal');
+    }
+
+    let registry: RunningRegistry | undefined;
+    let registryAddress = opts.registryAddress;
+    if (!registryAddress) {
+      registry = await startRegistry({ dataDir: join(dataDir, 'registry'), port: layout.registryPort, log });
+      started.push(() => registry!.stop());
+      registryAddress = registry.address;
+    }
+
+    const defaultSnapshot = 'shoal/sandbox:0.1.0';
+    const defaultImage = `${registryAddress}/shoal/sandbox:0.1.0`;
+    const publicUrl = `http://${apiHost}:${opts.apiPort}`;
+    const apiUrl = `${publicUrl}/api`;
+    const tsx = ['--import', 'tsx'];
+    const baseEnv: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      NODE_ENV: process.env.NODE_ENV ?? 'production',
+    };
+
+    const api = new ManagedProcess({
+      name: 'api',
+      command: process.execPath,
+      args: [...tsx, join(repoRoot, 'apps/api/src/main.ts')],
+      cwd: repoRoot,
+      log,
+      env: {
+        ...baseEnv,
+        DATABASE_URL: databaseUrl,
+        SHOAL_API_HOST: apiHost,
+        SHOAL_API_PORT: String(opts.apiPort),
+        SHOAL_PUBLIC_URL: publicUrl,
+        SHOAL_DATA_DIR: dataDir,
+        SHOAL_DEFAULT_SNAPSHOT: defaultSnapshot,
+        SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
+        ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
+        ...(opts.adminApiKey ? { SHOAL_ADMIN_API_KEY: opts.adminApiKey } : {}),
+        ...opts.extraApiEnv,
+      },
+    });
+    const startApi = async () => {
+      api.start();
+      await waitForHttp(`${apiUrl}/health`, 60000, () => api.running);
+    };
+    await startApi();
+    started.push(() => api.stop());
+    const credentials = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8')) as { apiKey: string };
+    const apiKey = credentials.apiKey;
+
+    const runners: RunnerHandle[] = layout.runners.slice(0, opts.runners ?? 1).map((r, index) => {
+      const url = `http://127.0.0.1:${r.port}`;
+      const proc = new ManagedProcess({
+        name: index === 0 ? 'runner' : `runner-${index}`,
+        command: process.execPath,
+        args: [...tsx, join(repoRoot, 'apps/runner/src/main.ts')],
+        cwd: repoRoot,
+        log,
+        env: {
+          ...baseEnv,
+          SHOAL_RUNNER_HOST: '127.0.0.1',
+          SHOAL_RUNNER_PORT: String(r.port),
+          SHOAL_RUNNER_TOKEN: r.token,
+          SHOAL_RUNNER_API_URL: apiUrl,
+          SHOAL_RUNNER_DATA_DIR: join(dataDir, index === 0 ? 'runner' : `runner-${index}`),
+          SHOAL_RUNNER_SUBNET: r.subnet,
+          SHOAL_RUNNER_BRIDGE: r.bridge,
+          SHOAL_TOOLBOX_DIR: join(repoRoot, 'apps/toolbox/dist'),
+          SHOAL_DEFAULT_IMAGE: defaultImage,
+          SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT: opts.stopSandboxesOnExit === false ? '0' : '1',
+          ...(opts.imageCacheDir ? { SHOAL_IMAGE_CACHE_DIR: opts.imageCacheDir } : {}),
+          ...opts.extraRunnerEnv,
+        },
+      });
+      return { index, url, token: r.token, domain: `runner-${index}.${r.bridge}.local`, process: proc };
+    });
+
+    const startRunner = async (index: number) => {
+      const r = runners[index]!;
+      r.process.start();
+      await waitForHttp(`${r.url}/`, 60000, () => r.process.running);
+    };
+    for (const r of runners) {
+      await startRunner(r.index);
+      started.push(() => r.process.stop('SIGTERM', 9000));
+      await registerRunner(apiUrl, apiKey, r);
+    }
+
+    if (opts.prepareDefaultSnapshot !== false) {
+      log(`[platform] preparing the default snapshot ${defaultSnapshot} (built from Debian packages on first run)`);
+      await prepareImage(runners[0]!, defaultImage);
+    }
+
+    return {
+      apiUrl,
+      apiKey,
+      databaseUrl,
+      registryAddress,
+      defaultSnapshot,
+      defaultImage,
+      api,
+      runners,
+      ...(postgres ? { postgres } : {}),
+      ...(registry ? { registry } : {}),
+      startApi,
+      startRunner,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const pg = await import('pg');
+  const client = new pg.default.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const r = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (r.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function registerRunner(apiUrl: string, apiKey: string, r: RunnerHandle): Promise<void> {
+  const memoryGiB = Math.max(1, Math.floor(totalmem() / 2 ** 30));
+  const res = await fetch(`${apiUrl}/runners`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      domain: r.domain,
+      apiUrl: r.url,
+      proxyUrl: r.url,
+      apiKey: r.token,
+      cpu: cpus().length,
+      memoryGiB,
+      diskGiB: 50,
+      gpu: 0,
+      gpuType: '',
+      class: 'small',
+      region: 'us',
+      version: '0',
+    }),
+  });
+  if (!res.ok) throw new Error(`registering runner ${r.domain} failed: HTTP ${res.status} ${await res.text()}`);
+  await res.arrayBuffer().catch(() => undefined);
+}
+
+/** Asks a runner to pull (or, for the default image, build) an image; long-running on first start. */
+export async function prepareImage(r: RunnerHandle, image: string): Promise<void> {
+  const { request, Agent } = await import('undici');
+  const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
+  const res = await request(`${r.url}/snapshots/pull`, {
+    method: 'POST',
+    dispatcher,
+    headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ snapshot: image }),
+  });
+  const text = await res.body.text();
+  await dispatcher.close();
+  if (res.statusCode >= 300) throw new Error(`runner could not prepare ${image}: HTTP ${res.statusCode} ${text}`);
+}

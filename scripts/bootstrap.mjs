@@ -1,0 +1,89 @@
+// Makes a fresh Debian machine ready to run Shoal: Debian packages for the runner, npm dependencies, the toolbox bundle.
+// Plain Node.js with no dependencies, because it runs before `npm install`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** Debian packages the runner and the platform need (see README, "What `npm start` installs"). */
+export const DEBIAN_PACKAGES = [
+  'crun', 'runc', 'skopeo', 'umoci', 'debootstrap', 'docker-registry', 'nftables', 'iptables', 'iproute2',
+  'patchelf', 'tini', 'uidmap', 'xfsprogs', 'git', 'curl', 'ca-certificates', 'procps', 'util-linux',
+];
+
+export class SetupError extends Error {}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: opts.quiet ? 'pipe' : 'inherit', env: opts.env ?? process.env, cwd: opts.cwd ?? repoRoot });
+  if (r.error) throw new SetupError(`could not run ${cmd}: ${r.error.message}`);
+  return r;
+}
+
+export function checkHost() {
+  if (process.platform !== 'linux') throw new SetupError('Shoal runs sandboxes with Linux namespaces: run it on Linux (Debian 12).');
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new SetupError('Shoal must run as root (it creates namespaces, cgroups, mounts and network devices). Run: sudo npm start');
+  }
+  const osRelease = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+  if (!/^ID=debian$/m.test(osRelease) && !/^ID_LIKE=.*debian/m.test(osRelease)) {
+    throw new SetupError(
+      'Shoal installs its system packages with apt-get and is tested on Debian 12. On another distribution install these first, ' +
+        `then set SHOAL_SKIP_APT=1: ${DEBIAN_PACKAGES.join(' ')}`,
+    );
+  }
+  const [major] = process.versions.node.split('.').map(Number);
+  if (major < 20) throw new SetupError(`Shoal needs Node.js 20 or later (this is ${process.version}).`);
+}
+
+export function missingDebianPackages() {
+  const r = run('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...DEBIAN_PACKAGES], { quiet: true });
+  const installed = new Set(
+    String(r.stdout)
+      .split('\n')
+      .filter((l) => /\sii\s*$/.test(l))
+      .map((l) => l.split(' ')[0]),
+  );
+  return DEBIAN_PACKAGES.filter((p) => !installed.has(p));
+}
+
+export function ensureDebianPackages(log = console.log) {
+  if (process.env.SHOAL_SKIP_APT === '1') return;
+  const missing = missingDebianPackages();
+  if (missing.length === 0) return;
+  log(`Installing Debian packages: ${missing.join(' ')}`);
+  // Services shipped by these packages (docker-registry) must not start on install: Shoal starts its own.
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' };
+  let r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env });
+  if (r.status !== 0) {
+    run('apt-get', ['update', '-q'], { env });
+    r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env });
+  }
+  if (r.status !== 0) throw new SetupError(`apt-get could not install: ${missing.join(' ')}. Install them by hand and retry.`);
+}
+
+function newer(a, b) {
+  return existsSync(a) && existsSync(b) && statSync(a).mtimeMs > statSync(b).mtimeMs;
+}
+
+export function ensureNpmDependencies(log = console.log) {
+  const marker = join(repoRoot, 'node_modules', '.package-lock.json');
+  if (existsSync(marker) && !newer(join(repoRoot, 'package-lock.json'), marker)) return;
+  log('Installing npm dependencies (npm ci)...');
+  const r = run('npm', ['ci', '--no-audit', '--no-fund']);
+  if (r.status !== 0) throw new SetupError('npm ci failed; see the output above.');
+}
+
+export function buildToolbox(log = console.log) {
+  log('Building the toolbox bundle...');
+  const r = run('npm', ['run', '--silent', 'build', '-w', '@shoal/toolbox']);
+  if (r.status !== 0) throw new SetupError('building the toolbox bundle failed; see the output above.');
+}
+
+export function bootstrap({ log = console.log } = {}) {
+  checkHost();
+  ensureDebianPackages(log);
+  ensureNpmDependencies(log);
+  buildToolbox(log);
+}

@@ -1,0 +1,129 @@
+/*
+ * The test orchestrator behind `npm test`. Runs, in order: type-check and lint, small tests, medium tests (one shared
+ * PostgreSQL server; each test file clones its own database from a template) and e2e tests (real platform processes and
+ * real sandboxes). Run-scoped resources — the PostgreSQL server, the image registry and the default-image cache — are
+ * created here once and removed at the end, so test files share the slow default-snapshot build within one run only.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
+import { startRegistry, freePort, type RunningRegistry } from '@shoal/platform';
+
+const root = new URL('..', import.meta.url).pathname;
+type Tier = 'static' | 'small' | 'medium' | 'e2e';
+const ALL: Tier[] = ['static', 'small', 'medium', 'e2e'];
+
+const args = process.argv.slice(2);
+const tiers = args.length > 0 && ALL.includes(args[0] as Tier) ? [args[0] as Tier] : ALL;
+const filter = args.length > 1 ? args[1] : args.length === 1 && !ALL.includes(args[0] as Tier) ? args[0] : undefined;
+
+async function findTests(dir: string, suffix: string, out: string[] = []): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await findTests(p, suffix, out);
+    else if (e.name.endsWith(suffix)) out.push(p);
+  }
+  return out;
+}
+
+function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { cwd: root, stdio: 'inherit', env });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+async function runNodeTests(files: string[], concurrency: number, env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
+  const code = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tapFile}`,
+      ...files,
+    ],
+    env,
+  );
+  const tap = await readFile(tapFile, 'utf8').catch(() => '');
+  const num = (k: string) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+  const counts = { passed: num('pass'), failed: num('fail') + num('cancelled'), skipped: num('skipped') + num('todo') };
+  if (code !== 0 && counts.failed === 0) counts.failed = 1;
+  return counts;
+}
+
+async function main(): Promise<number> {
+  const scratch = await mkdtemp(join(tmpdir(), 'shoal-test-'));
+  const total: Counts = { passed: 0, failed: 0, skipped: 0 };
+  const add = (c: Counts) => {
+    total.passed += c.passed;
+    total.failed += c.failed;
+    total.skipped += c.skipped;
+  };
+  let pg: RunningPostgres | undefined;
+  let registry: RunningRegistry | undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_TEST_SCRATCH: scratch };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const stop = async () => {
+    await registry?.stop().catch(() => undefined);
+    await pg?.stop().catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+  };
+  process.on('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
+  try {
+    for (const tier of tiers) {
+      if (tier === 'static') {
+        if (filter) continue;
+        console.log('\n== static: type-check and lint');
+        const tsc = await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+        add({ passed: tsc === 0 ? 1 : 0, failed: tsc === 0 ? 0 : 1, skipped: 0 });
+        const lint = await run(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '.']);
+        add({ passed: lint === 0 ? 1 : 0, failed: lint === 0 ? 0 : 1, skipped: 0 });
+        continue;
+      }
+      const dirs = ['apps', 'packages', 'e2e', 'scripts'].map((d) => join(root, d));
+      let files = (await Promise.all(dirs.map((d) => findTests(d, `.${tier}.test.ts`)))).flat().sort();
+      if (filter) files = files.filter((f) => relative(root, f).includes(filter));
+      if (files.length === 0) continue;
+      console.log(`\n== ${tier}: ${files.length} file(s)`);
+      if ((tier === 'medium' || tier === 'e2e') && !pg) {
+        pg = await startEmbeddedPostgres({ dataDir: join(scratch, 'postgres'), port: await freePort() });
+        env.SHOAL_TEST_DATABASE_URL = pg.url;
+      }
+      if (tier === 'e2e' && !registry) {
+        registry = await startRegistry({ dataDir: join(scratch, 'registry'), port: await freePort() });
+        env.SHOAL_TEST_REGISTRY = registry.address;
+        env.SHOAL_IMAGE_CACHE_DIR = join(scratch, 'image-cache');
+      }
+      // e2e files each start real platform processes and sandboxes: one at a time on this 2-core machine.
+      const concurrency = tier === 'e2e' ? 1 : 2;
+      add(await runNodeTests(files, concurrency, env, join(scratch, `${tier}.tap`)));
+    }
+  } finally {
+    await stop();
+  }
+  console.log(`\nshoal: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+  return total.failed === 0 ? 0 : 1;
+}
+
+process.exit(await main());

@@ -1,0 +1,23 @@
+// `npm start` (= `shoal up`): installs what is missing, then starts the whole platform on embedded defaults.
+// Options after `--` go to `shoal up`, e.g. `npm start -- --data-dir /srv/shoal --port 8080`.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { bootstrap, repoRoot, SetupError } from './bootstrap.mjs';
+
+try {
+  bootstrap();
+} catch (err) {
+  if (err instanceof SetupError) {
+    console.error(`shoal: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apps/cli/src/main.ts'), 'up', ...process.argv.slice(2)], {
+  cwd: repoRoot,
+  stdio: 'inherit',
+});
+// The CLI handles Ctrl-C itself (it shares our terminal's process group); forward SIGTERM, which only we receive.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
