@@ -15,8 +15,12 @@ import { Type, type Static } from '@sinclair/typebox';
  */
 
 export const TOOLBOX_DEFAULT_PORT = 2280;
-/** Multipart boundary of `POST /files/bulk-download` (the daemon's, kept for byte-compatibility). */
-export const BULK_DOWNLOAD_BOUNDARY = 'DAYTONA-FILE-BOUNDARY';
+/**
+ * Multipart boundary prefix of `POST /files/bulk-download`. Daytona's daemon uses exactly this string; we append a
+ * random suffix per response so that file content can never collide with the delimiter (the SDK reads the boundary
+ * from the Content-Type header).
+ */
+export const BULK_DOWNLOAD_BOUNDARY_PREFIX = 'DAYTONA-FILE-BOUNDARY';
 /** In-band markers the SDK demultiplexes session output with; every line of a stream starts with one. */
 export const STDOUT_MARKER = Buffer.from([1, 1, 1]);
 export const STDERR_MARKER = Buffer.from([2, 2, 2]);

@@ -8,6 +8,8 @@ import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
 
+export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
 
 export interface PlatformOptions {
@@ -138,11 +140,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const publicUrl = `http://${apiHost}:${opts.apiPort}`;
     const apiUrl = `${publicUrl}/api`;
     const tsx = ['--import', 'tsx'];
-    const baseEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      HOME: process.env.HOME ?? '/root',
-      NODE_ENV: process.env.NODE_ENV ?? 'production',
-    };
+    // Child processes get a clean environment: nothing of the caller's (NODE_EXTRA_CA_CERTS, proxies) leaks into
+    // the platform processes and from there into sandboxes.
+    const baseEnv: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, HOME: '/root', NODE_ENV: 'production' };
 
     const api = new ManagedProcess({
       name: 'api',

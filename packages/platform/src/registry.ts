@@ -46,7 +46,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     name: 'registry',
     command: '/usr/bin/docker-registry',
     args: ['serve', config],
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     cwd: opts.dataDir,
     log: opts.log ?? (() => undefined),
   });

@@ -1,0 +1,58 @@
+/**
+ * The daemon's whole configuration, read once from the environment the runner gives it (see the startup contract in
+ * `@shoal/contracts` toolbox.ts). `SHOAL_*` variables are removed from `process.env` here, so that nothing the
+ * daemon spawns (execute, sessions, PTYs, git) can see them.
+ */
+export interface ToolboxConfig {
+  listenFd: number | undefined;
+  port: number | undefined;
+  socketPath: string | undefined;
+  sandboxUser: string | undefined;
+  workdir: string | undefined;
+}
+
+export class ConfigError extends Error {}
+
+function integer(name: string, raw: string | undefined, min: number, max: number, problems: string[]): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    problems.push(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ToolboxConfig> {
+  const problems: string[] = [];
+  const config: ToolboxConfig = {
+    listenFd: integer('SHOAL_TOOLBOX_LISTEN_FD', env.SHOAL_TOOLBOX_LISTEN_FD, 0, 65535, problems),
+    port: integer('SHOAL_TOOLBOX_PORT', env.SHOAL_TOOLBOX_PORT, 0, 65535, problems),
+    socketPath: env.SHOAL_TOOLBOX_SOCKET || undefined,
+    sandboxUser: env.SHOAL_SANDBOX_USER || undefined,
+    workdir: env.SHOAL_WORKDIR || undefined,
+  };
+  if (config.sandboxUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(config.sandboxUser)) {
+    problems.push(`SHOAL_SANDBOX_USER is not a valid user name: ${JSON.stringify(config.sandboxUser)}`);
+  }
+  if (config.listenFd === undefined && config.port === undefined && config.socketPath === undefined) {
+    problems.push('set at least one of SHOAL_TOOLBOX_LISTEN_FD, SHOAL_TOOLBOX_PORT, SHOAL_TOOLBOX_SOCKET');
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid toolbox configuration:\n  ${problems.join('\n  ')}`);
+  for (const key of Object.keys(env)) if (key.startsWith('SHOAL_')) delete env[key];
+  return Object.freeze(config);
+}
+
+/** The environment children inherit: the daemon's own (already without SHOAL_*), with the user's identity. */
+export function childEnvironment(identity: { user: string; home: string; shell: string }): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith('SHOAL_')) env[key] = value;
+  }
+  env.HOME = identity.home;
+  env.USER = identity.user;
+  env.LOGNAME = identity.user;
+  env.SHELL = identity.shell;
+  env.PATH ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return env;
+}

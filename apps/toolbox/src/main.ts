@@ -1,0 +1,99 @@
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildToolbox } from './app.js';
+import { childEnvironment, loadConfig } from './config.js';
+import type { ToolboxContext } from './context.js';
+import { becomeSandboxUser, currentIdentity, type Identity } from './identity.js';
+
+const log = (message: string) => process.stderr.write(`[toolbox] ${message}\n`);
+
+function chooseWorkdir(requested: string | undefined, identity: Identity): string {
+  for (const candidate of [requested, identity.home, '/']) {
+    if (!candidate) continue;
+    try {
+      if (candidate === identity.home) mkdirSync(candidate, { recursive: true });
+      if (statSync(candidate).isDirectory()) {
+        process.chdir(candidate);
+        return candidate;
+      }
+    } catch {
+      log(`working directory ${candidate} is not usable, trying the next one`);
+    }
+  }
+  return process.cwd();
+}
+
+/** Some images have no writable /tmp; the daemon must still start, so fall back along a few candidates. */
+function makeRuntimeDir(candidates: string[]): string {
+  for (const base of candidates) {
+    try {
+      return mkdtempSync(join(base, base === tmpdir() ? 'shoal-toolbox-' : '.shoal-toolbox-'));
+    } catch {
+      // Try the next candidate.
+    }
+  }
+  throw new Error(`no writable directory for the toolbox's scratch files among ${candidates.join(', ')}`);
+}
+
+function main(): void {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    log((err as Error).message);
+    process.exit(2);
+  }
+  const identity =
+    config.sandboxUser && process.getuid?.() === 0 ? becomeSandboxUser(config.sandboxUser) : currentIdentity();
+  const workdir = chooseWorkdir(config.workdir, identity);
+  const env = childEnvironment(identity);
+  // Created after dropping privileges so the sandbox user owns it.
+  const runtimeDir = makeRuntimeDir([tmpdir(), identity.home, '/dev/shm', workdir]);
+  const ctx: ToolboxContext = { identity, workdir, env, runtimeDir, log };
+  const app = buildToolbox(ctx);
+
+  const servers: Server[] = [];
+  const serve = (listen: (server: Server) => void, what: string) => {
+    const server = createServer({ keepAliveTimeout: 65_000 }, app.handleRequest);
+    server.on('upgrade', app.handleUpgrade);
+    server.on('clientError', (_err, socket) => socket.destroy());
+    server.on('error', (err) => {
+      log(`cannot listen on ${what}: ${err.message}`);
+      process.exit(1);
+    });
+    server.on('listening', () => log(`listening on ${what}`));
+    listen(server);
+    servers.push(server);
+  };
+  if (config.listenFd !== undefined) serve((s) => s.listen({ fd: config.listenFd }), `fd ${config.listenFd}`);
+  if (config.socketPath !== undefined) {
+    const path = config.socketPath;
+    try {
+      unlinkSync(path);
+    } catch {
+      // No stale socket.
+    }
+    serve((s) => s.listen(path), path);
+  }
+  if (config.port !== undefined) serve((s) => s.listen(config.port, '0.0.0.0'), `0.0.0.0:${config.port}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    app.shutdown();
+    for (const server of servers) server.close();
+    rmSync(runtimeDir, { recursive: true, force: true });
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // A bug in one request must not take the sandbox's only daemon down with it.
+  process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+}
+
+main();

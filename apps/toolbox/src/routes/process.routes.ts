@@ -1,0 +1,224 @@
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  CreateSessionRequest,
+  ExecuteRequest,
+  PtyCreateRequest,
+  PtyResizeRequest,
+  SessionExecuteRequest,
+} from '@shoal/contracts';
+import { renderError } from '../http/errors.js';
+import type { Router, UpgradeContext } from '../http/router.js';
+import type { ExecuteService } from '../process/execute.service.js';
+import { stripMarkers, wantsMarkers } from '../process/output-log.js';
+import type { PtyService } from '../process/pty.service.js';
+import { commandInfo, type SessionsService } from '../process/sessions.service.js';
+
+function sdkVersion(req: IncomingMessage): string | undefined {
+  const header = req.headers['x-daytona-sdk-version'];
+  if (typeof header === 'string') return header;
+  // Browser SDKs cannot set headers on a WebSocket and send the version as a subprotocol instead.
+  const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
+  return /X-Daytona-SDK-Version~([^,\s]+)/.exec(protocols)?.[1];
+}
+
+function rejectUpgrade(ctx: UpgradeContext, status: number, message: string): void {
+  const path = new URL(ctx.req.url ?? '/', 'http://toolbox').pathname;
+  const body = JSON.stringify(renderError(status, message, path));
+  const phrase = status === 404 ? 'Not Found' : 'Bad Request';
+  ctx.socket.end(
+    `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}
+
+export function registerProcessRoutes(
+  router: Router,
+  deps: { execute: ExecuteService; sessions: SessionsService; pty: PtyService },
+): void {
+  const { execute, sessions, pty } = deps;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const accept = (ctx: UpgradeContext, then: (ws: WebSocket) => void) =>
+    wss.handleUpgrade(ctx.req, ctx.socket, ctx.head, (ws) => {
+      ws.on('error', () => undefined);
+      then(ws);
+    });
+
+  router.add({
+    method: 'POST',
+    path: '/process/execute',
+    operation: 'executeCommand',
+    body: ExecuteRequest,
+    handler: async ({ body }) => ({ status: 200, json: await execute.execute(body) }),
+  });
+
+  router.add({
+    method: 'POST',
+    path: '/process/session',
+    operation: 'createSession',
+    body: CreateSessionRequest,
+    handler: async ({ body }) => {
+      await sessions.create(body.sessionId);
+      return { status: 201 };
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/session',
+    operation: 'listSessions',
+    handler: async () => ({ status: 200, json: sessions.list() }),
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/session/:sessionId',
+    operation: 'getSession',
+    handler: async ({ params }) => ({ status: 200, json: sessions.get(params.sessionId as string).toJSON() }),
+  });
+
+  router.add({
+    method: 'DELETE',
+    path: '/process/session/:sessionId',
+    operation: 'deleteSession',
+    handler: async ({ params }) => {
+      await sessions.remove(params.sessionId as string);
+      return { status: 204 };
+    },
+  });
+
+  router.add({
+    method: 'POST',
+    path: '/process/session/:sessionId/exec',
+    operation: 'executeSessionCommand',
+    body: SessionExecuteRequest,
+    handler: async ({ params, body, req }) => {
+      const cmd = await sessions.execute(params.sessionId as string, body.command);
+      if (body.runAsync || body.async) return { status: 202, json: { cmdId: cmd.id } };
+      await cmd.finished;
+      const log = cmd.log.contents();
+      const output = (wantsMarkers(sdkVersion(req)) ? log : stripMarkers(log)).toString('utf8');
+      return { status: 200, json: { cmdId: cmd.id, output, exitCode: cmd.exitCode } };
+    },
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/session/:sessionId/command/:commandId',
+    operation: 'getSessionCommand',
+    handler: async ({ params }) => ({
+      status: 200,
+      json: commandInfo(sessions.command(params.sessionId as string, params.commandId as string)),
+    }),
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/session/:sessionId/command/:commandId/logs',
+    operation: 'getSessionCommandLogs',
+    handler: async ({ params, query, req, res }) => {
+      const cmd = sessions.command(params.sessionId as string, params.commandId as string);
+      const markers = wantsMarkers(sdkVersion(req));
+      const frame = (data: Buffer) => (markers ? data : stripMarkers(data));
+      if (query.get('follow') !== 'true' || cmd.log.ended) {
+        return { status: 200, text: frame(cmd.log.contents()).toString('utf8') };
+      }
+      // Plain-HTTP follow: a chunked body that ends when the command does.
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.write(frame(cmd.log.contents()));
+      const onData = (data: Buffer) => res.write(frame(data));
+      const onEnd = () => res.end();
+      cmd.log.on('data', onData);
+      cmd.log.once('end', onEnd);
+      res.on('close', () => {
+        cmd.log.off('data', onData);
+        cmd.log.off('end', onEnd);
+      });
+      return 'handled';
+    },
+  });
+
+  router.addUpgrade('/process/session/:sessionId/command/:commandId/logs', (ctx) => {
+    let cmd;
+    try {
+      cmd = sessions.command(ctx.params.sessionId as string, ctx.params.commandId as string);
+    } catch (err) {
+      rejectUpgrade(ctx, 404, (err as Error).message);
+      return;
+    }
+    const log = cmd.log;
+    const markers = wantsMarkers(sdkVersion(ctx.req));
+    const frame = (data: Buffer) => (markers ? data : stripMarkers(data));
+    accept(ctx, (ws) => {
+      // Replay from the start, then follow; binary frames because a chunk may end inside a UTF-8 sequence.
+      const replay = log.contents();
+      if (replay.length) ws.send(frame(replay), { binary: true });
+      if (log.ended) {
+        ws.close(1000);
+        return;
+      }
+      const onData = (data: Buffer) => ws.send(frame(data), { binary: true });
+      const onEnd = () => ws.close(1000);
+      log.on('data', onData);
+      log.once('end', onEnd);
+      ws.on('close', () => {
+        log.off('data', onData);
+        log.off('end', onEnd);
+      });
+    });
+  });
+
+  router.add({
+    method: 'POST',
+    path: '/process/pty',
+    operation: 'createPTYSession',
+    body: PtyCreateRequest,
+    handler: async ({ body }) => ({ status: 201, json: { sessionId: await pty.create(body) } }),
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/pty',
+    operation: 'listPTYSessions',
+    handler: async () => ({ status: 200, json: { sessions: pty.list() } }),
+  });
+
+  router.add({
+    method: 'GET',
+    path: '/process/pty/:sessionId',
+    operation: 'getPTYSession',
+    handler: async ({ params }) => ({ status: 200, json: pty.get(params.sessionId as string).info }),
+  });
+
+  router.add({
+    method: 'DELETE',
+    path: '/process/pty/:sessionId',
+    operation: 'deletePTYSession',
+    handler: async ({ params }) => {
+      pty.remove(params.sessionId as string);
+      return { status: 200, json: { message: `PTY session ${params.sessionId} deleted` } };
+    },
+  });
+
+  router.add({
+    method: 'POST',
+    path: '/process/pty/:sessionId/resize',
+    operation: 'resizePTYSession',
+    body: PtyResizeRequest,
+    handler: async ({ params, body }) => ({
+      status: 200,
+      json: pty.resize(params.sessionId as string, body.cols, body.rows),
+    }),
+  });
+
+  router.addUpgrade('/process/pty/:sessionId/connect', (ctx) => {
+    const id = ctx.params.sessionId as string;
+    try {
+      pty.get(id);
+    } catch (err) {
+      rejectUpgrade(ctx, 404, (err as Error).message);
+      return;
+    }
+    accept(ctx, (ws) => void pty.connect(id, ws));
+  });
+}

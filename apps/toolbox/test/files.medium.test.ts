@@ -1,0 +1,233 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import FormData from 'form-data';
+import { startFakeApi, startToolbox, type FakeApi, type RunningToolbox } from './harness.js';
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
+describe('toolbox files', () => {
+  let tb: RunningToolbox;
+  let api: FakeApi;
+  before(async () => {
+    tb = await startToolbox();
+    api = await startFakeApi(tb);
+  });
+  after(async () => {
+    await api.close();
+    await tb.stop();
+  });
+
+  it('lists the working directory for /files and /files/ with Go-style FileInfo', async () => {
+    writeFileSync(join(tb.workdir, 'a.txt'), 'hello');
+    mkdirSync(join(tb.workdir, 'sub'));
+    for (const path of ['/files', '/files/', '/files?path=.', `/files/?path=${encodeURIComponent(tb.workdir)}`]) {
+      const res = await tb.http('GET', path);
+      assert.equal(res.status, 200, path);
+      const list = res.json();
+      const file = list.find((f: { name: string }) => f.name === 'a.txt');
+      assert.equal(file.size, 5);
+      assert.equal(file.isDir, false);
+      assert.match(file.mode, /^-rw-/);
+      assert.match(file.permissions, /^0[0-7]{3}$/);
+      assert.match(file.modTime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$/);
+      assert.equal(file.owner, String(process.getuid?.()));
+      const dir = list.find((f: { name: string }) => f.name === 'sub');
+      assert.equal(dir.isDir, true);
+      assert.match(dir.mode, /^drwx/);
+    }
+  });
+
+  it('answers 404 with the envelope for a path that does not exist, and keeps serving', async () => {
+    const res = await tb.http('GET', '/files?path=nope/nothing');
+    assert.equal(res.status, 404);
+    const body = res.json();
+    assert.equal(body.statusCode, 404);
+    assert.equal(body.error, 'Not Found');
+    assert.match(body.message, /nope\/nothing/);
+    assert.equal(body.path, '/files');
+    assert.ok(body.timestamp);
+    assert.equal((await tb.http('GET', '/files/info?path=nope')).status, 404);
+    assert.equal((await tb.http('GET', '/version')).status, 200);
+  });
+
+  it('round-trips binary bytes exactly through the SDK upload and download', async () => {
+    const bytes = Buffer.concat([Buffer.from([0, 1, 2, 255, 254, 13, 10]), randomBytes(300_000)]);
+    await api.sandbox.fs.uploadFile(bytes, 'deep/nested/dir/blob.bin');
+    assert.ok(readFileSync(join(tb.workdir, 'deep/nested/dir/blob.bin')).equals(bytes));
+    const back = await api.sandbox.fs.downloadFile('deep/nested/dir/blob.bin');
+    assert.ok(Buffer.isBuffer(back));
+    assert.ok(back.equals(bytes));
+    const empty = Buffer.alloc(0);
+    await api.sandbox.fs.uploadFile(empty, 'empty.bin');
+    assert.equal((await api.sandbox.fs.downloadFile('empty.bin')).length, 0);
+  });
+
+  it('streams a large file (64 MiB) both ways without changing a byte', async () => {
+    const source = join(tb.dir, 'large-source.bin');
+    const chunk = randomBytes(1024 * 1024);
+    await pipeline(
+      Readable.from((function* () {
+        for (let i = 0; i < 64; i++) yield Buffer.concat([chunk, Buffer.from([i])]).subarray(1);
+      })()),
+      createWriteStream(source),
+    );
+    const expected = await sha256File(source);
+    await api.sandbox.fs.uploadFile(source, 'large/target.bin');
+    assert.equal(await sha256File(join(tb.workdir, 'large/target.bin')), expected);
+    const local = join(tb.dir, 'large-back.bin');
+    await api.sandbox.fs.downloadFile('large/target.bin', local);
+    assert.equal(await sha256File(local), expected);
+  });
+
+  it('bulk-downloads with exact filenames, error parts for missing files, and odd names', async () => {
+    writeFileSync(join(tb.workdir, 'one.txt'), 'one');
+    writeFileSync(join(tb.workdir, 'spa ce "q".txt'), 'quoted');
+    writeFileSync(join(tb.workdir, 'ünï.txt'), 'unicode');
+    const results = await api.sandbox.fs.downloadFiles([
+      { source: 'one.txt' },
+      { source: join(tb.workdir, 'one.txt') },
+      { source: 'spa ce "q".txt' },
+      { source: 'ünï.txt' },
+      { source: 'missing.txt' },
+      { source: 'sub' },
+    ]);
+    assert.equal(results[0]?.result?.toString(), 'one');
+    assert.equal(results[1]?.result?.toString(), 'one');
+    assert.equal(results[2]?.result?.toString(), 'quoted');
+    assert.equal(results[3]?.result?.toString(), 'unicode');
+    assert.match(results[4]?.error ?? '', /file not found or invalid: .*missing\.txt/);
+    assert.match(results[5]?.error ?? '', /is a directory/);
+    await assert.rejects(api.sandbox.fs.downloadFile('missing.txt'), /missing\.txt/);
+
+    const raw = await tb.http('POST', '/files/bulk-download', { json: { paths: ['one.txt'] } });
+    assert.equal(raw.status, 200);
+    const type = String(raw.headers['content-type']);
+    assert.match(type, /^multipart\/form-data; boundary=DAYTONA-FILE-BOUNDARY/);
+    const boundary = type.split('boundary=')[1];
+    assert.equal(
+      raw.text,
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="one.txt"\r\n` +
+        `Content-Type: application/octet-stream\r\n\r\none\r\n--${boundary}--\r\n`,
+    );
+    assert.equal((await tb.http('POST', '/files/bulk-download', { json: { paths: [] } })).status, 400);
+    assert.equal((await tb.http('POST', '/files/bulk-download', { json: {} })).status, 400);
+  });
+
+  it('bulk-uploads several files from a chunked form, taking destinations from files[i].path', async () => {
+    await api.sandbox.fs.uploadFiles([
+      { source: Buffer.from('{"a":1}'), destination: 'cfg/a.json' },
+      { source: Buffer.from('b'), destination: join(tb.workdir, 'cfg/other/b.txt') },
+    ]);
+    assert.equal(readFileSync(join(tb.workdir, 'cfg/a.json'), 'utf8'), '{"a":1}');
+    assert.equal(readFileSync(join(tb.workdir, 'cfg/other/b.txt'), 'utf8'), 'b');
+  });
+
+  it('rejects malformed multipart and a file part without its path with a 4xx, and keeps serving', async () => {
+    const malformed = await tb.http('POST', '/files/bulk-upload', {
+      headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
+      body: '--XYZ\r\nContent-Disposition: form-data; name="files[0].path"\r\n\r\nx.txt\r\n--XYZ\r\nContent-Disp',
+    });
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.json().statusCode, 400);
+    const notMultipart = await tb.http('POST', '/files/bulk-upload', { json: { a: 1 } });
+    assert.equal(notMultipart.status, 400);
+
+    const form = new FormData();
+    form.append('files[0].file', Buffer.from('orphan'), 'orphan.txt');
+    const orphan = await tb.http('POST', '/files/bulk-upload', {
+      headers: form.getHeaders(),
+      body: form.getBuffer(),
+    });
+    assert.equal(orphan.status, 400);
+    assert.match(orphan.json().errors[0], /files\[0\]\.path/);
+    assert.equal((await tb.http('GET', '/version')).status, 200);
+  });
+
+  it('uploads one file through /files/upload and downloads it through /files/download', async () => {
+    const form = new FormData();
+    form.append('file', Buffer.from('single'), 'whatever.txt');
+    const up = await tb.http('POST', '/files/upload?path=single%2Fs.txt', { headers: form.getHeaders(), body: form.getBuffer() });
+    assert.equal(up.status, 200);
+    const down = await tb.http('GET', '/files/download?path=single/s.txt');
+    assert.equal(down.status, 200);
+    assert.equal(down.text, 'single');
+    assert.match(String(down.headers['content-disposition']), /attachment; filename="s.txt"/);
+  });
+
+  it('creates folders with the exact mode, moves, sets permissions, deletes', async () => {
+    await api.sandbox.fs.createFolder('made/here', '750');
+    assert.equal(statSync(join(tb.workdir, 'made/here')).mode & 0o777, 0o750);
+    const info = await api.sandbox.fs.getFileDetails('made/here');
+    assert.equal(info.permissions, '0750');
+    assert.equal(info.isDir, true);
+
+    writeFileSync(join(tb.workdir, 'made/m.txt'), 'm');
+    await api.sandbox.fs.moveFiles('made/m.txt', 'made/here/moved.txt');
+    assert.ok(existsSync(join(tb.workdir, 'made/here/moved.txt')));
+    writeFileSync(join(tb.workdir, 'made/taken.txt'), 't');
+    const conflict = await tb.http('POST', '/files/move?source=made%2Ftaken.txt&destination=made%2Fhere%2Fmoved.txt');
+    assert.equal(conflict.status, 409);
+    assert.equal((await tb.http('POST', '/files/move?source=nothing&destination=x')).status, 404);
+
+    await api.sandbox.fs.setFilePermissions('made/here/moved.txt', { mode: '600' });
+    assert.equal(statSync(join(tb.workdir, 'made/here/moved.txt')).mode & 0o777, 0o600);
+    const uid = String(process.getuid?.());
+    await api.sandbox.fs.setFilePermissions('made/here/moved.txt', { owner: uid, group: String(process.getgid?.()) });
+    assert.equal((await tb.http('POST', '/files/permissions?path=made&mode=9z')).status, 400);
+
+    const refused = await tb.http('DELETE', '/files?path=made');
+    assert.equal(refused.status, 400);
+    await api.sandbox.fs.deleteFile('made', true);
+    assert.equal(existsSync(join(tb.workdir, 'made')), false);
+    assert.equal((await tb.http('DELETE', '/files?path=made')).status, 404);
+  });
+
+  it('finds content, searches names by glob, and replaces in files', async () => {
+    mkdirSync(join(tb.workdir, 'src/inner'), { recursive: true });
+    writeFileSync(join(tb.workdir, 'src/a.ts'), 'let x = 1;\nvar obj1 = new Base();\n');
+    writeFileSync(join(tb.workdir, 'src/inner/b.ts'), 'var obj1 = new Base();\n');
+    writeFileSync(join(tb.workdir, 'src/inner/c.json'), '{}');
+    writeFileSync(join(tb.workdir, 'src/bin.dat'), Buffer.from([0, 1, 2, 0x76, 0x61, 0x72, 0x20, 0x6f, 0x62, 0x6a, 0x31]));
+    const matches = await api.sandbox.fs.findFiles('src', 'var obj1 = new Base();');
+    assert.deepEqual(
+      matches.map((m) => [m.file, m.line, m.content]).sort(),
+      [
+        ['src/a.ts', 2, 'var obj1 = new Base();'],
+        ['src/inner/b.ts', 1, 'var obj1 = new Base();'],
+      ],
+    );
+    const found = await api.sandbox.fs.searchFiles('src', '*.json');
+    assert.deepEqual(found.files, ['src/inner/c.json']);
+    assert.equal((await tb.http('GET', '/files/search?path=src&pattern=%5Bab')).status, 400);
+
+    const results = await api.sandbox.fs.replaceInFiles(['src/a.ts', 'src/none.ts'], 'new Base()', 'new Derived()');
+    assert.deepEqual(results[0], { file: 'src/a.ts', success: true });
+    assert.equal(results[1]?.success, false);
+    assert.match(results[1]?.error ?? '', /no such file/);
+    assert.match(readFileSync(join(tb.workdir, 'src/a.ts'), 'utf8'), /var obj1 = new Derived\(\);/);
+  });
+
+  it('rejects missing query parameters and unknown routes with clear 4xx envelopes', async () => {
+    const missing = await tb.http('GET', '/files/info');
+    assert.equal(missing.status, 400);
+    assert.match(missing.json().message, /path is required/);
+    const unknown = await tb.http('GET', '/no/such/route');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json().statusCode, 404);
+    const badJson = await tb.http('POST', '/files/replace', { headers: { 'content-type': 'application/json' }, body: '{nope' });
+    assert.equal(badJson.status, 400);
+    assert.match(badJson.json().message, /not valid JSON/);
+    const lsp = await tb.http('POST', '/lsp/start', { json: { languageId: 'python', pathToProject: '.' } });
+    assert.equal(lsp.status, 501);
+    assert.equal(lsp.json().error, 'Not Implemented');
+  });
+});

@@ -1,0 +1,90 @@
+/*
+ * Starts a real Shoal platform (API and runner processes, PostgreSQL, registry) for one e2e test file.
+ * Inside `npm test` the run-scoped PostgreSQL server, registry and default-image cache are shared between files
+ * (SHOAL_TEST_DATABASE_URL, SHOAL_TEST_REGISTRY, SHOAL_IMAGE_CACHE_DIR); each file still gets its own database,
+ * data directory, bridge and subnet, so files never see each other's state.
+ */
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Daytona } from '@daytonaio/sdk';
+import { freePort, startPlatform, type Platform, type PlatformOptions } from '@shoal/platform';
+
+export interface TestPlatform extends Platform {
+  dataDir: string;
+  sdk(apiKey?: string): Daytona;
+  /** Stops every process, drops the database and removes the data directory. */
+  close(): Promise<void>;
+}
+
+function usedSecondOctets(): Set<number> {
+  const used = new Set<number>();
+  try {
+    const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
+    for (const m of routes.matchAll(/\b10\.(\d+)\./g)) used.add(Number(m[1]));
+  } catch {
+    // no iproute2: the runner will fail loudly anyway
+  }
+  return used;
+}
+
+export function pickSubnetOctet(runners: number): number {
+  const used = usedSecondOctets();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 100 + Math.floor(Math.random() * 100);
+    let ok = true;
+    for (let i = 0; i < runners; i++) if (used.has(base + i)) ok = false;
+    if (ok) return base;
+  }
+  throw new Error('no free 10.x.0.0/16 range for test runners');
+}
+
+export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
+  const scratch = process.env.SHOAL_TEST_SCRATCH ?? tmpdir();
+  const dataDir = await mkdtemp(join(scratch, 'e2e-platform-'));
+  const id = randomBytes(2).toString('hex');
+  let dropDatabase = async () => undefined as void;
+  let databaseUrl: string | undefined;
+  const server = process.env.SHOAL_TEST_DATABASE_URL;
+  if (server) {
+    const name = `shoal_e2e_${id}_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: server });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(server);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    dropDatabase = async () => {
+      const c = new pg.Client({ connectionString: server });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    };
+  }
+  const runners = opts.runners ?? 1;
+  const platform = await startPlatform({
+    dataDir,
+    apiPort: await freePort(),
+    bridgePrefix: `sht${id}`,
+    subnetOctet: pickSubnetOctet(runners),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    ...(process.env.SHOAL_TEST_REGISTRY ? { registryAddress: process.env.SHOAL_TEST_REGISTRY } : {}),
+    ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
+    log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : () => undefined,
+    ...opts,
+  });
+  return {
+    ...platform,
+    dataDir,
+    sdk: (apiKey = platform.apiKey) => new Daytona({ apiUrl: platform.apiUrl, apiKey, target: 'us' }),
+    close: async () => {
+      await platform.stop();
+      await dropDatabase().catch(() => undefined);
+      await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
