@@ -5,7 +5,7 @@
  * created here once and removed at the end, so test files share the slow default-snapshot build within one run only.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
@@ -73,6 +73,8 @@ async function runNodeTests(files: string[], concurrency: number, env: NodeJS.Pr
 
 async function main(): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), 'shoal-test-'));
+  // PostgreSQL runs as the `postgres` user and must be able to reach its data directory below this one.
+  await chmod(scratch, 0o755);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts) => {
     total.passed += c.passed;
@@ -101,7 +103,7 @@ async function main(): Promise<number> {
         add({ passed: lint === 0 ? 1 : 0, failed: lint === 0 ? 0 : 1, skipped: 0 });
         continue;
       }
-      const dirs = ['apps', 'packages', 'e2e', 'scripts'].map((d) => join(root, d));
+      const dirs = ['apps', 'packages', 'e2e', 'scripts', 'bench'].map((d) => join(root, d));
       let files = (await Promise.all(dirs.map((d) => findTests(d, `.${tier}.test.ts`)))).flat().sort();
       if (filter) files = files.filter((f) => relative(root, f).includes(filter));
       if (files.length === 0) continue;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -45,6 +45,7 @@ export function pickSubnetOctet(runners: number): number {
 export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
   const scratch = process.env.SHOAL_TEST_SCRATCH ?? tmpdir();
   const dataDir = await mkdtemp(join(scratch, 'e2e-platform-'));
+  await chmod(dataDir, 0o755);
   const id = randomBytes(2).toString('hex');
   let dropDatabase = async () => undefined as void;
   let databaseUrl: string | undefined;

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type pg from 'pg';
+import { errorEnvelope } from '@shoal/contracts';
+import type { ApiConfig } from './config.js';
+import { createDb, createPool } from './db/database.js';
+import { ApiError } from './errors.js';
+import { AuthService } from './auth/auth.service.js';
+import './auth/principal.js';
+import { AuthRepository } from './repositories/auth.repository.js';
+import { ApiKeyRepository } from './repositories/api-key.repository.js';
+import { OrganizationRepository } from './repositories/organization.repository.js';
+import { RunnerRepository } from './repositories/runner.repository.js';
+import { SandboxRepository } from './repositories/sandbox.repository.js';
+import { HttpRunnerAdapter, type RunnerAdapter } from './reconciler/runner-client.js';
+import { Reconciler } from './reconciler/reconciler.js';
+import { SandboxEvents } from './reconciler/sandbox-events.js';
+import { ApiKeyService } from './services/api-key.service.js';
+import { OrganizationService } from './services/organization.service.js';
+import { RunnerService } from './services/runner.service.js';
+import { SandboxService } from './services/sandbox.service.js';
+import type { Services } from './services/services.js';
+import { sharedSchemas } from './schemas.js';
+import { apiRoutes } from './routes/index.js';
+import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/proxy.js';
+
+export interface AppDeps {
+  config: Readonly<ApiConfig>;
+  /** A pool owned by the caller; without one, build() creates one from config.databaseUrl and closes it on close. */
+  pool?: pg.Pool;
+  /** Runner client; tests pass a fake. Defaults to the HTTP client. */
+  runnerAdapter?: RunnerAdapter;
+  logger?: FastifyServerOptions['logger'];
+  /** Start the reconciler, the LISTEN connection and runner health checks when the app is ready (default true). */
+  background?: boolean;
+}
+
+export interface ShoalApp extends FastifyInstance {
+  reconciler: Reconciler;
+}
+
+/** Builds the API without listening: tests use `inject`, main.ts listens. Migrations are the caller's job (see db/migrate.ts). */
+export async function build(deps: AppDeps): Promise<ShoalApp> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    genReqId: (req) => {
+      const id = req.headers['x-request-id'];
+      return typeof id === 'string' && id.length <= 128 ? id : randomUUID();
+    },
+    // Preview traffic addressed by host name ({port}-{id}.{domain}) is routed like the path form /preview/{port}-{id}/...
+    rewriteUrl: previewHostRewrite(config.previewDomain),
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } },
+    bodyLimit: 10 * 1024 * 1024,
+    // Two log lines per request drown everything else (runners poll every few seconds); errors are logged by the renderer.
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+  }) as unknown as ShoalApp;
+
+  const ownPool = !deps.pool;
+  const pool = deps.pool ?? createPool(config.databaseUrl, 20);
+  const db = createDb(pool);
+  const adapter = deps.runnerAdapter ?? new HttpRunnerAdapter();
+  const httpAdapter = adapter instanceof HttpRunnerAdapter ? adapter : new HttpRunnerAdapter();
+
+  const sandboxRepo = new SandboxRepository(db);
+  const runnerRepo = new RunnerRepository(db);
+  const runnerService = new RunnerService(runnerRepo, sandboxRepo, adapter, app.log, config.runnerHealthIntervalMs);
+  let reconciler: Reconciler | null = null;
+  const events = new SandboxEvents(
+    config.databaseUrl,
+    () => reconciler?.wake(),
+    (err) => app.log.warn({ err }, 'LISTEN connection problem'),
+  );
+  reconciler = new Reconciler(db, adapter, runnerService, events, app.log, {
+    intervalMs: config.reconcileIntervalMs,
+    leaseMs: config.claimLeaseMs,
+    runnerHealthIntervalMs: config.runnerHealthIntervalMs,
+    autoTransitionIntervalMs: config.autoTransitionIntervalMs,
+  });
+  app.decorate('reconciler', reconciler);
+
+  const authService = new AuthService(new AuthRepository(db), app.log);
+  const services: Services = {
+    config,
+    sandboxes: new SandboxService(db, reconciler, events, config),
+    runners: runnerService,
+    apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
+    organizations: new OrganizationService(db),
+  };
+
+  registerParsers(app);
+  registerErrorHandling(app);
+
+  app.decorateRequest('principal', null);
+  // Authentication runs before body parsing and validation, so unauthenticated callers get 401 before any 400.
+  app.addHook('onRequest', async (req) => {
+    const requirement = req.routeOptions.config?.auth;
+    if (!requirement || requirement === 'none') return;
+    const principal = await authService.resolve(req.headers.authorization);
+    authService.check(principal, requirement, req.routeOptions.config.permission);
+    req.principal = principal;
+  });
+
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Shoal API (Daytona v0.108 compatible)', version: config.version },
+      servers: [{ url: config.publicUrl }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'none' } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      apiRoutes(api, services);
+    },
+    { prefix: '/api' },
+  );
+  await app.register(async (proxy) => {
+    proxyRoutes(proxy, { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, config });
+  });
+  attachUpgradeHandler(app, { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, config });
+
+  if (deps.background !== false) {
+    app.addHook('onReady', async () => {
+      await events.start();
+      reconciler!.start();
+    });
+  }
+  app.addHook('onClose', async () => {
+    await reconciler!.stop();
+    await events.close();
+    await httpAdapter.close();
+    if (adapter !== httpAdapter && 'close' in adapter && typeof adapter.close === 'function') await (adapter.close as () => Promise<void>)();
+    await db.destroy().catch(() => {});
+    if (ownPool) await pool.end().catch(() => {});
+  });
+  return app;
+}
+
+function registerParsers(app: FastifyInstance): void {
+  // The SDK sends bodiless POSTs as `application/x-www-form-urlencoded` with Content-Length 0, and some clients send
+  // `application/json` with an empty body: both mean "no body".
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError(400, 'Request body is not valid JSON'), undefined);
+    }
+  });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    done(null, Object.fromEntries(new URLSearchParams(text)));
+  });
+}
+
+function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    let status: number;
+    let message: string | string[];
+    if (err instanceof ApiError) {
+      status = err.statusCode;
+      message = err.message;
+    } else if ((err as FastifyError).validation) {
+      const fe = err as FastifyError;
+      status = 400;
+      message = fe.validation!.map((v) => {
+        const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty ?? '')}` : '';
+        const field = `${fe.validationContext ?? 'request'}${v.instancePath}${missing}`.replace(/\//g, '.');
+        return `${field} ${v.message ?? 'is invalid'}`;
+      });
+    } else if (isClientDataError(err)) {
+      // Constraint and range violations can only come from what the client sent (e.g. an interval beyond int32).
+      const code = (err as { code?: string }).code;
+      status = code === '23505' ? 409 : 400;
+      message = code === '23505' ? 'Resource already exists' : 'Invalid value in request';
+    } else if (typeof (err as FastifyError).statusCode === 'number' && (err as FastifyError).statusCode! >= 400 && (err as FastifyError).statusCode! < 500) {
+      status = (err as FastifyError).statusCode!;
+      message = err.message;
+    } else {
+      status = 500;
+      message = 'Internal server error';
+      req.log.error({ err, reqId: req.id }, 'unhandled error');
+    }
+    if (status >= 500 && err instanceof ApiError) req.log.warn({ reqId: req.id, message: err.message }, 'request failed');
+    if (reply.sent || reply.raw.headersSent) return;
+    void reply.code(status).type('application/json').send(errorEnvelope(status, message, req.url));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(errorEnvelope(404, `Cannot ${req.method} ${req.url.split('?')[0]}`, req.url));
+  });
+}
+
+/** PostgreSQL errors caused by the request's values: unique violation, invalid text, numeric out of range, string too long. */
+function isClientDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && ['23505', '22P02', '22003', '22001', '22007', '22008'].includes(code) && 'severity' in (err as object);
+}

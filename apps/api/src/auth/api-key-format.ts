@@ -1,0 +1,36 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+export const PERMISSIONS = [
+  'write:registries',
+  'delete:registries',
+  'write:snapshots',
+  'delete:snapshots',
+  'write:sandboxes',
+  'delete:sandboxes',
+  'read:volumes',
+  'write:volumes',
+  'delete:volumes',
+  'read:audit_logs',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export function generateApiKey(): string {
+  return `dtn_${randomBytes(32).toString('hex')}`;
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** The listing form of a key: prefix, 20 stars, last three characters (as the reference API shows it). */
+export function maskApiKey(prefix: string, suffix: string): string {
+  return `${prefix}${'*'.repeat(20)}${suffix}`;
+}
+
+export function randomToken(length = 32): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[bytes[i]! % alphabet.length];
+  return out;
+}

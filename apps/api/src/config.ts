@@ -1,0 +1,86 @@
+import { isIP } from 'node:net';
+
+/** Everything the API reads from its environment, validated once and frozen. */
+export interface ApiConfig {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  /** Base URL users see, without the `/api` suffix and without a trailing slash. */
+  publicUrl: string;
+  dataDir: string | undefined;
+  defaultSnapshot: string;
+  defaultSnapshotImage: string;
+  previewDomain: string | undefined;
+  adminApiKey: string | undefined;
+  reconcileIntervalMs: number;
+  runnerHealthIntervalMs: number;
+  /** How often auto-stop/archive/delete queries run. */
+  autoTransitionIntervalMs: number;
+  /** How long a reconciler claim on a sandbox lives before another API process may take it over. */
+  claimLeaseMs: number;
+  /** How long `POST /sandbox` and start wait for `started` before answering with the current state. */
+  createWaitMs: number;
+  maxAutoArchiveInterval: number;
+  version: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, fallback: number, errors: string[], min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    errors.push(`${name} must be an integer >= ${min} (got "${raw}")`);
+    return fallback;
+  }
+  return n;
+}
+
+/** Parses the environment; every invalid variable is reported in one error. */
+export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
+  const errors: string[] = [];
+  const databaseUrl = env.DATABASE_URL ?? '';
+  if (!databaseUrl) errors.push('DATABASE_URL is required');
+  else if (!/^postgres(ql)?:\/\//.test(databaseUrl)) errors.push('DATABASE_URL must be a postgres:// URL');
+
+  const host = env.SHOAL_API_HOST || '127.0.0.1';
+  const port = intVar(env, 'SHOAL_API_PORT', 3000, errors);
+  if (port > 65535) errors.push('SHOAL_API_PORT must be <= 65535');
+
+  const hostForUrl = isIP(host) === 6 ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let publicUrl = (env.SHOAL_PUBLIC_URL || `http://${hostForUrl}:${port}`).replace(/\/+$/, '');
+  if (publicUrl.endsWith('/api')) publicUrl = publicUrl.slice(0, -4);
+  try {
+    new URL(publicUrl);
+  } catch {
+    errors.push(`SHOAL_PUBLIC_URL is not a valid URL: "${env.SHOAL_PUBLIC_URL}"`);
+  }
+
+  const previewDomain = env.SHOAL_PREVIEW_DOMAIN || undefined;
+  if (previewDomain && !/^[a-z0-9.-]+(:\d+)?$/i.test(previewDomain)) errors.push('SHOAL_PREVIEW_DOMAIN must be a host name');
+
+  const adminApiKey = env.SHOAL_ADMIN_API_KEY || undefined;
+  if (adminApiKey && !/^dtn_[0-9a-f]{64}$/.test(adminApiKey)) errors.push('SHOAL_ADMIN_API_KEY must be dtn_ followed by 64 lowercase hex characters');
+
+  const config: ApiConfig = {
+    databaseUrl,
+    host,
+    port,
+    publicUrl,
+    dataDir: env.SHOAL_DATA_DIR || undefined,
+    defaultSnapshot: env.SHOAL_DEFAULT_SNAPSHOT || 'shoal/sandbox:0.1.0',
+    defaultSnapshotImage: env.SHOAL_DEFAULT_SNAPSHOT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
+    previewDomain,
+    adminApiKey,
+    reconcileIntervalMs: intVar(env, 'SHOAL_RECONCILE_INTERVAL_MS', 1000, errors, 50),
+    runnerHealthIntervalMs: intVar(env, 'SHOAL_RUNNER_HEALTH_INTERVAL_MS', 10_000, errors, 100),
+    autoTransitionIntervalMs: intVar(env, 'SHOAL_AUTO_TRANSITION_INTERVAL_MS', 10_000, errors, 100),
+    claimLeaseMs: intVar(env, 'SHOAL_CLAIM_LEASE_MS', 30_000, errors, 1000),
+    createWaitMs: intVar(env, 'SHOAL_CREATE_WAIT_MS', 30_000, errors, 0),
+    maxAutoArchiveInterval: intVar(env, 'SHOAL_MAX_AUTO_ARCHIVE_INTERVAL', 43200, errors, 1),
+    version: '0.108.1-shoal',
+  };
+  if (errors.length) throw new Error(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);
+  return Object.freeze(config);
+}

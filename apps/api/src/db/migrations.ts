@@ -1,0 +1,180 @@
+/**
+ * Versioned migrations, applied in order on start under an advisory lock (see migrate.ts). Never edit an applied
+ * migration; append a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE "user" (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  email text NOT NULL DEFAULT '',
+  role text NOT NULL DEFAULT 'user' CHECK (role IN ('admin', 'user')),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE organization (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text NOT NULL,
+  created_by text NOT NULL,
+  personal boolean NOT NULL DEFAULT false,
+  suspended boolean NOT NULL DEFAULT false,
+  suspended_at timestamptz,
+  suspension_reason text,
+  suspended_until timestamptz,
+  suspension_cleanup_grace_period_hours integer NOT NULL DEFAULT 24,
+  total_cpu_quota integer NOT NULL DEFAULT 10,
+  total_memory_quota integer NOT NULL DEFAULT 10,
+  total_disk_quota integer NOT NULL DEFAULT 30,
+  max_cpu_per_sandbox integer NOT NULL DEFAULT 4,
+  max_memory_per_sandbox integer NOT NULL DEFAULT 8,
+  max_disk_per_sandbox integer NOT NULL DEFAULT 10,
+  snapshot_quota integer NOT NULL DEFAULT 100,
+  max_snapshot_size integer NOT NULL DEFAULT 20,
+  volume_quota integer NOT NULL DEFAULT 100,
+  sandbox_limited_network_egress boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE organization_user (
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  user_id text NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+  role text NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, user_id)
+);
+
+CREATE TABLE api_key (
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  user_id text NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  key_hash text NOT NULL UNIQUE,
+  key_prefix text NOT NULL,
+  key_suffix text NOT NULL,
+  permissions text[] NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz,
+  expires_at timestamptz,
+  PRIMARY KEY (organization_id, user_id, name)
+);
+
+CREATE TABLE runner (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  domain text NOT NULL UNIQUE,
+  api_url text NOT NULL,
+  proxy_url text NOT NULL,
+  api_key text NOT NULL UNIQUE,
+  cpu integer NOT NULL,
+  memory_gib integer NOT NULL,
+  disk_gib integer NOT NULL,
+  gpu integer NOT NULL DEFAULT 0,
+  gpu_type text NOT NULL DEFAULT '',
+  class text NOT NULL DEFAULT 'small',
+  current_cpu_usage_percentage double precision NOT NULL DEFAULT 0,
+  current_memory_usage_percentage double precision NOT NULL DEFAULT 0,
+  current_disk_usage_percentage double precision NOT NULL DEFAULT 0,
+  current_allocated_cpu double precision NOT NULL DEFAULT 0,
+  current_allocated_memory_gib double precision NOT NULL DEFAULT 0,
+  current_allocated_disk_gib double precision NOT NULL DEFAULT 0,
+  current_snapshot_count integer NOT NULL DEFAULT 0,
+  current_started_sandboxes integer NOT NULL DEFAULT 0,
+  availability_score double precision NOT NULL DEFAULT 0,
+  region text NOT NULL DEFAULT 'us',
+  state text NOT NULL DEFAULT 'initializing',
+  version text NOT NULL DEFAULT '0',
+  last_checked timestamptz,
+  check_claimed_until timestamptz,
+  unschedulable boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE snapshot (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  organization_id uuid REFERENCES organization(id) ON DELETE CASCADE,
+  general boolean NOT NULL DEFAULT false,
+  name text NOT NULL,
+  image_name text NOT NULL,
+  internal_name text,
+  state text NOT NULL DEFAULT 'pending',
+  error_reason text,
+  size double precision,
+  cpu integer NOT NULL DEFAULT 1,
+  gpu integer NOT NULL DEFAULT 0,
+  mem integer NOT NULL DEFAULT 1,
+  disk integer NOT NULL DEFAULT 3,
+  hide_from_users boolean NOT NULL DEFAULT false,
+  entrypoint text[],
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz,
+  UNIQUE (organization_id, name)
+);
+
+CREATE TABLE sandbox (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  region text NOT NULL DEFAULT 'us',
+  runner_id uuid REFERENCES runner(id) ON DELETE SET NULL,
+  prev_runner_id uuid,
+  class text NOT NULL DEFAULT 'small',
+  state text NOT NULL DEFAULT 'unknown',
+  desired_state text NOT NULL DEFAULT 'started',
+  snapshot text,
+  image_ref text,
+  entrypoint text[],
+  os_user text NOT NULL,
+  error_reason text,
+  env jsonb NOT NULL DEFAULT '{}',
+  public boolean NOT NULL DEFAULT false,
+  network_block_all boolean NOT NULL DEFAULT false,
+  network_allow_list text,
+  labels jsonb NOT NULL DEFAULT '{}',
+  backup_state text NOT NULL DEFAULT 'None',
+  last_backup_at timestamptz,
+  cpu integer NOT NULL,
+  gpu integer NOT NULL,
+  mem integer NOT NULL,
+  disk integer NOT NULL,
+  volumes jsonb NOT NULL DEFAULT '[]',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  last_activity_at timestamptz NOT NULL DEFAULT now(),
+  auto_stop_interval integer NOT NULL DEFAULT 15,
+  auto_archive_interval integer NOT NULL DEFAULT 10080,
+  auto_delete_interval integer NOT NULL DEFAULT -1,
+  auth_token text NOT NULL,
+  daemon_version text,
+  claimed_by text,
+  claim_expires_at timestamptz,
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz,
+  destroyed_at timestamptz
+);
+CREATE INDEX sandbox_org_created_idx ON sandbox (organization_id, created_at DESC);
+CREATE INDEX sandbox_labels_idx ON sandbox USING gin (labels jsonb_path_ops);
+CREATE INDEX sandbox_runner_idx ON sandbox (runner_id);
+-- The reconciler only ever scans rows whose state differs from the desired one.
+CREATE INDEX sandbox_work_idx ON sandbox (updated_at) WHERE state <> desired_state;
+
+CREATE TABLE ssh_access (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  sandbox_id uuid NOT NULL REFERENCES sandbox(id) ON DELETE CASCADE,
+  token text NOT NULL UNIQUE,
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
+];

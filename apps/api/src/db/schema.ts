@@ -1,0 +1,191 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/* Row types of the API's tables. Columns are snake_case in SQL and camelCase here (Kysely CamelCasePlugin). */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T> = ColumnType<T, string | undefined, string>;
+
+export interface UserTable {
+  id: string;
+  name: string;
+  email: Generated<string>;
+  role: Generated<'admin' | 'user'>;
+  createdAt: Timestamp;
+}
+
+export interface OrganizationTable {
+  id: Generated<string>;
+  name: string;
+  createdBy: string;
+  personal: Generated<boolean>;
+  suspended: Generated<boolean>;
+  suspendedAt: NullableTimestamp;
+  suspensionReason: string | null;
+  suspendedUntil: NullableTimestamp;
+  suspensionCleanupGracePeriodHours: Generated<number>;
+  totalCpuQuota: Generated<number>;
+  totalMemoryQuota: Generated<number>;
+  totalDiskQuota: Generated<number>;
+  maxCpuPerSandbox: Generated<number>;
+  maxMemoryPerSandbox: Generated<number>;
+  maxDiskPerSandbox: Generated<number>;
+  snapshotQuota: Generated<number>;
+  maxSnapshotSize: Generated<number>;
+  volumeQuota: Generated<number>;
+  sandboxLimitedNetworkEgress: Generated<boolean>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface OrganizationUserTable {
+  organizationId: string;
+  userId: string;
+  role: Generated<'owner' | 'member'>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface ApiKeyTable {
+  organizationId: string;
+  userId: string;
+  name: string;
+  keyHash: string;
+  keyPrefix: string;
+  keySuffix: string;
+  permissions: string[];
+  createdAt: Timestamp;
+  lastUsedAt: NullableTimestamp;
+  expiresAt: NullableTimestamp;
+}
+
+export interface RunnerTable {
+  id: Generated<string>;
+  domain: string;
+  apiUrl: string;
+  proxyUrl: string;
+  apiKey: string;
+  cpu: number;
+  memoryGib: number;
+  diskGib: number;
+  gpu: Generated<number>;
+  gpuType: Generated<string>;
+  class: Generated<string>;
+  currentCpuUsagePercentage: Generated<number>;
+  currentMemoryUsagePercentage: Generated<number>;
+  currentDiskUsagePercentage: Generated<number>;
+  currentAllocatedCpu: Generated<number>;
+  currentAllocatedMemoryGib: Generated<number>;
+  currentAllocatedDiskGib: Generated<number>;
+  currentSnapshotCount: Generated<number>;
+  currentStartedSandboxes: Generated<number>;
+  availabilityScore: Generated<number>;
+  region: Generated<string>;
+  state: Generated<string>;
+  version: Generated<string>;
+  lastChecked: NullableTimestamp;
+  /** Lease for health checks so that only one API process probes a runner at a time. */
+  checkClaimedUntil: NullableTimestamp;
+  unschedulable: Generated<boolean>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface SnapshotTable {
+  id: Generated<string>;
+  organizationId: string | null;
+  general: Generated<boolean>;
+  name: string;
+  imageName: string;
+  internalName: string | null;
+  state: Generated<string>;
+  errorReason: string | null;
+  size: number | null;
+  cpu: Generated<number>;
+  gpu: Generated<number>;
+  mem: Generated<number>;
+  disk: Generated<number>;
+  hideFromUsers: Generated<boolean>;
+  entrypoint: string[] | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  lastUsedAt: NullableTimestamp;
+}
+
+export interface VolumeMountRow {
+  volumeId: string;
+  mountPath: string;
+}
+
+export interface SandboxTable {
+  id: Generated<string>;
+  organizationId: string;
+  region: Generated<string>;
+  runnerId: string | null;
+  prevRunnerId: string | null;
+  class: Generated<string>;
+  state: Generated<string>;
+  desiredState: Generated<string>;
+  snapshot: string | null;
+  /** Image reference handed to the runner (the snapshot's image at creation time). */
+  imageRef: string | null;
+  entrypoint: string[] | null;
+  osUser: string;
+  errorReason: string | null;
+  env: Json<Record<string, string>>;
+  public: Generated<boolean>;
+  networkBlockAll: Generated<boolean>;
+  networkAllowList: string | null;
+  labels: Json<Record<string, string>>;
+  backupState: Generated<string>;
+  lastBackupAt: NullableTimestamp;
+  cpu: number;
+  gpu: number;
+  mem: number;
+  disk: number;
+  volumes: Json<VolumeMountRow[]>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  lastActivityAt: Timestamp;
+  autoStopInterval: Generated<number>;
+  autoArchiveInterval: Generated<number>;
+  autoDeleteInterval: Generated<number>;
+  authToken: string;
+  daemonVersion: string | null;
+  /** Reconciler lease: which API process drives this sandbox right now, and until when the claim holds. */
+  claimedBy: string | null;
+  claimExpiresAt: NullableTimestamp;
+  /** Failed destroy attempts, for retry with back-off before giving up. */
+  attempts: Generated<number>;
+  nextAttemptAt: NullableTimestamp;
+  destroyedAt: NullableTimestamp;
+}
+
+export interface SshAccessTable {
+  id: Generated<string>;
+  sandboxId: string;
+  token: string;
+  expiresAt: Timestamp;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface Database {
+  user: UserTable;
+  organization: OrganizationTable;
+  organizationUser: OrganizationUserTable;
+  apiKey: ApiKeyTable;
+  runner: RunnerTable;
+  snapshot: SnapshotTable;
+  sandbox: SandboxTable;
+  sshAccess: SshAccessTable;
+}
+
+export type User = Selectable<UserTable>;
+export type Organization = Selectable<OrganizationTable>;
+export type ApiKey = Selectable<ApiKeyTable>;
+export type Runner = Selectable<RunnerTable>;
+export type Snapshot = Selectable<SnapshotTable>;
+export type Sandbox = Selectable<SandboxTable>;
+export type NewSandbox = Insertable<SandboxTable>;
+export type SshAccess = Selectable<SshAccessTable>;

@@ -1,0 +1,42 @@
+/**
+ * The one catalogue of errors the API raises on purpose. Services throw `ApiError`; the renderer in app.ts turns it
+ * (and anything else) into the Daytona envelope. Messages that clients match on are fixed here.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const Errors = {
+  badRequest: (message: string) => new ApiError(400, message),
+  unauthorized: (message = 'Unauthorized') => new ApiError(401, message),
+  forbidden: (message = 'Forbidden resource') => new ApiError(403, message),
+  notFound: (message: string) => new ApiError(404, message),
+  conflict: (message: string) => new ApiError(409, message),
+  badGateway: (message: string) => new ApiError(502, message),
+  unavailable: (message: string) => new ApiError(503, message),
+
+  sandboxNotFound: (id: string) => new ApiError(404, `Sandbox with ID ${id} not found`),
+  snapshotNotFound: (name: string) => new ApiError(400, `Snapshot ${name} not found. Did you add it through the Daytona Dashboard?`),
+  snapshotNotActive: (name: string, state: string) => new ApiError(400, `Snapshot ${name} is ${state}`),
+  resourcesWithSnapshot: () => new ApiError(400, 'Cannot specify Sandbox resources when using a snapshot'),
+  snapshotWithBuildInfo: () => new ApiError(400, 'Cannot specify a snapshot when using a build info entry'),
+  buildInfoUnsupported: () => new ApiError(400, 'Building images (buildInfo) is not supported by this server yet'),
+  noRunners: () => new ApiError(400, 'No available runners'),
+  stateChangeInProgress: () => new ApiError(400, 'State change in progress'),
+  notValidState: () => new ApiError(400, 'Sandbox is not in valid state'),
+  notStarted: () => new ApiError(400, 'Sandbox is not started'),
+  notStopped: () => new ApiError(400, 'Sandbox is not stopped'),
+  notRunning: () => new ApiError(400, 'Sandbox is not running'),
+  ephemeralArchive: () => new ApiError(400, 'Ephemeral sandboxes cannot be archived'),
+  ephemeralBackup: () => new ApiError(400, 'Ephemeral sandboxes cannot be backed up'),
+  backupInProgress: () => new ApiError(400, 'Sandbox backup is already in progress'),
+  sandboxFailed: (reason: string) => new ApiError(400, `Sandbox failed to start: ${reason}`),
+  orgSuspended: (reason: string | null) => new ApiError(403, reason ? `Organization is suspended: ${reason}` : 'Organization is suspended'),
+  insufficientPermissions: (perms: string[]) => new ApiError(403, `Insufficient permissions for assigning: ${perms.join(', ')}`),
+} as const;

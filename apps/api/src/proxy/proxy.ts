@@ -1,0 +1,247 @@
+import http from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { errorEnvelope, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
+import type { ApiConfig } from '../config.js';
+import { ApiError, Errors } from '../errors.js';
+import type { AuthService } from '../auth/auth.service.js';
+import { hasPermission } from '../auth/principal.js';
+import type { Runner } from '../db/schema.js';
+import { HttpRunnerAdapter } from '../reconciler/runner-client.js';
+import type { RunnerRepository } from '../repositories/runner.repository.js';
+import type { SandboxRepository } from '../repositories/sandbox.repository.js';
+import { timingSafeEqualStr } from '../services/sandbox.service.js';
+
+export interface ProxyDeps {
+  authService: AuthService;
+  sandboxes: SandboxRepository;
+  runners: RunnerRepository;
+  http: HttpRunnerAdapter;
+  config: Readonly<ApiConfig>;
+}
+
+interface Upstream {
+  runner: Runner;
+  /** Path on the runner, including the query string. */
+  path: string;
+}
+
+const TOOLBOX_PREFIX = /^\/api\/toolbox\/([^/?]+)\/toolbox(?=[/?]|$)/;
+const PREVIEW_PREFIX = /^\/preview\/(\d{1,5})-([^/?]+)(?=[/?]|$)/;
+const PREVIEW_QUERY_TOKEN = 'DAYTONA_SANDBOX_AUTH_KEY';
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones we replace.
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', RUNNER_AUTH_HEADER]);
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** `{port}-{id}.{domain}` host names are rewritten to the path form so one route serves both. */
+export function previewHostRewrite(domain: string | undefined): (req: IncomingMessage) => string {
+  if (!domain) return (req) => req.url ?? '/';
+  const suffix = `.${domain.toLowerCase().replace(/:\d+$/, '')}`;
+  return (req) => {
+    const url = req.url ?? '/';
+    const target = previewHostTarget(req.headers.host, suffix);
+    return target ? `/preview/${target}${url.startsWith('/') ? url : `/${url}`}` : url;
+  };
+}
+
+function previewHostTarget(host: string | undefined, suffix: string): string | null {
+  if (!host) return null;
+  const name = host.toLowerCase().replace(/:\d+$/, '');
+  if (!name.endsWith(suffix)) return null;
+  const label = name.slice(0, -suffix.length);
+  return /^\d{1,5}-[a-z0-9-]+$/.test(label) ? label : null;
+}
+
+/** Resolves `/api/toolbox/{id}/toolbox/<rest>` to the sandbox's runner, enforcing auth and the running state. */
+async function toolboxUpstream(deps: ProxyDeps, url: string, headers: IncomingHttpHeaders): Promise<Upstream> {
+  const m = TOOLBOX_PREFIX.exec(url);
+  if (!m) throw Errors.notFound(`Cannot resolve ${url.split('?')[0]}`);
+  const principal = await deps.authService.resolve(headers.authorization);
+  if (principal.kind !== 'user' || !hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden();
+  const id = decodeURIComponent(m[1]!);
+  const sb = await deps.sandboxes.findById(id);
+  if (!sb || (sb.organizationId !== principal.organizationId && !principal.isAdmin)) throw Errors.sandboxNotFound(id);
+  if (sb.state !== 'started' || sb.desiredState !== 'started' || !sb.runnerId) throw Errors.notRunning();
+  const runner = await deps.runners.findById(sb.runnerId);
+  if (!runner) throw Errors.notRunning();
+  deps.sandboxes.bumpActivity(sb.id).catch(() => {});
+  const rest = url.slice(m[0].length);
+  const path = `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${rest.startsWith('/') || rest === '' || rest.startsWith('?') ? rest : `/${rest}`}`;
+  return { runner, path };
+}
+
+/**
+ * Resolves `/preview/{port}-{id}/<rest>`. Public sandboxes need no credentials except on the toolbox port; otherwise
+ * the preview token (header or query, the query one is stripped) or an API key of the sandbox's organization.
+ */
+async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHttpHeaders): Promise<Upstream> {
+  const m = PREVIEW_PREFIX.exec(url);
+  if (!m) throw Errors.notFound(`Cannot resolve ${url.split('?')[0]}`);
+  const port = Number(m[1]);
+  const id = decodeURIComponent(m[2]!);
+  if (port < 1 || port > 65535) throw Errors.badRequest('Invalid port');
+  const sb = await deps.sandboxes.findById(id);
+  if (!sb || sb.state === 'destroyed') throw Errors.sandboxNotFound(id);
+
+  let rest = url.slice(m[0].length);
+  const q = rest.indexOf('?');
+  let pathPart = q >= 0 ? rest.slice(0, q) : rest;
+  const params = new URLSearchParams(q >= 0 ? rest.slice(q + 1) : '');
+  const queryToken = params.get(PREVIEW_QUERY_TOKEN);
+  params.delete(PREVIEW_QUERY_TOKEN);
+
+  if (!(sb.public && port !== TOOLBOX_PORT)) {
+    const headerToken = headers['x-daytona-preview-token'];
+    let ok = (typeof headerToken === 'string' && timingSafeEqualStr(headerToken, sb.authToken)) || (queryToken !== null && timingSafeEqualStr(queryToken, sb.authToken));
+    if (!ok && headers.authorization) {
+      const principal = await deps.authService.resolve(headers.authorization).catch(() => null);
+      ok = principal?.kind === 'user' && (principal.isAdmin || principal.organizationId === sb.organizationId);
+    }
+    if (!ok) throw Errors.unauthorized('Preview access requires a valid preview token or API key');
+  }
+  if (sb.state !== 'started' || !sb.runnerId) throw Errors.notRunning();
+  const runner = await deps.runners.findById(sb.runnerId);
+  if (!runner) throw Errors.notRunning();
+  if (pathPart === '') pathPart = '/';
+  const search = params.toString();
+  rest = pathPart + (search ? `?${search}` : '');
+  return { runner, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}` };
+}
+
+function forwardHeaders(headers: IncomingHttpHeaders, runner: Runner, stripAuthorization: boolean): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || DROP_REQUEST.has(k)) continue;
+    // The caller's API key stays with the API: the toolbox runs inside the sandbox and must not see it.
+    if (stripAuthorization && k === 'authorization') continue;
+    out[k] = v;
+  }
+  out[RUNNER_AUTH_HEADER] = `Bearer ${runner.apiKey}`;
+  return out;
+}
+
+/** Streams the request to the runner and the answer back, never buffering either body. */
+async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply, up: Upstream, stripAuthorization: boolean): Promise<FastifyReply> {
+  const abort = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  const hasBody = req.body !== undefined && req.body !== null && typeof (req.body as Readable).pipe === 'function';
+  let res;
+  try {
+    res = await deps.http.pool(up.runner.apiUrl).request({
+      method: req.method as 'GET',
+      path: up.path,
+      headers: forwardHeaders(req.headers, up.runner, stripAuthorization),
+      body: hasBody ? (req.body as Readable) : null,
+      signal: abort.signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  } catch (err) {
+    if (abort.signal.aborted) return reply;
+    req.log.warn({ err: (err as Error).message, runner: up.runner.domain }, 'proxy upstream failed');
+    throw Errors.badGateway(`Runner unreachable: ${(err as Error).message}`);
+  }
+  reply.code(res.statusCode);
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v === undefined || DROP_RESPONSE.has(k)) continue;
+    reply.header(k, v);
+  }
+  res.body.on('error', () => {});
+  return reply.send(res.body);
+}
+
+/** HTTP routes of the toolbox and preview proxies; request bodies pass through as raw streams. */
+export function proxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  const methods = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const;
+  const toolbox = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await toolboxUpstream(deps, req.url, req.headers), true);
+  const preview = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await previewUpstream(deps, req.url, req.headers), false);
+  const hide = { schema: { hide: true } };
+  app.route({ method: [...methods], url: '/api/toolbox/:sandboxId/toolbox', ...hide, handler: toolbox });
+  app.route({ method: [...methods], url: '/api/toolbox/:sandboxId/toolbox/*', ...hide, handler: toolbox });
+  app.route({ method: [...methods], url: '/preview/:target', ...hide, handler: preview });
+  app.route({ method: [...methods], url: '/preview/:target/*', ...hide, handler: preview });
+}
+
+/**
+ * WebSocket (and any other Upgrade) requests bypass Fastify routing: authenticate like the HTTP routes, then splice
+ * the client socket to the runner's. The upstream handshake answer is relayed verbatim, so no subprotocol is added
+ * that the client did not ask for.
+ */
+export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): void {
+  const rewrite = previewHostRewrite(deps.config.previewDomain);
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = rewrite(req);
+    const resolve = TOOLBOX_PREFIX.test(url)
+      ? toolboxUpstream(deps, url, req.headers).then((up) => ({ up, strip: true }))
+      : PREVIEW_PREFIX.test(url)
+        ? previewUpstream(deps, url, req.headers).then((up) => ({ up, strip: false }))
+        : Promise.reject(Errors.notFound(`Cannot ${req.method} ${url.split('?')[0]}`));
+    resolve.then(
+      ({ up, strip }) => spliceUpgrade(req, socket, head, up, strip),
+      (err: unknown) => {
+        const status = err instanceof ApiError ? err.statusCode : 500;
+        const message = err instanceof ApiError ? err.message : 'Internal server error';
+        if (!(err instanceof ApiError)) app.log.error({ err }, 'upgrade failed');
+        writeHttpError(socket, status, message, url);
+      },
+    );
+  });
+}
+
+function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, strip: boolean): void {
+  const target = new URL(up.runner.apiUrl);
+  const headers = forwardHeaders(req.headers, up.runner, strip);
+  headers.connection = 'Upgrade';
+  headers.upgrade = req.headers.upgrade ?? 'websocket';
+  headers.host = target.host;
+  const upstream = http.request({
+    protocol: target.protocol,
+    hostname: target.hostname,
+    port: target.port,
+    method: req.method,
+    path: up.path,
+    headers,
+  });
+  upstream.on('upgrade', (res, upSocket, upHead) => {
+    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? 'Switching Protocols'}`];
+    for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+    socket.write(lines.join('\r\n') + '\r\n\r\n');
+    if (upHead.length) socket.write(upHead);
+    if (head.length) upSocket.write(head);
+    upSocket.on('error', () => socket.destroy());
+    socket.on('error', () => upSocket.destroy());
+    upSocket.on('close', () => socket.destroy());
+    socket.on('close', () => upSocket.destroy());
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  });
+  upstream.on('response', (res) => {
+    // The runner refused the upgrade: relay its answer as a plain HTTP response.
+    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      if (DROP_RESPONSE.has(res.rawHeaders[i]!.toLowerCase())) continue;
+      lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+    }
+    lines.push('Connection: close');
+    socket.write(lines.join('\r\n') + '\r\n\r\n');
+    res.pipe(socket);
+  });
+  upstream.on('error', (err) => writeHttpError(socket, 502, `Runner unreachable: ${err.message}`, req.url ?? '/'));
+  socket.on('close', () => upstream.destroy());
+  upstream.end();
+}
+
+function writeHttpError(socket: Duplex, status: number, message: string, path: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(errorEnvelope(status, message, path));
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,120 @@
+import { Pool, type Dispatcher } from 'undici';
+import type { CreateRunnerSandbox, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
+import { RUNNER_AUTH_HEADER } from '@shoal/contracts';
+
+/** The slice of a runner row the client needs. */
+export interface RunnerTarget {
+  id: string;
+  apiUrl: string;
+  apiKey: string;
+}
+
+export class RunnerCallError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number | undefined,
+  ) {
+    super(message);
+    this.name = 'RunnerCallError';
+  }
+}
+
+/** What the reconciler and the runner service need from a runner; a fake implements it in tests. */
+export interface RunnerAdapter {
+  info(r: RunnerTarget): Promise<RunnerInfo>;
+  createSandbox(r: RunnerTarget, body: CreateRunnerSandbox): Promise<void>;
+  startSandbox(r: RunnerTarget, id: string, metadata?: Record<string, string>): Promise<void>;
+  stopSandbox(r: RunnerTarget, id: string): Promise<void>;
+  destroySandbox(r: RunnerTarget, id: string): Promise<void>;
+  removeSandbox(r: RunnerTarget, id: string): Promise<void>;
+  sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null>;
+}
+
+const LONG_CALL_MS = 15 * 60_000;
+const SHORT_CALL_MS = 10_000;
+
+/** HTTP client for the runner API (packages/contracts/src/runner.ts); one keep-alive pool per runner origin. */
+export class HttpRunnerAdapter implements RunnerAdapter {
+  private readonly pools = new Map<string, Pool>();
+
+  pool(apiUrl: string): Pool {
+    const origin = new URL(apiUrl).origin;
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, headersTimeout: LONG_CALL_MS, bodyTimeout: 0 });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Path prefix of the runner URL (a runner may live under a sub-path), without trailing slash. */
+  static basePath(apiUrl: string): string {
+    return new URL(apiUrl).pathname.replace(/\/+$/, '');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})));
+    this.pools.clear();
+  }
+
+  private async call(r: RunnerTarget, method: Dispatcher.HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; text: string }> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool(r.apiUrl).request({
+        method,
+        path: HttpRunnerAdapter.basePath(r.apiUrl) + path,
+        headers: {
+          authorization: `Bearer ${r.apiKey}`,
+          [RUNNER_AUTH_HEADER]: `Bearer ${r.apiKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      throw new RunnerCallError(`Runner unreachable: ${(err as Error).message}`, undefined);
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 300) {
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { message?: unknown };
+        if (parsed && parsed.message !== undefined) message = Array.isArray(parsed.message) ? parsed.message.join('; ') : String(parsed.message);
+      } catch {
+        /* plain text body */
+      }
+      throw new RunnerCallError(message || `Runner answered ${res.statusCode}`, res.statusCode);
+    }
+    return { status: res.statusCode, text };
+  }
+
+  async info(r: RunnerTarget): Promise<RunnerInfo> {
+    const { text } = await this.call(r, 'GET', '/info', undefined, SHORT_CALL_MS);
+    return JSON.parse(text) as RunnerInfo;
+  }
+  async createSandbox(r: RunnerTarget, body: CreateRunnerSandbox): Promise<void> {
+    await this.call(r, 'POST', '/sandboxes', body, LONG_CALL_MS);
+  }
+  async startSandbox(r: RunnerTarget, id: string, metadata?: Record<string, string>): Promise<void> {
+    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/start`, { metadata: metadata ?? {} }, LONG_CALL_MS);
+  }
+  async stopSandbox(r: RunnerTarget, id: string): Promise<void> {
+    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/stop`, undefined, LONG_CALL_MS);
+  }
+  async destroySandbox(r: RunnerTarget, id: string): Promise<void> {
+    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/destroy`, undefined, LONG_CALL_MS);
+  }
+  async removeSandbox(r: RunnerTarget, id: string): Promise<void> {
+    await this.call(r, 'DELETE', `/sandboxes/${encodeURIComponent(id)}`, undefined, LONG_CALL_MS);
+  }
+  async sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null> {
+    try {
+      const { text } = await this.call(r, 'GET', `/sandboxes/${encodeURIComponent(id)}`, undefined, SHORT_CALL_MS);
+      return JSON.parse(text) as RunnerSandboxInfo;
+    } catch (err) {
+      if (err instanceof RunnerCallError && err.statusCode === 404) return null;
+      throw err;
+    }
+  }
+}

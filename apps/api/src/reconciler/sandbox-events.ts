@@ -1,0 +1,88 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+
+export const WORK_CHANNEL = 'shoal_sandbox_work';
+export const STATE_CHANNEL = 'shoal_sandbox_state';
+
+/**
+ * In-process fan-out of "sandbox X changed" plus PostgreSQL LISTEN/NOTIFY so every API process hears about changes
+ * made by the others. Waiters never depend on it alone: they also re-read the row periodically, so a lost
+ * notification costs latency, not correctness.
+ */
+export class SandboxEvents {
+  private readonly emitter = new EventEmitter();
+  private client: pg.Client | null = null;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly onWork: () => void,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('error', (err) => {
+      this.onError(err);
+      this.scheduleReconnect();
+    });
+    client.on('notification', (msg) => {
+      if (msg.channel === WORK_CHANNEL) this.onWork();
+      else if (msg.channel === STATE_CHANNEL && msg.payload) this.emitter.emit(msg.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${WORK_CHANNEL}`);
+      await client.query(`LISTEN ${STATE_CHANNEL}`);
+      this.client = client;
+    } catch (err) {
+      this.onError(err);
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    this.client?.end().catch(() => {});
+    this.client = null;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, 1000);
+    this.reconnectTimer.unref();
+  }
+
+  /** Local notification (same process); the NOTIFY from the writer reaches the other processes. */
+  emitLocal(sandboxId: string): void {
+    this.emitter.emit(sandboxId);
+  }
+
+  /** Resolves on the next change of `sandboxId` or after `ms`, whichever comes first. */
+  waitForChange(sandboxId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.emitter.off(sandboxId, done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.emitter.on(sandboxId, done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.client?.end().catch(() => {});
+    this.client = null;
+  }
+}

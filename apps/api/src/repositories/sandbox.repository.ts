@@ -1,0 +1,276 @@
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
+import type { SandboxWithRunner } from '../services/sandbox-dto.js';
+
+export interface SandboxListFilter {
+  organizationId: string;
+  idPrefix?: string;
+  labels?: Record<string, string>;
+  includeErroredDeleted: boolean;
+  states?: string[];
+  snapshots?: string[];
+  regions?: string[];
+  minCpu?: number;
+  maxCpu?: number;
+  minMemoryGiB?: number;
+  maxMemoryGiB?: number;
+  minDiskGiB?: number;
+  maxDiskGiB?: number;
+  lastEventAfter?: string;
+  lastEventBefore?: string;
+  sort: 'id' | 'state' | 'snapshot' | 'region' | 'updatedAt' | 'createdAt';
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+export interface Usage {
+  cpu: number;
+  mem: number;
+  disk: number;
+}
+
+type SandboxEb = ExpressionBuilder<Database, 'sandbox'>;
+
+/** The SQL expression of a sandbox's derived (client-visible) state; mirrors derivedState() in sandbox-state.ts. */
+const DERIVED_STATE = sql<string>`CASE
+  WHEN sandbox.state = sandbox.desired_state OR sandbox.state IN ('error', 'build_failed') THEN sandbox.state
+  WHEN sandbox.desired_state = 'destroyed' THEN 'destroying'
+  WHEN sandbox.desired_state = 'started' AND sandbox.state = 'unknown' THEN 'creating'
+  WHEN sandbox.desired_state = 'started' AND sandbox.state IN ('stopped', 'archived') THEN 'starting'
+  WHEN sandbox.desired_state = 'stopped' AND sandbox.state = 'started' THEN 'stopping'
+  WHEN sandbox.desired_state = 'archived' AND sandbox.state = 'stopped' THEN 'archiving'
+  ELSE sandbox.state END`;
+
+/** Rows the reconciler has something to do for (see nextAction in sandbox-state.ts). */
+function needsWork(eb: SandboxEb): Expression<SqlBool> {
+  return eb.and([
+    eb('sandbox.state', '<>', eb.ref('sandbox.desiredState')),
+    eb('sandbox.state', '<>', 'destroyed'),
+    eb.or([eb('sandbox.desiredState', '=', 'destroyed'), eb('sandbox.state', 'not in', ['error', 'build_failed'])]),
+    eb.or([eb('sandbox.nextAttemptAt', 'is', null), eb('sandbox.nextAttemptAt', '<=', sql<Date>`now()`)]),
+    eb.or([eb('sandbox.claimExpiresAt', 'is', null), eb('sandbox.claimExpiresAt', '<', sql<Date>`now()`)]),
+  ]);
+}
+
+export class SandboxRepository {
+  constructor(private readonly db: Db) {}
+
+  private withRunner() {
+    return this.db
+      .selectFrom('sandbox')
+      .leftJoin('runner', 'runner.id', 'sandbox.runnerId')
+      .selectAll('sandbox')
+      .select('runner.domain as runnerDomain');
+  }
+
+  findById(id: string): Promise<SandboxWithRunner | undefined> {
+    if (!isUuid(id)) return Promise.resolve(undefined);
+    return this.withRunner().where('sandbox.id', '=', id).executeTakeFirst();
+  }
+
+  async insert(row: NewSandbox): Promise<Sandbox> {
+    return this.db.insertInto('sandbox').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  async list(f: SandboxListFilter): Promise<{ items: SandboxWithRunner[]; total: number }> {
+    let q = this.withRunner().where('sandbox.organizationId', '=', f.organizationId);
+    // Destroyed rows linger for a day (GET after DELETE must work) but never show in lists.
+    q = q.where('sandbox.state', '<>', 'destroyed');
+    if (!f.includeErroredDeleted) {
+      q = q.where((eb) => eb.not(eb.and([eb('sandbox.state', 'in', ['error', 'build_failed']), eb('sandbox.desiredState', '=', 'destroyed')])));
+    }
+    if (f.idPrefix) q = q.where(sql<SqlBool>`sandbox.id::text ILIKE ${escapeLike(f.idPrefix) + '%'}`);
+    if (f.labels && Object.keys(f.labels).length > 0) q = q.where(sql<SqlBool>`sandbox.labels @> ${JSON.stringify(f.labels)}::jsonb`);
+    if (f.states?.length) q = q.where(sql<SqlBool>`(${DERIVED_STATE}) IN (${sql.join(f.states)})`);
+    if (f.snapshots?.length) q = q.where('sandbox.snapshot', 'in', f.snapshots);
+    if (f.regions?.length) q = q.where('sandbox.region', 'in', f.regions);
+    if (f.minCpu !== undefined) q = q.where('sandbox.cpu', '>=', f.minCpu);
+    if (f.maxCpu !== undefined) q = q.where('sandbox.cpu', '<=', f.maxCpu);
+    if (f.minMemoryGiB !== undefined) q = q.where('sandbox.mem', '>=', f.minMemoryGiB);
+    if (f.maxMemoryGiB !== undefined) q = q.where('sandbox.mem', '<=', f.maxMemoryGiB);
+    if (f.minDiskGiB !== undefined) q = q.where('sandbox.disk', '>=', f.minDiskGiB);
+    if (f.maxDiskGiB !== undefined) q = q.where('sandbox.disk', '<=', f.maxDiskGiB);
+    if (f.lastEventAfter) q = q.where('sandbox.lastActivityAt', '>=', new Date(f.lastEventAfter));
+    if (f.lastEventBefore) q = q.where('sandbox.lastActivityAt', '<=', new Date(f.lastEventBefore));
+
+    const { total } = await q.clearSelect().select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+    const sortColumn = {
+      id: sql`sandbox.id`,
+      state: DERIVED_STATE,
+      snapshot: sql`sandbox.snapshot`,
+      region: sql`sandbox.region`,
+      updatedAt: sql`sandbox.updated_at`,
+      createdAt: sql`sandbox.created_at`,
+    }[f.sort];
+    const direction = f.order === 'asc' ? sql`ASC` : sql`DESC`;
+    const items = await q
+      .orderBy(sql`${sortColumn} ${direction} NULLS LAST`)
+      .orderBy('sandbox.createdAt', 'desc')
+      .orderBy('sandbox.id')
+      .limit(f.limit)
+      .offset(f.offset)
+      .execute();
+    return { items, total };
+  }
+
+  /** Serializes quota checks of one organization: concurrent creates queue on the organization row. */
+  async lockOrganization(organizationId: string): Promise<void> {
+    await this.db.selectFrom('organization').select('id').where('id', '=', organizationId).forUpdate().execute();
+  }
+
+  /** Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). */
+  async usage(organizationId: string, excludeId?: string): Promise<Usage> {
+    const active = sql<SqlBool>`(sandbox.desired_state = 'started' AND sandbox.state NOT IN ('error', 'build_failed', 'destroyed'))
+      OR sandbox.state = 'started'`;
+    let q = this.db
+      .selectFrom('sandbox')
+      .select([
+        sql<number>`coalesce(sum(cpu) FILTER (WHERE ${active}), 0)`.as('cpu'),
+        sql<number>`coalesce(sum(mem) FILTER (WHERE ${active}), 0)`.as('mem'),
+        sql<number>`coalesce(sum(disk) FILTER (WHERE ${active} OR sandbox.state = 'stopped'), 0)`.as('disk'),
+      ])
+      .where('organizationId', '=', organizationId);
+    if (excludeId) q = q.where('id', '<>', excludeId);
+    return q.executeTakeFirstOrThrow();
+  }
+
+  /**
+   * Optimistic transition: applies `set` only if the row still has the state pair the caller checked, so two
+   * concurrent user actions cannot both win. Returns false when the row moved in between.
+   */
+  async transition(id: string, expect: { state: string; desiredState: string }, set: Partial<Record<keyof Sandbox, unknown>>): Promise<boolean> {
+    const res = await this.db
+      .updateTable('sandbox')
+      .set({ ...(set as object), updatedAt: sql`now()`, lastActivityAt: sql`now()` })
+      .where('id', '=', id)
+      .where('state', '=', expect.state)
+      .where('desiredState', '=', expect.desiredState)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async update(id: string, set: Partial<Record<keyof Sandbox, unknown>>): Promise<SandboxWithRunner | undefined> {
+    await this.db
+      .updateTable('sandbox')
+      .set({ ...(set as object), updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .execute();
+    return this.findById(id);
+  }
+
+  /**
+   * Records a state the runner reports, in one statement so it cannot interleave with a reconciler claim: rows being
+   * driven right now are left alone (the action's own outcome wins), and a sandbox being deleted only accepts `destroyed`.
+   */
+  async applyRunnerReport(id: string, runnerId: string, set: Partial<Record<keyof Sandbox, unknown>>, state: string): Promise<boolean> {
+    const res = await this.db
+      .updateTable('sandbox')
+      .set({ ...(set as object), updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .where('runnerId', '=', runnerId)
+      .where('claimedBy', 'is', null)
+      .where('state', '<>', 'destroyed')
+      .where((eb) => eb.or([eb('desiredState', '<>', 'destroyed'), eb(sql.lit(state), '=', 'destroyed')]))
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async regions(organizationId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('sandbox')
+      .select('region')
+      .distinct()
+      .where('organizationId', '=', organizationId)
+      .where('state', '<>', 'destroyed')
+      .orderBy('region')
+      .execute();
+    return rows.map((r) => r.region);
+  }
+
+  forRunner(runnerId: string, states: string[] | undefined): Promise<SandboxWithRunner[]> {
+    let q = this.withRunner().where('sandbox.runnerId', '=', runnerId);
+    if (states?.length) q = q.where('sandbox.state', 'in', states);
+    return q.orderBy('sandbox.createdAt').execute();
+  }
+
+  /** Toolbox traffic keeps a sandbox alive; throttled in SQL so a busy sandbox costs one write per 10 s. */
+  async bumpActivity(id: string): Promise<void> {
+    await this.db
+      .updateTable('sandbox')
+      .set({ lastActivityAt: sql`now()` })
+      .where('id', '=', id)
+      .where('lastActivityAt', '<', sql<Date>`now() - interval '10 seconds'`)
+      .execute();
+  }
+
+  /* ---- reconciler ---- */
+
+  /**
+   * Claims up to `limit` sandboxes that need work (or just `id`). Row locks with SKIP LOCKED keep two API processes
+   * from claiming the same row; the lease makes a claim of a crashed process expire so another one retries it.
+   */
+  async claim(owner: string, leaseMs: number, limit: number, id?: string): Promise<Sandbox[]> {
+    if (id !== undefined && !isUuid(id)) return [];
+    return this.db
+      .updateTable('sandbox')
+      .set({ claimedBy: owner, claimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+      .where('id', 'in', (eb) => {
+        let sub = eb.selectFrom('sandbox').select('sandbox.id').where(needsWork);
+        if (id !== undefined) sub = sub.where('sandbox.id', '=', id);
+        return sub.orderBy('sandbox.updatedAt').limit(limit).forUpdate().skipLocked();
+      })
+      .returningAll()
+      .execute();
+  }
+
+  async renewClaim(id: string, owner: string, leaseMs: number): Promise<void> {
+    await this.db
+      .updateTable('sandbox')
+      .set({ claimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+      .where('id', '=', id)
+      .where('claimedBy', '=', owner)
+      .execute();
+  }
+
+  /** Records the outcome of an action and releases the claim, only if we still hold it. */
+  async finish(id: string, owner: string, set: Partial<Record<keyof Sandbox, unknown>>): Promise<boolean> {
+    const res = await this.db
+      .updateTable('sandbox')
+      .set({ ...(set as object), claimedBy: null, claimExpiresAt: null, updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .where('claimedBy', '=', owner)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async runnerOf(runnerId: string) {
+    return this.db.selectFrom('runner').selectAll().where('id', '=', runnerId).executeTakeFirst();
+  }
+
+  /** Auto-stop, auto-archive and auto-delete as timestamp queries; any API process may run them, they are idempotent. */
+  async applyAutoTransitions(): Promise<number> {
+    const stop = await sql`UPDATE sandbox SET desired_state = CASE WHEN auto_delete_interval = 0 THEN 'destroyed' ELSE 'stopped' END,
+        updated_at = now()
+      WHERE state = 'started' AND desired_state = 'started' AND auto_stop_interval > 0
+        AND last_activity_at < now() - auto_stop_interval * interval '1 minute'`.execute(this.db);
+    const archive = await sql`UPDATE sandbox SET desired_state = 'archived', updated_at = now()
+      WHERE state = 'stopped' AND desired_state = 'stopped' AND auto_delete_interval <> 0 AND auto_archive_interval > 0
+        AND last_activity_at < now() - auto_archive_interval * interval '1 minute'`.execute(this.db);
+    const del = await sql`UPDATE sandbox SET desired_state = 'destroyed', updated_at = now()
+      WHERE state IN ('stopped', 'archived') AND desired_state = state AND auto_delete_interval >= 0
+        AND last_activity_at < now() - auto_delete_interval * interval '1 minute'`.execute(this.db);
+    // Destroyed rows are kept a day so that clients polling after DELETE still get an answer.
+    await sql`DELETE FROM sandbox WHERE state = 'destroyed' AND destroyed_at < now() - interval '24 hours'`.execute(this.db);
+    return Number(stop.numAffectedRows ?? 0) + Number(archive.numAffectedRows ?? 0) + Number(del.numAffectedRows ?? 0);
+  }
+}
+
+export function isUuid(s: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { registerRoutes } from '../http/route.js';
+import type { Services } from '../services/services.js';
+import createApiKey from './api-keys/create-api-key.js';
+import deleteApiKeyForUser from './api-keys/delete-api-key-for-user.js';
+import deleteApiKey from './api-keys/delete-api-key.js';
+import getApiKey from './api-keys/get-api-key.js';
+import getCurrentApiKey from './api-keys/get-current-api-key.js';
+import listApiKeys from './api-keys/list-api-keys.js';
+import getOrganizationUsageOverview from './organizations/get-organization-usage-overview.js';
+import getOrganization from './organizations/get-organization.js';
+import listOrganizations from './organizations/list-organizations.js';
+import updateOrganizationQuota from './organizations/update-organization-quota.js';
+import hasSandboxAccess from './preview/has-sandbox-access.js';
+import isSandboxPublic from './preview/is-sandbox-public.js';
+import isValidAuthToken from './preview/is-valid-auth-token.js';
+import createRunner from './runners/create-runner.js';
+import getRunnerBySandboxId from './runners/get-runner-by-sandbox-id.js';
+import getRunnersBySnapshotRef from './runners/get-runners-by-snapshot-ref.js';
+import listRunners from './runners/list-runners.js';
+import updateRunnerScheduling from './runners/update-runner-scheduling.js';
+import { sandboxRoutes } from './sandbox/index.js';
+import getAllSnapshots from './snapshots/get-all-snapshots.js';
+import getSnapshot from './snapshots/get-snapshot.js';
+import getConfig from './system/get-config.js';
+import health from './system/health.js';
+import createUser from './users/create-user.js';
+import getAuthenticatedUser from './users/get-authenticated-user.js';
+import getUser from './users/get-user.js';
+import listUsers from './users/list-users.js';
+
+/** Every public route, registered under the `/api` prefix by app.ts. */
+export function apiRoutes(app: FastifyInstance, services: Services): void {
+  registerRoutes(
+    app,
+    [
+      health,
+      getConfig,
+      getAuthenticatedUser,
+      listUsers,
+      createUser,
+      getUser,
+      createApiKey,
+      listApiKeys,
+      getCurrentApiKey,
+      getApiKey,
+      deleteApiKey,
+      deleteApiKeyForUser,
+      listOrganizations,
+      getOrganization,
+      getOrganizationUsageOverview,
+      updateOrganizationQuota,
+      getAllSnapshots,
+      getSnapshot,
+      createRunner,
+      listRunners,
+      updateRunnerScheduling,
+      getRunnerBySandboxId,
+      getRunnersBySnapshotRef,
+      isSandboxPublic,
+      isValidAuthToken,
+      hasSandboxAccess,
+    ],
+    services,
+  );
+  sandboxRoutes(app, services);
+}

@@ -1,0 +1,14 @@
+import { Type } from '@sinclair/typebox';
+import { defineRoute } from '../../http/route.js';
+
+export default defineRoute({
+  method: 'GET',
+  url: '/sandbox/ssh-access/validate',
+  operationId: 'validateSshAccess',
+  summary: 'Check an SSH access token',
+  tags: ['sandbox'],
+  auth: 'user',
+  querystring: Type.Object({ token: Type.String() }),
+  response: { 200: Type.Ref('SshAccessValidationDto') },
+  handler: ({ query }, s) => s.sandboxes.validateSshAccess(query.token),
+});

@@ -1,0 +1,84 @@
+import type { Static } from '@sinclair/typebox';
+import type { ApiKey } from '../db/schema.js';
+import { Errors } from '../errors.js';
+import type { UserPrincipal } from '../auth/principal.js';
+import { generateApiKey, hashApiKey, maskApiKey, type Permission } from '../auth/api-key-format.js';
+import type { ApiKeyRepository } from '../repositories/api-key.repository.js';
+import type { OrganizationRepository } from '../repositories/organization.repository.js';
+import type { ApiKeyList, ApiKeyResponse, CreateApiKeyBody } from '../schemas.js';
+
+export class ApiKeyService {
+  constructor(
+    private readonly keys: ApiKeyRepository,
+    private readonly orgs: OrganizationRepository,
+  ) {}
+
+  async create(p: UserPrincipal, body: CreateApiKeyBody): Promise<Static<typeof ApiKeyResponse>> {
+    // A key can never carry more than the key that created it (admins are unrestricted).
+    const missing = p.isAdmin ? [] : body.permissions.filter((perm) => !p.permissions.has(perm as Permission));
+    if (missing.length) throw Errors.insufficientPermissions(missing);
+    let expiresAt: Date | null = null;
+    if (body.expiresAt) {
+      expiresAt = new Date(body.expiresAt);
+      if (Number.isNaN(expiresAt.getTime())) throw Errors.badRequest('expiresAt must be a valid date');
+      if (expiresAt.getTime() <= Date.now()) throw Errors.badRequest('expiresAt must be in the future');
+    }
+    const value = generateApiKey();
+    const row = await this.keys.insert({
+      organizationId: p.organizationId,
+      userId: p.userId,
+      name: body.name,
+      keyHash: hashApiKey(value),
+      keyPrefix: 'dtn',
+      keySuffix: value.slice(-3),
+      permissions: [...new Set(body.permissions)],
+      expiresAt,
+    });
+    if (!row) throw Errors.conflict('API key with this name already exists');
+    return { name: row.name, value, createdAt: row.createdAt.toISOString(), permissions: row.permissions, expiresAt: row.expiresAt?.toISOString() ?? null };
+  }
+
+  /** Owners and admins see every key of the organization; members only their own. */
+  async list(p: UserPrincipal): Promise<Static<typeof ApiKeyList>[]> {
+    const all = p.isAdmin || (await this.isOwner(p));
+    return (await this.keys.list(p.organizationId, all ? undefined : p.userId)).map(toListDto);
+  }
+
+  async current(p: UserPrincipal): Promise<Static<typeof ApiKeyList>> {
+    const row = await this.keys.findByHash(p.keyHash);
+    if (!row) throw Errors.notFound('API key not found');
+    return toListDto(row);
+  }
+
+  async get(p: UserPrincipal, name: string): Promise<Static<typeof ApiKeyList>> {
+    const row = await this.keys.find(p.organizationId, p.userId, name);
+    if (!row) throw Errors.notFound(`API key "${name}" not found`);
+    return toListDto(row);
+  }
+
+  async remove(p: UserPrincipal, name: string): Promise<void> {
+    if (!(await this.keys.delete(p.organizationId, p.userId, name))) throw Errors.notFound(`API key "${name}" not found`);
+  }
+
+  async removeForUser(p: UserPrincipal, userId: string, name: string): Promise<void> {
+    if (userId !== p.userId && !p.isAdmin && !(await this.isOwner(p))) throw Errors.forbidden();
+    if (!(await this.keys.delete(p.organizationId, userId, name))) throw Errors.notFound(`API key "${name}" not found`);
+  }
+
+  private async isOwner(p: UserPrincipal): Promise<boolean> {
+    const org = await this.orgs.findById(p.organizationId);
+    return org?.createdBy === p.userId;
+  }
+}
+
+function toListDto(k: ApiKey): Static<typeof ApiKeyList> {
+  return {
+    name: k.name,
+    value: maskApiKey(k.keyPrefix, k.keySuffix),
+    createdAt: k.createdAt.toISOString(),
+    permissions: k.permissions,
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    expiresAt: k.expiresAt?.toISOString() ?? null,
+    userId: k.userId,
+  };
+}

@@ -1,0 +1,209 @@
+import type { Static } from '@sinclair/typebox';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Organization, Snapshot, User } from '../db/schema.js';
+import { Errors } from '../errors.js';
+import type { UserPrincipal } from '../auth/principal.js';
+import { PERMISSIONS, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
+import { OrganizationRepository, SnapshotRepository } from '../repositories/organization.repository.js';
+import { SandboxRepository } from '../repositories/sandbox.repository.js';
+import type {
+  CreatedUserDto,
+  CreateUserBody,
+  OrganizationDto,
+  OrganizationUsageOverview,
+  SnapshotDto,
+  UpdateOrganizationQuota,
+  UserDto,
+} from '../schemas.js';
+
+export class OrganizationService {
+  private readonly orgs: OrganizationRepository;
+  private readonly sandboxes: SandboxRepository;
+
+  constructor(private readonly db: Db) {
+    this.orgs = new OrganizationRepository(db);
+    this.sandboxes = new SandboxRepository(db);
+  }
+
+  async list(p: UserPrincipal): Promise<Static<typeof OrganizationDto>[]> {
+    return (await this.orgs.listForUser(p.userId)).map(toOrganizationDto);
+  }
+
+  /** Members (and admins) see an organization; anyone else gets 404 so ids do not leak. */
+  async get(p: UserPrincipal, id: string): Promise<Static<typeof OrganizationDto>> {
+    return toOrganizationDto(await this.accessible(p, id));
+  }
+
+  async usage(p: UserPrincipal, id: string): Promise<Static<typeof OrganizationUsageOverview>> {
+    const org = await this.accessible(p, id);
+    const used = await this.sandboxes.usage(org.id);
+    const { snapshots } = await this.orgs.counts(org.id);
+    return {
+      totalCpuQuota: org.totalCpuQuota,
+      totalMemoryQuota: org.totalMemoryQuota,
+      totalDiskQuota: org.totalDiskQuota,
+      currentCpuUsage: used.cpu,
+      currentMemoryUsage: used.mem,
+      currentDiskUsage: used.disk,
+      totalSnapshotQuota: org.snapshotQuota,
+      currentSnapshotUsage: snapshots,
+      totalVolumeQuota: org.volumeQuota,
+      currentVolumeUsage: 0,
+    };
+  }
+
+  async updateQuota(id: string, q: UpdateOrganizationQuota): Promise<Static<typeof OrganizationDto>> {
+    const org = await this.orgs.updateQuota(id, q);
+    if (!org) throw Errors.notFound(`Organization with ID ${id} not found`);
+    return toOrganizationDto(org);
+  }
+
+  private async accessible(p: UserPrincipal, id: string): Promise<Organization> {
+    const org = await this.orgs.findById(id);
+    if (!org || (!p.isAdmin && !(await this.orgs.isMember(org.id, p.userId)))) throw Errors.notFound(`Organization with ID ${id} not found`);
+    return org;
+  }
+
+  /* ---- users ---- */
+
+  async me(p: UserPrincipal): Promise<Static<typeof UserDto>> {
+    const u = await this.db.selectFrom('user').selectAll().where('id', '=', p.userId).executeTakeFirst();
+    if (!u) throw Errors.unauthorized();
+    return toUserDto(u);
+  }
+
+  async getUser(id: string): Promise<Static<typeof UserDto>> {
+    const u = await this.db.selectFrom('user').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!u) throw Errors.notFound(`User with ID ${id} not found`);
+    return toUserDto(u);
+  }
+
+  async listUsers(): Promise<Static<typeof UserDto>[]> {
+    return (await this.db.selectFrom('user').selectAll().orderBy('createdAt').execute()).map(toUserDto);
+  }
+
+  /**
+   * Admin-only: creates a user with a personal organization. Shoal extension: with `createApiKey: true` the answer
+   * carries a full-permission API key of that organization, shown once (the e2e tenancy tests need a second tenant).
+   */
+  async createUser(body: CreateUserBody): Promise<Static<typeof CreatedUserDto>> {
+    const id = body.id ?? crypto.randomUUID();
+    return this.db.transaction().execute(async (trx) => {
+      const user = await trx
+        .insertInto('user')
+        .values({ id, name: body.name, email: body.email ?? '', role: (body.role ?? 'user') as 'admin' | 'user' })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (!user) throw Errors.conflict(`User with ID ${id} already exists`);
+      const quota: Record<string, number> = {};
+      for (const [k, v] of Object.entries(body.personalOrganizationQuota ?? {})) if (typeof v === 'number') quota[k] = v;
+      const org = await trx
+        .insertInto('organization')
+        .values({ name: 'Personal', createdBy: id, personal: true, ...quota })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await trx.insertInto('organizationUser').values({ organizationId: org.id, userId: id, role: 'owner' }).execute();
+      let apiKey: string | undefined;
+      if (body.createApiKey) {
+        apiKey = generateApiKey();
+        await trx
+          .insertInto('apiKey')
+          .values({
+            organizationId: org.id,
+            userId: id,
+            name: 'default',
+            keyHash: hashApiKey(apiKey),
+            keyPrefix: 'dtn',
+            keySuffix: apiKey.slice(-3),
+            permissions: [...PERMISSIONS],
+          })
+          .execute();
+      }
+      return { ...toUserDto(user), organizationId: org.id, ...(apiKey ? { apiKey } : {}) };
+    });
+  }
+
+  /* ---- snapshots (minimal) ---- */
+
+  async listSnapshots(p: UserPrincipal, q: { page?: number; limit?: number; name?: string; sort?: string; order?: 'asc' | 'desc' }) {
+    const page = q.page ?? 1;
+    const limit = q.limit ?? 100;
+    const { items, total } = await new SnapshotRepository(this.db).list(p.organizationId, {
+      ...(q.name ? { name: q.name } : {}),
+      sort: q.sort ?? 'lastUsedAt',
+      order: q.order ?? 'desc',
+      limit,
+      offset: (page - 1) * limit,
+    });
+    return { items: items.map(toSnapshotDto), total, page, totalPages: Math.ceil(total / limit) };
+  }
+
+  /** A snapshot of another organization is 403 in the reference API; a missing one is 404. */
+  async getSnapshot(p: UserPrincipal, idOrName: string): Promise<Static<typeof SnapshotDto>> {
+    const repo = new SnapshotRepository(this.db);
+    const s = await repo.findByIdOrName(p.organizationId, idOrName);
+    if (s) return toSnapshotDto(s);
+    if (!p.isAdmin) {
+      const foreign = await repo.findByIdOrName(p.organizationId, idOrName, true);
+      if (foreign) throw Errors.forbidden(`You do not have access to snapshot ${idOrName}`);
+    } else {
+      const any = await repo.findByIdOrName(p.organizationId, idOrName, true);
+      if (any) return toSnapshotDto(any);
+    }
+    throw Errors.notFound(`Snapshot with name or ID ${idOrName} not found`);
+  }
+
+  async healthCheck(): Promise<void> {
+    await sql`SELECT 1`.execute(this.db);
+  }
+}
+
+export function toOrganizationDto(o: Organization): Static<typeof OrganizationDto> {
+  return {
+    id: o.id,
+    name: o.name,
+    createdBy: o.createdBy,
+    personal: o.personal,
+    createdAt: o.createdAt.toISOString(),
+    updatedAt: o.updatedAt.toISOString(),
+    suspended: o.suspended,
+    ...(o.suspendedAt ? { suspendedAt: o.suspendedAt.toISOString() } : {}),
+    ...(o.suspensionReason ? { suspensionReason: o.suspensionReason } : {}),
+    ...(o.suspendedUntil ? { suspendedUntil: o.suspendedUntil.toISOString() } : {}),
+    suspensionCleanupGracePeriodHours: o.suspensionCleanupGracePeriodHours,
+    totalCpuQuota: o.totalCpuQuota,
+    totalMemoryQuota: o.totalMemoryQuota,
+    totalDiskQuota: o.totalDiskQuota,
+    maxCpuPerSandbox: o.maxCpuPerSandbox,
+    maxMemoryPerSandbox: o.maxMemoryPerSandbox,
+    maxDiskPerSandbox: o.maxDiskPerSandbox,
+    sandboxLimitedNetworkEgress: o.sandboxLimitedNetworkEgress,
+  };
+}
+
+function toUserDto(u: User): Static<typeof UserDto> {
+  return { id: u.id, name: u.name, email: u.email, publicKeys: [], createdAt: u.createdAt.toISOString() };
+}
+
+export function toSnapshotDto(s: Snapshot): Static<typeof SnapshotDto> {
+  return {
+    id: s.id,
+    ...(s.organizationId ? { organizationId: s.organizationId } : {}),
+    general: s.general,
+    name: s.name,
+    imageName: s.imageName,
+    state: s.state,
+    size: s.size,
+    entrypoint: s.entrypoint,
+    cpu: s.cpu,
+    gpu: s.gpu,
+    mem: s.mem,
+    disk: s.disk,
+    errorReason: s.errorReason,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+    lastUsedAt: s.lastUsedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,90 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Runner } from '../db/schema.js';
+import { Errors } from '../errors.js';
+import type { RunnerAdapter } from '../reconciler/runner-client.js';
+import type { RunnerRepository } from '../repositories/runner.repository.js';
+import type { SandboxRepository } from '../repositories/sandbox.repository.js';
+import type { CreateRunnerBody } from '../schemas.js';
+
+export interface RunnerHealthChecker {
+  checkDueRunners(): Promise<void>;
+}
+
+export class RunnerService implements RunnerHealthChecker {
+  constructor(
+    private readonly runners: RunnerRepository,
+    private readonly sandboxes: SandboxRepository,
+    private readonly adapter: RunnerAdapter,
+    private readonly log: FastifyBaseLogger,
+    private readonly healthIntervalMs: number,
+  ) {}
+
+  /** Registers (or re-registers) a runner and probes it at once, so a fresh `shoal up` can schedule without waiting a tick. */
+  async register(body: CreateRunnerBody): Promise<{ runner: Runner; created: boolean }> {
+    const { runner, created } = await this.runners.upsert(body);
+    await this.check(runner);
+    return { runner: (await this.runners.findById(runner.id)) ?? runner, created };
+  }
+
+  list(): Promise<Runner[]> {
+    return this.runners.list();
+  }
+
+  async setScheduling(id: string, unschedulable: boolean): Promise<Runner> {
+    const r = isUuidLike(id) ? await this.runners.setUnschedulable(id, unschedulable) : undefined;
+    if (!r) throw Errors.notFound(`Runner with ID ${id} not found`);
+    return r;
+  }
+
+  async bySandbox(sandboxId: string): Promise<Runner> {
+    const sb = await this.sandboxes.findById(sandboxId);
+    if (!sb) throw Errors.sandboxNotFound(sandboxId);
+    const r = sb.runnerId ? await this.runners.findById(sb.runnerId) : undefined;
+    if (!r) throw Errors.notFound(`Runner for sandbox ${sandboxId} not found`);
+    return r;
+  }
+
+  /** Shoal does not track per-runner snapshot copies yet; every ready runner can pull any snapshot on demand. */
+  async bySnapshotRef(_ref: string): Promise<Runner[]> {
+    return (await this.runners.list()).filter((r) => r.state === 'ready');
+  }
+
+  async checkDueRunners(): Promise<void> {
+    const due = await this.runners.claimDueChecks(this.healthIntervalMs, Math.max(5000, this.healthIntervalMs));
+    await Promise.all(due.map((r) => this.check(r)));
+  }
+
+  private async check(r: Runner): Promise<void> {
+    try {
+      const info = await this.adapter.info(r);
+      const m = info.metrics;
+      await this.runners.recordCheck(r.id, {
+        state: 'ready',
+        version: info.version ?? r.version,
+        currentCpuUsagePercentage: m?.currentCpuUsagePercentage ?? 0,
+        currentMemoryUsagePercentage: m?.currentMemoryUsagePercentage ?? 0,
+        currentDiskUsagePercentage: m?.currentDiskUsagePercentage ?? 0,
+        currentAllocatedCpu: m?.currentAllocatedCpu ?? 0,
+        currentAllocatedMemoryGib: m?.currentAllocatedMemoryGiB ?? 0,
+        currentAllocatedDiskGib: m?.currentAllocatedDiskGiB ?? 0,
+        currentSnapshotCount: m?.currentSnapshotCount ?? 0,
+        currentStartedSandboxes: m?.currentStartedSandboxes ?? 0,
+        availabilityScore: availabilityScore(m?.currentCpuUsagePercentage ?? 0, m?.currentMemoryUsagePercentage ?? 0, m?.currentDiskUsagePercentage ?? 0),
+      });
+    } catch (err) {
+      if (r.state !== 'unresponsive') this.log.warn({ runnerId: r.id, domain: r.domain, err: (err as Error).message }, 'runner health check failed');
+      await this.runners.recordCheck(r.id, { state: 'unresponsive' });
+    }
+  }
+}
+
+/** A simple 0–100 headroom score shown in RunnerDto; scheduling itself orders by allocation (RunnerRepository.pickForSandbox). */
+export function availabilityScore(cpu: number, mem: number, disk: number): number {
+  if (cpu < 0 || mem < 0 || disk < 0) return 0;
+  const headroom = 100 - (0.25 * cpu + 0.4 * mem + 0.35 * disk);
+  return Math.max(0, Math.min(100, Math.round(headroom)));
+}
+
+function isUuidLike(s: string): boolean {
+  return /^[0-9a-f-]{36}$/i.test(s);
+}

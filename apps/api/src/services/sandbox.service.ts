@@ -1,0 +1,386 @@
+import { timingSafeEqual } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Static } from '@sinclair/typebox';
+import type { Db } from '../db/database.js';
+import type { Organization } from '../db/schema.js';
+import { Errors } from '../errors.js';
+import type { UserPrincipal } from '../auth/principal.js';
+import { hasPermission } from '../auth/principal.js';
+import { randomToken } from '../auth/api-key-format.js';
+import type { Reconciler } from '../reconciler/reconciler.js';
+import type { SandboxEvents } from '../reconciler/sandbox-events.js';
+import { OrganizationRepository, SnapshotRepository } from '../repositories/organization.repository.js';
+import { RunnerRepository } from '../repositories/runner.repository.js';
+import { SandboxRepository, type SandboxListFilter } from '../repositories/sandbox.repository.js';
+import { SshAccessRepository } from '../repositories/ssh-access.repository.js';
+import type { CreateSandboxBody, ListSandboxesQuery, PortPreviewUrl, SandboxDto, SshAccessDto, SshAccessValidationDto } from '../schemas.js';
+import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
+import { validateNetworkAllowList } from './sandbox-state.js';
+
+export interface SandboxServiceConfig {
+  defaultSnapshot: string;
+  createWaitMs: number;
+  maxAutoArchiveInterval: number;
+  publicUrl: string;
+  previewDomain: string | undefined;
+}
+
+/** States in which a create/start wait ends. */
+const SETTLED = new Set(['started', 'error', 'build_failed', 'destroyed']);
+
+export class SandboxService {
+  private readonly sandboxes: SandboxRepository;
+  private readonly snapshots: SnapshotRepository;
+  private readonly orgs: OrganizationRepository;
+  private readonly ssh: SshAccessRepository;
+
+  constructor(
+    private readonly db: Db,
+    private readonly reconciler: Reconciler,
+    private readonly events: SandboxEvents,
+    private readonly config: SandboxServiceConfig,
+  ) {
+    this.sandboxes = new SandboxRepository(db);
+    this.snapshots = new SnapshotRepository(db);
+    this.orgs = new OrganizationRepository(db);
+    this.ssh = new SshAccessRepository(db);
+  }
+
+  /** A sandbox of another organization is reported as missing (404), never as forbidden. */
+  async findAccessible(p: UserPrincipal, id: string): Promise<SandboxWithRunner> {
+    const sb = await this.sandboxes.findById(id);
+    if (!sb || (sb.organizationId !== p.organizationId && !p.isAdmin)) throw Errors.sandboxNotFound(id);
+    return sb;
+  }
+
+  async get(p: UserPrincipal, id: string): Promise<SandboxDto> {
+    return toSandboxDto(await this.findAccessible(p, id));
+  }
+
+  async create(p: UserPrincipal, body: CreateSandboxBody): Promise<SandboxDto> {
+    if (body.buildInfo) {
+      if (body.snapshot) throw Errors.snapshotWithBuildInfo();
+      throw Errors.buildInfoUnsupported();
+    }
+    if (body.networkAllowList !== undefined) {
+      const problem = validateNetworkAllowList(body.networkAllowList);
+      if (problem) throw Errors.badRequest(problem);
+    }
+    const snapshotName = body.snapshot?.trim() || this.config.defaultSnapshot;
+    const snapshot = await this.snapshots.findByIdOrName(p.organizationId, snapshotName);
+    if (!snapshot) throw Errors.snapshotNotFound(snapshotName);
+    if (snapshot.state !== 'active') throw Errors.snapshotNotActive(snapshotName, snapshot.state);
+    if (body.cpu || body.gpu || body.memory || body.disk) throw Errors.resourcesWithSnapshot();
+
+    const org = await this.orgs.findById(p.organizationId);
+    if (!org) throw Errors.forbidden();
+    this.checkSuspended(org);
+    const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
+    this.checkPerSandbox(org, res);
+
+    const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
+    const row = await this.db.transaction().execute(async (trx) => {
+      const repo = new SandboxRepository(trx);
+      await repo.lockOrganization(org.id);
+      this.checkTotals(org, await repo.usage(org.id), res);
+      const runner = await new RunnerRepository(trx).pickForSandbox(body.target);
+      if (!runner) throw Errors.noRunners();
+      return repo.insert({
+        organizationId: org.id,
+        region: runner.region,
+        runnerId: runner.id,
+        class: body.class ?? 'small',
+        state: 'unknown',
+        desiredState: 'started',
+        snapshot: snapshot.name,
+        imageRef: snapshot.internalName ?? snapshot.imageName,
+        entrypoint: snapshot.entrypoint,
+        osUser: body.user ?? 'daytona',
+        env: JSON.stringify(body.env ?? {}),
+        labels: JSON.stringify(body.labels ?? {}),
+        public: body.public ?? false,
+        networkBlockAll: body.networkBlockAll ?? false,
+        networkAllowList: body.networkAllowList ?? null,
+        cpu: res.cpu,
+        gpu: res.gpu,
+        mem: res.mem,
+        disk: res.disk,
+        volumes: JSON.stringify(body.volumes ?? []),
+        autoStopInterval: body.autoStopInterval ?? 15,
+        autoArchiveInterval: autoArchive,
+        autoDeleteInterval: body.autoDeleteInterval ?? -1,
+        authToken: randomToken(32),
+      });
+    });
+    this.snapshots.touch(snapshot.id).catch(() => {});
+    return this.driveAndWait(row.id);
+  }
+
+  async list(p: UserPrincipal, q: ListSandboxesQuery): Promise<{ items: SandboxDto[]; total: number; page: number; totalPages: number }> {
+    const page = q.page ?? 1;
+    const limit = q.limit ?? 100;
+    const filter: SandboxListFilter = {
+      organizationId: p.organizationId,
+      includeErroredDeleted: q.includeErroredDeleted ?? false,
+      sort: (q.sort ?? 'createdAt') as SandboxListFilter['sort'],
+      order: (q.order ?? 'desc') as SandboxListFilter['order'],
+      limit,
+      offset: (page - 1) * limit,
+    };
+    if (q.id) filter.idPrefix = q.id;
+    if (q.labels !== undefined) filter.labels = parseLabels(q.labels);
+    const states = asArray(q.states);
+    if (states) filter.states = states;
+    const snapshots = asArray(q.snapshots);
+    if (snapshots) filter.snapshots = snapshots;
+    const regions = asArray(q.regions);
+    if (regions) filter.regions = regions;
+    for (const k of ['minCpu', 'maxCpu', 'minMemoryGiB', 'maxMemoryGiB', 'minDiskGiB', 'maxDiskGiB', 'lastEventAfter', 'lastEventBefore'] as const) {
+      if (q[k] !== undefined) (filter as unknown as Record<string, unknown>)[k] = q[k];
+    }
+    const { items, total } = await this.sandboxes.list(filter);
+    return { items: items.map(toSandboxDto), total, page, totalPages: Math.ceil(total / limit) };
+  }
+
+  /** The deprecated unpaginated list (`GET /sandbox`). */
+  async listAll(p: UserPrincipal, labels: string | undefined, includeErroredDeleted: boolean): Promise<SandboxDto[]> {
+    const filter: SandboxListFilter = {
+      organizationId: p.organizationId,
+      includeErroredDeleted,
+      sort: 'createdAt',
+      order: 'desc',
+      limit: 10_000,
+      offset: 0,
+    };
+    if (labels !== undefined) filter.labels = parseLabels(labels);
+    return (await this.sandboxes.list(filter)).items.map(toSandboxDto);
+  }
+
+  async start(p: UserPrincipal, id: string): Promise<SandboxDto> {
+    const sb = await this.findAccessible(p, id);
+    if (sb.state === 'started' && sb.desiredState === 'started') return toSandboxDto(sb);
+    if (sb.state !== sb.desiredState && !(sb.desiredState === 'archived' && sb.state === 'stopped')) throw Errors.stateChangeInProgress();
+    if (sb.state !== 'stopped' && sb.state !== 'archived') throw Errors.notValidState();
+    const org = await this.orgs.findById(sb.organizationId);
+    if (!org) throw Errors.sandboxNotFound(id);
+    this.checkSuspended(org);
+    this.checkPerSandbox(org, sb);
+    await this.db.transaction().execute(async (trx) => {
+      const repo = new SandboxRepository(trx);
+      await repo.lockOrganization(org.id);
+      this.checkTotals(org, await repo.usage(org.id, sb.id), sb);
+      if (!(await repo.transition(sb.id, sb, { desiredState: 'started', errorReason: null }))) throw Errors.stateChangeInProgress();
+    });
+    return this.driveAndWait(sb.id);
+  }
+
+  async stop(p: UserPrincipal, id: string): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    if (sb.state !== 'started' || sb.desiredState !== 'started') throw Errors.notStarted();
+    // Ephemeral sandboxes (autoDeleteInterval 0) are destroyed when they stop.
+    const desiredState = sb.autoDeleteInterval === 0 ? 'destroyed' : 'stopped';
+    if (!(await this.sandboxes.transition(sb.id, sb, { desiredState }))) throw Errors.stateChangeInProgress();
+    this.reconciler.driveSoon(sb.id);
+  }
+
+  async remove(p: UserPrincipal, id: string): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    if (sb.state === 'destroyed' || sb.desiredState === 'destroyed') return;
+    // Unconditional: deleting while a create or start is in flight is allowed; the reconciler destroys once that settles.
+    await this.sandboxes.update(sb.id, { desiredState: 'destroyed', backupState: 'None', lastActivityAt: sql`now()` });
+    this.reconciler.driveSoon(sb.id);
+  }
+
+  async archive(p: UserPrincipal, id: string): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    if (sb.state !== 'stopped' || sb.desiredState !== 'stopped') throw Errors.notStopped();
+    if (sb.autoDeleteInterval === 0) throw Errors.ephemeralArchive();
+    if (!(await this.sandboxes.transition(sb.id, sb, { desiredState: 'archived' }))) throw Errors.stateChangeInProgress();
+    this.reconciler.driveSoon(sb.id);
+  }
+
+  /**
+   * Shoal keeps a stopped sandbox's files on its runner (its overlay upper layer survives stop/start), so a backup is
+   * bookkeeping: it records that the persistent copy is current. Registry backups come with multi-host relocation.
+   */
+  async backup(p: UserPrincipal, id: string): Promise<SandboxDto> {
+    const sb = await this.findAccessible(p, id);
+    if (sb.autoDeleteInterval === 0) throw Errors.ephemeralBackup();
+    if (sb.backupState !== 'None' && sb.backupState !== 'Completed') throw Errors.backupInProgress();
+    if (sb.state === 'destroyed' || sb.desiredState === 'destroyed') throw Errors.notValidState();
+    const updated = await this.sandboxes.update(sb.id, { backupState: 'Completed', lastBackupAt: sql`now()` });
+    return toSandboxDto(updated ?? sb);
+  }
+
+  async replaceLabels(p: UserPrincipal, id: string, labels: Record<string, string>): Promise<{ labels: Record<string, string> }> {
+    const sb = await this.findAccessible(p, id);
+    const updated = await this.sandboxes.update(sb.id, { labels: JSON.stringify(labels), lastActivityAt: sql`now()` });
+    return { labels: updated?.labels ?? labels };
+  }
+
+  async setPublic(p: UserPrincipal, id: string, isPublic: boolean): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    await this.sandboxes.update(sb.id, { public: isPublic });
+  }
+
+  async setAutoStop(p: UserPrincipal, id: string, minutes: number): Promise<void> {
+    if (minutes < 0) throw Errors.badRequest('Auto-stop interval must be non-negative');
+    const sb = await this.findAccessible(p, id);
+    await this.sandboxes.update(sb.id, { autoStopInterval: minutes, lastActivityAt: sql`now()` });
+  }
+
+  async setAutoArchive(p: UserPrincipal, id: string, minutes: number): Promise<void> {
+    if (minutes < 0) throw Errors.badRequest('Auto-archive interval must be non-negative');
+    const sb = await this.findAccessible(p, id);
+    await this.sandboxes.update(sb.id, { autoArchiveInterval: this.clampAutoArchive(minutes) });
+  }
+
+  async setAutoDelete(p: UserPrincipal, id: string, minutes: number): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    await this.sandboxes.update(sb.id, { autoDeleteInterval: minutes });
+  }
+
+  async regions(p: UserPrincipal): Promise<{ name: string }[]> {
+    return (await this.sandboxes.regions(p.organizationId)).map((name) => ({ name }));
+  }
+
+  async previewUrl(p: UserPrincipal, id: string, port: number): Promise<Static<typeof PortPreviewUrl>> {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw Errors.badRequest('Invalid port');
+    const sb = await this.findAccessible(p, id);
+    return { url: previewUrl(this.config, port, sb.id), token: sb.authToken };
+  }
+
+  async createSshAccess(p: UserPrincipal, id: string, minutes: number | undefined): Promise<Static<typeof SshAccessDto>> {
+    const m = minutes ?? 60;
+    if (!Number.isFinite(m) || m <= 0 || m > 60 * 24 * 30) throw Errors.badRequest('expiresInMinutes must be between 1 and 43200');
+    const sb = await this.findAccessible(p, id);
+    const row = await this.ssh.replace(sb.id, randomToken(32), m);
+    return {
+      id: row.id,
+      sandboxId: row.sandboxId,
+      token: row.token,
+      expiresAt: row.expiresAt.toISOString(),
+      createdAt: row.createdAt.toISOString(),
+      updatedAt: row.updatedAt.toISOString(),
+    };
+  }
+
+  async revokeSshAccess(p: UserPrincipal, id: string, token: string | undefined): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    await this.ssh.revoke(sb.id, token || undefined);
+  }
+
+  async validateSshAccess(token: string): Promise<Static<typeof SshAccessValidationDto>> {
+    const row = token ? await this.ssh.findValid(token) : undefined;
+    if (!row) return { valid: false, sandboxId: '' };
+    const sb = await this.sandboxes.findById(row.sandboxId);
+    return {
+      valid: true,
+      sandboxId: row.sandboxId,
+      ...(sb?.runnerId ? { runnerId: sb.runnerId } : {}),
+      ...(sb?.runnerDomain ? { runnerDomain: sb.runnerDomain } : {}),
+    };
+  }
+
+  async forRunner(runnerId: string, states: string | undefined): Promise<SandboxDto[]> {
+    const list = states
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    return (await this.sandboxes.forRunner(runnerId, list)).map(toSandboxDto);
+  }
+
+  /**
+   * A runner reports what happened to a sandbox on its own (a crash, an OOM kill, a finished destroy). Only settled
+   * states are recorded; transitional reports are acknowledged and dropped because the reconciler owns transitions.
+   */
+  async reportState(runnerId: string, id: string, state: string, errorReason: string | undefined): Promise<void> {
+    const sb = await this.sandboxes.findById(id);
+    if (!sb || sb.runnerId !== runnerId) throw Errors.sandboxNotFound(id);
+    let set: Record<string, unknown>;
+    // A report without a reason often trails the failed runner call whose answer already gave the precise reason; keep it.
+    if (state === 'error') set = { state: 'error', errorReason: errorReason ?? sql`coalesce(error_reason, 'Sandbox failed on runner')` };
+    else if (state === 'started' || state === 'stopped' || state === 'destroyed')
+      set = { state, desiredState: state, errorReason: null, ...(state === 'destroyed' ? { destroyedAt: sql`now()` } : {}) };
+    else return;
+    if (await this.sandboxes.applyRunnerReport(id, runnerId, set, state)) this.events.emitLocal(id);
+  }
+
+  /** Drives the sandbox in this process (fast path) and waits for it to settle or for the wait budget to run out. */
+  private async driveAndWait(id: string): Promise<SandboxDto> {
+    this.reconciler.driveSoon(id);
+    const deadline = Date.now() + this.config.createWaitMs;
+    for (;;) {
+      const sb = await this.sandboxes.findById(id);
+      if (!sb) throw Errors.sandboxNotFound(id);
+      if ((SETTLED.has(sb.state) && sb.state === sb.desiredState) || sb.state === 'error' || Date.now() >= deadline) return toSandboxDto(sb);
+      await this.events.waitForChange(id, Math.min(250, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  private clampAutoArchive(minutes: number): number {
+    if (minutes === 0 || minutes > this.config.maxAutoArchiveInterval) return this.config.maxAutoArchiveInterval;
+    return minutes;
+  }
+
+  private checkSuspended(org: Organization): void {
+    if (org.suspended && (!org.suspendedUntil || org.suspendedUntil.getTime() > Date.now())) throw Errors.orgSuspended(org.suspensionReason);
+  }
+
+  private checkPerSandbox(org: Organization, r: { cpu: number; mem: number; disk: number }): void {
+    if (r.cpu > org.maxCpuPerSandbox) throw Errors.forbidden(`CPU request ${r.cpu} exceeds maximum allowed per sandbox (${org.maxCpuPerSandbox})`);
+    if (r.mem > org.maxMemoryPerSandbox)
+      throw Errors.forbidden(`Memory request ${r.mem}GB exceeds maximum allowed per sandbox (${org.maxMemoryPerSandbox}GB)`);
+    if (r.disk > org.maxDiskPerSandbox) throw Errors.forbidden(`Disk request ${r.disk}GB exceeds maximum allowed per sandbox (${org.maxDiskPerSandbox}GB)`);
+  }
+
+  private checkTotals(org: Organization, used: { cpu: number; mem: number; disk: number }, r: { cpu: number; mem: number; disk: number }): void {
+    if (used.cpu + r.cpu > org.totalCpuQuota) throw Errors.forbidden(`Total CPU quota exceeded. Maximum allowed: ${org.totalCpuQuota}`);
+    if (used.mem + r.mem > org.totalMemoryQuota) throw Errors.forbidden(`Total memory quota exceeded. Maximum allowed: ${org.totalMemoryQuota}GiB`);
+    if (used.disk + r.disk > org.totalDiskQuota) throw Errors.forbidden(`Total disk quota exceeded. Maximum allowed: ${org.totalDiskQuota}GiB`);
+  }
+
+  async isPublic(id: string): Promise<boolean> {
+    const sb = await this.sandboxes.findById(id);
+    return !!sb && sb.public && sb.state !== 'destroyed';
+  }
+
+  async isValidPreviewToken(id: string, token: string): Promise<boolean> {
+    const sb = await this.sandboxes.findById(id);
+    return !!sb && sb.state !== 'destroyed' && timingSafeEqualStr(sb.authToken, token);
+  }
+
+  canWrite(p: UserPrincipal): boolean {
+    return hasPermission(p, 'write:sandboxes');
+  }
+}
+
+export function previewUrl(c: Pick<SandboxServiceConfig, 'publicUrl' | 'previewDomain'>, port: number, sandboxId: string): string {
+  if (c.previewDomain) return `${new URL(c.publicUrl).protocol}//${port}-${sandboxId}.${c.previewDomain}`;
+  return `${c.publicUrl}/preview/${port}-${sandboxId}`;
+}
+
+function asArray(v: string | string[] | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const list = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  return list.length ? list : undefined;
+}
+
+function parseLabels(raw: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw Errors.badRequest('labels must be a JSON object of strings');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+    throw Errors.badRequest('labels must be a JSON object of strings');
+  }
+  return parsed as Record<string, string>;
+}
+
+export function timingSafeEqualStr(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}

@@ -1,0 +1,14 @@
+import type { ApiConfig } from '../config.js';
+import type { ApiKeyService } from './api-key.service.js';
+import type { OrganizationService } from './organization.service.js';
+import type { RunnerService } from './runner.service.js';
+import type { SandboxService } from './sandbox.service.js';
+
+/** What route handlers may call. Each route uses one of these; none touches the database directly. */
+export interface Services {
+  config: Readonly<ApiConfig>;
+  sandboxes: SandboxService;
+  runners: RunnerService;
+  apiKeys: ApiKeyService;
+  organizations: OrganizationService;
+}

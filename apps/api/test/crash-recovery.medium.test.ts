@@ -1,0 +1,107 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { request } from 'undici';
+import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, type TestDatabase } from './helpers/database.js';
+import { FakeRunner } from './helpers/fake-runner.js';
+
+/*
+ * Real API processes (src/main.ts) against the FAKE runner: SIGKILL one while it is creating 20 sandboxes, start a
+ * new one, and every sandbox must end `started` (or `error` with a reason) with nothing left transitional.
+ */
+
+const TOKEN = 'crash-recovery-runner-token';
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const auth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+
+let db: TestDatabase;
+let runner: FakeRunner;
+const children = new Set<ChildProcess>();
+
+before(async () => {
+  db = await createTestDatabase();
+  runner = await new FakeRunner({ token: TOKEN, actionDelayMs: 1500 }).start();
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await runner?.stop();
+  await db?.drop();
+});
+
+async function startApi(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      SHOAL_API_PORT: String(port),
+      SHOAL_DEFAULT_SNAPSHOT: TEST_DEFAULT_SNAPSHOT,
+      SHOAL_DEFAULT_SNAPSHOT_IMAGE: TEST_DEFAULT_IMAGE,
+      SHOAL_CLAIM_LEASE_MS: '2000',
+      SHOAL_RECONCILE_INTERVAL_MS: '200',
+      SHOAL_CREATE_WAIT_MS: '60000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('Server listening')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`API did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
+}
+
+test('SIGKILL during 20 creates: after a restart every sandbox settles, none is duplicated on the runner', async () => {
+  const port = 21000 + Math.floor(Math.random() * 20000);
+  const base = `http://127.0.0.1:${port}/api`;
+  const first = await startApi(port);
+  const reg = await request(`${base}/runners`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ domain: 'crash.test', apiUrl: runner.url, proxyUrl: runner.url, apiKey: TOKEN, cpu: 64, memoryGiB: 64, diskGiB: 500 }),
+  });
+  assert.equal(reg.statusCode, 201);
+  await reg.body.dump();
+
+  const creates = Array.from({ length: 20 }, () =>
+    request(`${base}/sandbox`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' }).then(
+      (r) => r.body.dump(),
+      () => undefined,
+    ),
+  );
+  // Kill while the runner calls (1.5 s each) are in flight.
+  await new Promise((r) => setTimeout(r, 700));
+  first.kill('SIGKILL');
+  await once(first, 'exit');
+  await Promise.all(creates);
+
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    const rows = (await c.query(`SELECT id FROM sandbox`)).rows as { id: string }[];
+    assert.equal(rows.length, 20, 'every accepted create is in the database');
+    await startApi(port);
+    const deadline = Date.now() + 30_000;
+    let states: { id: string; state: string; desired_state: string; error_reason: string | null; claimed_by: string | null }[] = [];
+    while (Date.now() < deadline) {
+      states = (await c.query(`SELECT id, state, desired_state, error_reason, claimed_by FROM sandbox`)).rows;
+      if (states.every((s) => (s.state === 'started' || s.state === 'error') && !s.claimed_by)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const s of states) {
+      assert.ok(s.state === 'started' || (s.state === 'error' && s.error_reason), `${s.id} ended ${s.state}`);
+      assert.equal(s.claimed_by, null);
+    }
+    // Re-sent creates are idempotent on the runner: exactly the 20 sandboxes exist there, once each.
+    assert.deepEqual([...runner.states.keys()].sort(), rows.map((r) => r.id).sort());
+  } finally {
+    await c.end();
+  }
+});

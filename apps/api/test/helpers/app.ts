@@ -1,0 +1,44 @@
+import { build, type ShoalApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import type { RunnerAdapter } from '../../src/reconciler/runner-client.js';
+import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT } from './database.js';
+
+export const adminAuth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+
+export async function buildTestApp(
+  databaseUrl: string,
+  opts: { background?: boolean; env?: Record<string, string>; runnerAdapter?: RunnerAdapter } = {},
+): Promise<ShoalApp> {
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    SHOAL_DEFAULT_SNAPSHOT: TEST_DEFAULT_SNAPSHOT,
+    SHOAL_DEFAULT_SNAPSHOT_IMAGE: TEST_DEFAULT_IMAGE,
+    SHOAL_RECONCILE_INTERVAL_MS: '200',
+    SHOAL_RUNNER_HEALTH_INTERVAL_MS: '60000',
+    SHOAL_CREATE_WAIT_MS: '10000',
+    ...opts.env,
+  });
+  const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}) });
+  await app.ready();
+  return app;
+}
+
+/** Registers a runner through the API (as the admin) and returns its id. */
+export async function registerRunner(app: ShoalApp, url: string, token: string, domain = 'runner-1.test'): Promise<string> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/runners',
+    headers: adminAuth,
+    payload: { domain, apiUrl: url, proxyUrl: url, apiKey: token, cpu: 64, memoryGiB: 128, diskGiB: 1000, region: 'us' },
+  });
+  if (res.statusCode >= 300) throw new Error(`runner registration failed: ${res.statusCode} ${res.body}`);
+  return (res.json() as { id: string }).id;
+}
+
+/** Creates a user with a personal organization and a full-permission key, for cross-organization tests. */
+export async function createTenant(app: ShoalApp, id: string): Promise<{ key: string; organizationId: string; auth: { authorization: string } }> {
+  const res = await app.inject({ method: 'POST', url: '/api/users', headers: adminAuth, payload: { id, name: id, createApiKey: true } });
+  if (res.statusCode !== 201) throw new Error(`user creation failed: ${res.statusCode} ${res.body}`);
+  const body = res.json() as { apiKey: string; organizationId: string };
+  return { key: body.apiKey, organizationId: body.organizationId, auth: { authorization: `Bearer ${body.apiKey}` } };
+}

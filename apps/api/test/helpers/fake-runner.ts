@@ -1,0 +1,137 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+
+/*
+ * FAKE RUNNER — for medium tests only. A small HTTP server that speaks the runner API of
+ * packages/contracts/src/runner.ts, keeps sandbox states in memory and records every call, so tests can assert what
+ * the API asked of its runner. It runs no containers. The real runner is exercised by the e2e tests.
+ */
+
+export interface RecordedCall {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface FakeRunnerOptions {
+  token: string;
+  /** Delay of create/start/stop/destroy, to widen race windows. */
+  actionDelayMs?: number;
+  /** Sandbox ids (or '*') whose create fails with 500. */
+  failCreate?: Set<string>;
+}
+
+export class FakeRunner {
+  readonly calls: RecordedCall[] = [];
+  readonly states = new Map<string, string>();
+  private server!: http.Server;
+  private wss = new WebSocketServer({ noServer: true });
+  url = '';
+
+  constructor(private readonly opts: FakeRunnerOptions) {}
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        this.calls.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: body.toString('utf8').slice(0, 2000) });
+        void this.handle(req, res, body).catch((err: unknown) => {
+          res.statusCode = 500;
+          res.end(JSON.stringify({ statusCode: 500, message: String(err) }));
+        });
+      });
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      if (!this.authorized(req)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.send(JSON.stringify({ type: 'control', status: 'connected', path: req.url }));
+        ws.on('message', (data) => ws.send(`echo:${String(data)}`));
+      });
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.wss.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  callsTo(method: string, pattern: RegExp): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method && pattern.test(c.path));
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const v = req.headers['x-daytona-authorization'] ?? req.headers.authorization;
+    return v === `Bearer ${this.opts.token}`;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    const send = (status: number, payload: unknown, type = 'application/json') => {
+      res.statusCode = status;
+      res.setHeader('content-type', type);
+      res.end(typeof payload === 'string' && type !== 'application/json' ? payload : JSON.stringify(payload));
+    };
+    if (!this.authorized(req)) return send(401, { statusCode: 401, message: 'Unauthorized' });
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    const delay = () => new Promise((r) => setTimeout(r, this.opts.actionDelayMs ?? 0));
+    if (req.method === 'GET' && path === '/info') {
+      return send(200, {
+        version: 'fake-0.1',
+        metrics: {
+          currentCpuUsagePercentage: 1,
+          currentMemoryUsagePercentage: 2,
+          currentDiskUsagePercentage: 3,
+          currentAllocatedCpu: 0,
+          currentAllocatedMemoryGiB: 0,
+          currentAllocatedDiskGiB: 0,
+          currentSnapshotCount: 1,
+        },
+      });
+    }
+    if (req.method === 'POST' && path === '/sandboxes') {
+      const b = JSON.parse(body.toString('utf8')) as { id: string };
+      await delay();
+      if (this.opts.failCreate?.has(b.id) || this.opts.failCreate?.has('*')) return send(500, { statusCode: 500, message: 'image pull failed (fake)' });
+      this.states.set(b.id, 'started');
+      return send(201, JSON.stringify(b.id), 'application/json');
+    }
+    let m = /^\/sandboxes\/([^/]+)\/(start|stop|destroy)$/.exec(path);
+    if (req.method === 'POST' && m) {
+      const id = decodeURIComponent(m[1]!);
+      if (!this.states.has(id)) return send(404, { statusCode: 404, message: 'sandbox not found' });
+      await delay();
+      this.states.set(id, { start: 'started', stop: 'stopped', destroy: 'destroyed' }[m[2]!]!);
+      return send(200, `Sandbox ${m[2]}`, 'text/plain');
+    }
+    m = /^\/sandboxes\/([^/]+)$/.exec(path);
+    if (m && req.method === 'DELETE') {
+      const id = decodeURIComponent(m[1]!);
+      if (!this.states.delete(id)) return send(404, { statusCode: 404, message: 'sandbox not found' });
+      return send(200, 'Sandbox removed', 'text/plain');
+    }
+    if (m && req.method === 'GET') {
+      const st = this.states.get(decodeURIComponent(m[1]!));
+      return st ? send(200, { state: st, backupState: 'NONE' }) : send(404, { statusCode: 404, message: 'sandbox not found' });
+    }
+    // Toolbox and port proxy targets: echo what arrived so tests can check what was forwarded.
+    m = /^\/sandboxes\/([^/]+)\/(toolbox|ports\/\d+)(\/.*)?$/.exec(path);
+    if (m) {
+      if (path.endsWith('/process/execute')) return send(200, { exitCode: 0, result: 'hi' });
+      return send(200, {
+        forwarded: { method: req.method, path, search: url.search, bytes: body.length, contentType: req.headers['content-type'] ?? null, authorization: req.headers.authorization ?? null },
+      });
+    }
+    send(404, { statusCode: 404, message: `no route ${req.method} ${path}` });
+  }
+}

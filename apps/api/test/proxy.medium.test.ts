@@ -1,0 +1,168 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import type { ShoalApp } from '../src/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
+import { FakeRunner } from './helpers/fake-runner.js';
+
+const TOKEN = 'proxy-fake-runner-token-123';
+let db: TestDatabase;
+let runner: FakeRunner;
+let app: ShoalApp;
+let base: string;
+let sandboxId: string;
+let previewToken: string;
+let other: Awaited<ReturnType<typeof createTenant>>;
+
+before(async () => {
+  db = await createTestDatabase();
+  runner = await new FakeRunner({ token: TOKEN }).start();
+  app = await buildTestApp(db.url, { env: { SHOAL_PREVIEW_DOMAIN: 'preview.test' } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  await registerRunner(app, runner.url, TOKEN);
+  other = await createTenant(app, 'proxy-tenant');
+  sandboxId = ((await app.inject({ method: 'POST', url: '/api/sandbox', headers: adminAuth, payload: {} })).json() as { id: string }).id;
+  previewToken = ((await app.inject({ method: 'GET', url: `/api/sandbox/${sandboxId}/ports/3000/preview-url`, headers: adminAuth })).json() as { token: string }).token;
+});
+
+after(async () => {
+  await app?.close();
+  await runner?.stop();
+  await db?.drop();
+});
+
+type Forwarded = { forwarded: { method: string; path: string; search: string; bytes: number; contentType: string | null; authorization: string | null } };
+
+describe('toolbox proxy', () => {
+  test('forwards method, path, raw query and body; keeps the caller\'s API key away from the sandbox', async () => {
+    const res = await request(`${base}/api/toolbox/${sandboxId}/toolbox/files?path=a+b.txt&x=%2F`, {
+      method: 'DELETE',
+      headers: { ...adminAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'branch' }),
+    });
+    assert.equal(res.statusCode, 200);
+    const f = ((await res.body.json()) as Forwarded).forwarded;
+    assert.equal(f.method, 'DELETE');
+    assert.equal(f.path, `/sandboxes/${sandboxId}/toolbox/files`);
+    assert.equal(f.search, '?path=a+b.txt&x=%2F');
+    assert.equal(f.bytes, JSON.stringify({ name: 'branch' }).length);
+    assert.equal(f.authorization, null);
+  });
+
+  test('execute returns the daemon answer as is', async () => {
+    const res = await app.inject({ method: 'POST', url: `/api/toolbox/${sandboxId}/toolbox/process/execute`, headers: adminAuth, payload: { command: 'echo hi' } });
+    assert.deepEqual(res.json(), { exitCode: 0, result: 'hi' });
+  });
+
+  test('streams a 64 MiB chunked multipart upload through', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    let sent = 0;
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 64; i++) {
+          sent += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+    const res = await request(`${base}/api/toolbox/${sandboxId}/toolbox/files/upload?path=/tmp/x`, {
+      method: 'POST',
+      headers: { ...adminAuth, 'content-type': 'multipart/form-data; boundary=xyz' },
+      body,
+    });
+    const f = ((await res.body.json()) as Forwarded).forwarded;
+    assert.equal(f.bytes, sent);
+    assert.equal(f.contentType, 'multipart/form-data; boundary=xyz');
+  });
+
+  test('auth, organization and state checks', async () => {
+    const url = `/api/toolbox/${sandboxId}/toolbox/work-dir`;
+    assert.equal((await app.inject({ method: 'GET', url })).statusCode, 401);
+    const foreign = await app.inject({ method: 'GET', url, headers: other.auth });
+    assert.equal(foreign.statusCode, 404);
+    assert.equal((foreign.json() as { statusCode: number }).statusCode, 404);
+    const stopped = ((await app.inject({ method: 'POST', url: '/api/sandbox', headers: adminAuth, payload: {} })).json() as { id: string }).id;
+    await app.inject({ method: 'POST', url: `/api/sandbox/${stopped}/stop`, headers: adminAuth });
+    const notRunning = await app.inject({ method: 'GET', url: `/api/toolbox/${stopped}/toolbox/work-dir`, headers: adminAuth });
+    assert.equal(notRunning.statusCode, 400);
+    assert.equal((notRunning.json() as { message: string }).message, 'Sandbox is not running');
+  });
+
+  test('WebSocket upgrade reaches the runner and echoes; unauthenticated upgrade is refused', async () => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/api/toolbox/${sandboxId}/toolbox/process/pty/p1/connect`, { headers: adminAuth });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+    });
+    assert.deepEqual(JSON.parse(first), { type: 'control', status: 'connected', path: `/sandboxes/${sandboxId}/toolbox/process/pty/p1/connect` });
+    assert.equal(ws.protocol, '');
+    ws.send('ping');
+    assert.equal(await new Promise<string>((r) => ws.once('message', (d) => r(String(d)))), 'echo:ping');
+    ws.close();
+    const refused = new WebSocket(`${base.replace('http', 'ws')}/api/toolbox/${sandboxId}/toolbox/process/pty/p1/connect`);
+    const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(status, 401);
+  });
+});
+
+describe('preview proxy', () => {
+  test('path form with the preview token header; the query token is accepted and stripped', async () => {
+    const viaHeader = await request(`${base}/preview/3000-${sandboxId}/index.html?q=1`, { headers: { 'x-daytona-preview-token': previewToken } });
+    assert.equal(viaHeader.statusCode, 200);
+    const f = ((await viaHeader.body.json()) as Forwarded).forwarded;
+    assert.equal(f.path, `/sandboxes/${sandboxId}/ports/3000/index.html`);
+    const viaQuery = await request(`${base}/preview/3000-${sandboxId}/x?DAYTONA_SANDBOX_AUTH_KEY=${previewToken}&keep=1`);
+    const g = ((await viaQuery.body.json()) as Forwarded).forwarded;
+    assert.equal(g.search, '?keep=1');
+  });
+
+  test('host form {port}-{id}.{domain}, API key of the organization, wrong credentials', async () => {
+    const viaHost = await request(`${base}/a/b`, { headers: { host: `3000-${sandboxId}.preview.test`, ...adminAuth } });
+    assert.equal(viaHost.statusCode, 200);
+    assert.equal(((await viaHost.body.json()) as Forwarded).forwarded.path, `/sandboxes/${sandboxId}/ports/3000/a/b`);
+    const wrong = await request(`${base}/preview/3000-${sandboxId}/`, { headers: { 'x-daytona-preview-token': 'nope' } });
+    assert.equal(wrong.statusCode, 401);
+    await wrong.body.dump();
+    const foreignKey = await request(`${base}/preview/3000-${sandboxId}/`, { headers: other.auth });
+    assert.equal(foreignKey.statusCode, 401);
+    await foreignKey.body.dump();
+  });
+
+  test('public sandboxes need no credentials except on the toolbox port 2280', async () => {
+    await app.inject({ method: 'POST', url: `/api/sandbox/${sandboxId}/public/true`, headers: adminAuth });
+    const open = await request(`${base}/preview/3000-${sandboxId}/`);
+    assert.equal(open.statusCode, 200);
+    await open.body.dump();
+    const toolbox = await request(`${base}/preview/2280-${sandboxId}/`);
+    assert.equal(toolbox.statusCode, 401);
+    await toolbox.body.dump();
+    assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/public` })).body, 'true');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/validate/${previewToken}` })).body, 'true');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/validate/wrong` })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/access`, headers: other.auth })).statusCode, 404);
+    await app.inject({ method: 'POST', url: `/api/sandbox/${sandboxId}/public/false`, headers: adminAuth });
+    assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/public` })).statusCode, 404);
+  });
+
+  test('WebSocket over the SDK path form (port 2280) with the preview token', async () => {
+    const url = ((await app.inject({ method: 'GET', url: `/api/sandbox/${sandboxId}/ports/2280/preview-url`, headers: adminAuth })).json() as { url: string }).url;
+    // With SHOAL_PREVIEW_DOMAIN set the URL is the host form; connect through the path form the loopback default uses.
+    assert.equal(url, `http://2280-${sandboxId}.preview.test`);
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/preview/2280-${sandboxId}/process/pty/abc/connect`, {
+      headers: { 'x-daytona-preview-token': previewToken },
+      protocol: undefined,
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+    });
+    assert.equal((JSON.parse(first) as { path: string }).path, `/sandboxes/${sandboxId}/ports/2280/process/pty/abc/connect`);
+    assert.equal(ws.protocol, '');
+    ws.close();
+  });
+});
