@@ -16,6 +16,8 @@ import { freePort, startPlatform, type Platform, type PlatformOptions } from '@s
 export interface TestPlatform extends Platform {
   dataDir: string;
   sdk(apiKey?: string): Daytona;
+  /** Stops every process (like Ctrl-C on `shoal up`) and starts the platform again on the same data and database. */
+  restart(): Promise<TestPlatform>;
   /** Stops every process, drops the database and removes the data directory. */
   close(): Promise<void>;
 }
@@ -42,14 +44,20 @@ export function pickSubnetOctet(runners: number): number {
   throw new Error('no free 10.x.0.0/16 range for test runners');
 }
 
-export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
+export interface TestPlatformOptions extends Partial<PlatformOptions> {
+  /** Run an embedded PostgreSQL of the platform's own (fault tests kill it) instead of the run's shared server. */
+  ownPostgres?: boolean;
+}
+
+export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Promise<TestPlatform> {
+  const { ownPostgres, ...opts } = testOpts;
   const scratch = process.env.SHOAL_TEST_SCRATCH ?? tmpdir();
   const dataDir = await mkdtemp(join(scratch, 'e2e-platform-'));
   await chmod(dataDir, 0o755);
   const id = randomBytes(2).toString('hex');
   let dropDatabase = async () => undefined as void;
   let databaseUrl: string | undefined;
-  const server = process.env.SHOAL_TEST_DATABASE_URL;
+  const server = ownPostgres ? undefined : process.env.SHOAL_TEST_DATABASE_URL;
   if (server) {
     const name = `shoal_e2e_${id}_${Date.now().toString(36)}`;
     const admin = new pg.Client({ connectionString: server });
@@ -67,7 +75,7 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
     };
   }
   const runners = opts.runners ?? 1;
-  const platform = await startPlatform({
+  const options: PlatformOptions = {
     dataDir,
     apiPort: await freePort(),
     bridgePrefix: `sht${id}`,
@@ -77,15 +85,20 @@ export async function startTestPlatform(opts: Partial<PlatformOptions> = {}): Pr
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : () => undefined,
     ...opts,
-  });
-  return {
+  };
+  const wrap = (platform: Platform): TestPlatform => ({
     ...platform,
     dataDir,
     sdk: (apiKey = platform.apiKey) => new Daytona({ apiUrl: platform.apiUrl, apiKey, target: 'us' }),
+    restart: async () => {
+      await platform.stop();
+      return wrap(await startPlatform(options));
+    },
     close: async () => {
       await platform.stop();
       await dropDatabase().catch(() => undefined);
       await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     },
-  };
+  });
+  return wrap(await startPlatform(options));
 }

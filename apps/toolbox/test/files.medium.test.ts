@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -150,6 +150,30 @@ describe('toolbox files', () => {
     assert.equal(orphan.status, 400);
     assert.match(orphan.json().errors[0], /files\[0\]\.path/);
     assert.equal((await tb.http('GET', '/version')).status, 200);
+  });
+
+  it('a truncated upload leaves no partial file and keeps the file it would have replaced', async () => {
+    mkdirSync(join(tb.workdir, 'atomic'), { recursive: true });
+    writeFileSync(join(tb.workdir, 'atomic/keep.txt'), 'original');
+    const part = (i: number, path: string) =>
+      `--XYZ\r\nContent-Disposition: form-data; name="files[${i}].path"\r\n\r\n${path}\r\n` +
+      `--XYZ\r\nContent-Disposition: form-data; name="files[${i}].file"; filename="x"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+    for (const path of ['atomic/keep.txt', 'atomic/new.txt']) {
+      const res = await tb.http('POST', '/files/bulk-upload', {
+        headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
+        body: `${part(0, path)}partial bytes without the closing boundary`,
+      });
+      assert.equal(res.status, 400, path);
+    }
+    assert.equal(readFileSync(join(tb.workdir, 'atomic/keep.txt'), 'utf8'), 'original');
+    assert.deepEqual(readdirSync(join(tb.workdir, 'atomic')), ['keep.txt'], 'no partial or temporary file is left');
+
+    // A complete upload replaces the content in place and keeps the replaced file's mode.
+    chmodSync(join(tb.workdir, 'atomic/keep.txt'), 0o751);
+    await api.sandbox.fs.uploadFile(Buffer.from('replaced'), 'atomic/keep.txt');
+    assert.equal(readFileSync(join(tb.workdir, 'atomic/keep.txt'), 'utf8'), 'replaced');
+    assert.equal(statSync(join(tb.workdir, 'atomic/keep.txt')).mode & 0o7777, 0o751);
+    assert.deepEqual(readdirSync(join(tb.workdir, 'atomic')), ['keep.txt']);
   });
 
   it('uploads one file through /files/upload and downloads it through /files/download', async () => {

@@ -61,6 +61,10 @@ export interface Platform {
   /** Starts the API process again (after a kill or stop) and waits until it is healthy. */
   startApi(): Promise<void>;
   startRunner(index: number): Promise<void>;
+  /** SIGKILLs the embedded PostgreSQL (fault tests); throws when the database is external. */
+  killPostgres(): Promise<void>;
+  /** Starts the embedded PostgreSQL again on the same data directory and port. */
+  startPostgres(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,9 +123,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   try {
     let postgres: RunningPostgres | undefined;
     let databaseUrl = opts.databaseUrl;
+    const pgOptions = { dataDir: join(dataDir, 'postgres'), port: layout.postgresPort };
     if (!databaseUrl) {
       log('[platform] starting embedded PostgreSQL');
-      postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: layout.postgresPort });
+      postgres = await startEmbeddedPostgres(pgOptions);
       started.push(() => postgres!.stop());
       await ensureDatabase(postgres.url, 'shoal');
       databaseUrl = postgres.urlFor('shoal');
@@ -211,7 +216,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await registerRunner(apiUrl, apiKey, r);
     }
 
-    if (opts.prepareDefaultSnapshot !== false) {
+    if (opts.prepareDefaultSnapshot !== false && runners.length > 0) {
       log(`[platform] preparing the default snapshot ${defaultSnapshot} (built from Debian packages on first run)`);
       await prepareImage(runners[0]!, defaultImage);
     }
@@ -229,6 +234,26 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ...(registry ? { registry } : {}),
       startApi,
       startRunner,
+      killPostgres: async () => {
+        if (!postgres) throw new Error('the database is external');
+        const pid = await postgres.pid();
+        if (pid === undefined) return;
+        process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 100; i++) {
+          try {
+            process.kill(pid, 0);
+          } catch {
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+      startPostgres: async () => {
+        if (!postgres) throw new Error('the database is external');
+        const next = await startEmbeddedPostgres(pgOptions);
+        // The supervisor's stop list still points at the first handle; route it to the new server.
+        Object.assign(postgres, { stop: next.stop, pid: next.pid });
+      },
       stop: stopAll,
     };
   } catch (err) {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { chmod, chown, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
@@ -115,15 +116,27 @@ export function receiveMultipart(
     const tasks: Promise<void>[] = [];
     let failed = false;
 
+    // Each file is written beside its target and renamed over it only once complete, so a truncated or aborted upload
+    // never leaves a partial file behind nor destroys the file it was replacing. A replaced file keeps its mode and owner.
     const store = async (stream: Readable, destination: string) => {
-      let abs: string;
+      let tmp: string | undefined;
       try {
-        abs = files.resolve(destination);
+        const abs = files.resolve(destination);
         await files.ensureParent(abs);
-        await pipeline(stream, createWriteStream(abs));
+        const target = await realpath(abs).catch(() => abs);
+        const previous = await stat(target).catch(() => undefined);
+        tmp = join(dirname(target), `.${basename(target)}.upload-${randomBytes(6).toString('hex')}`);
+        await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));
+        if (previous?.isFile()) {
+          await chmod(tmp, previous.mode & 0o7777);
+          await chown(tmp, previous.uid, previous.gid).catch(() => undefined);
+        }
+        await rename(tmp, target);
+        tmp = undefined;
         outcome.written.push(destination);
       } catch (err) {
         stream.resume();
+        if (tmp) await unlink(tmp).catch(() => undefined);
         outcome.errors.push(fromErrno(err, destination).message);
       }
     };
@@ -147,7 +160,8 @@ export function receiveMultipart(
       failed = true;
       req.unpipe(parser);
       req.resume();
-      reject(badRequest(`malformed multipart body: ${err.message}`));
+      // busboy destroys the file stream in flight, so the pending writes settle (and clean up) promptly.
+      void Promise.allSettled(tasks).then(() => reject(badRequest(`malformed multipart body: ${err.message}`)));
     });
     parser.on('close', () => {
       if (failed) return;

@@ -1,0 +1,95 @@
+/*
+ * Runner start latency: `POST /sandboxes` (create -> toolbox answering, the call is synchronous) over 30 sandboxes,
+ * printed beside the raw floor measured in the same run: `crun run` of the same image with the same mounts and
+ * limits, no network setup and no toolbox (the process is /bin/true).
+ * Needs root. Run: node --import tsx bench/src/runner-start.ts [count]
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { clampedRlimits, sandboxSpec } from '../../apps/runner/src/runtime/spec.js';
+import { exec } from '../../apps/runner/src/util/exec.js';
+import { api, destroyRunner, sandboxBody, startRegistry, startRunner } from '../../apps/runner/test/helpers.js';
+import { fmt, summarize, timed } from './stats.js';
+
+const count = Number(process.argv[2] ?? 30);
+
+const registry = await startRegistry();
+const image = `${registry.host}/shoal/sandbox:0.1.0`;
+const t = await startRunner({
+  SHOAL_RUNNER_DATA_DIR: await mkdtemp('/var/tmp/shoal-runner-bench-'),
+  SHOAL_RUNNER_BRIDGE: 'shlbnc',
+  SHOAL_RUNNER_SUBNET: '10.233.0.0/16',
+  SHOAL_DEFAULT_IMAGE: image,
+});
+try {
+  console.log(`runtime: ${t.runner.backend.name}; preparing ${image} ...`);
+  const pulled = await api(t, 'POST', '/snapshots/pull', { snapshot: image });
+  if (pulled.status !== 200) throw new Error(`pull failed: ${JSON.stringify(pulled.body)}`);
+
+  // Warm-up (first start pays page-cache misses for the node runtime and the image).
+  await api(t, 'POST', '/sandboxes', sandboxBody('bench-warm', image));
+  await api(t, 'DELETE', '/sandboxes/bench-warm');
+
+  const create: number[] = [];
+  const teardown: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const [ms, r] = await timed(() => api(t, 'POST', '/sandboxes', sandboxBody(`bench-${i}`, image)));
+    if (r.status !== 201) throw new Error(`create failed: ${JSON.stringify(r.body)}`);
+    create.push(ms);
+    const [td] = await timed(() => api(t, 'DELETE', `/sandboxes/bench-${i}`));
+    teardown.push(td);
+  }
+
+  // The raw floor: same lower dir, a fresh overlay, the same spec generator (mounts, namespaces, cgroup limits).
+  const rec = t.runner.images.get(image)!;
+  const floorDir = join(t.cfg.dataDir, 'floor');
+  const bundle = join(floorDir, 'bundle');
+  const rootfs = join(bundle, 'rootfs');
+  for (const d of ['upper', 'work', 'etc']) await mkdir(join(floorDir, d), { recursive: true });
+  await mkdir(rootfs, { recursive: true });
+  await exec('chown', [`${t.cfg.uidBase}:${t.cfg.uidBase}`, join(floorDir, 'upper')]);
+  for (const f of ['resolv.conf', 'hosts', 'hostname']) await writeFile(join(floorDir, 'etc', f), '');
+  await exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${t.runner.images.lowerDir(rec.key)},upperdir=${floorDir}/upper,workdir=${floorDir}/work`, rootfs]);
+  const spec = sandboxSpec({
+    id: 'floor',
+    rootfs,
+    args: ['/bin/true'],
+    env: ['PATH=/usr/bin:/bin'],
+    netnsPath: '',
+    uidBase: t.cfg.uidBase,
+    cgroupsPath: `/shoal_${t.cfg.bridge}/floor`,
+    cpu: 1,
+    memoryGiB: 1,
+    pidsLimit: 1024,
+    rlimits: await clampedRlimits(),
+    binds: [
+      { source: t.cfg.toolboxDir, destination: '/.shoal/toolbox', readonly: true },
+      { source: join(t.cfg.dataDir, 'node-runtime'), destination: '/.shoal/node', readonly: true },
+      { source: join(t.cfg.dataDir, 'shoal-bin'), destination: '/.shoal/bin', readonly: true },
+      ...['resolv.conf', 'hosts', 'hostname'].map((f) => ({ source: join(floorDir, 'etc', f), destination: `/etc/${f}`, readonly: true })),
+    ],
+  }) as { linux: { namespaces: { type: string; path?: string }[] } };
+  spec.linux.namespaces = spec.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network' } : n));
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  const floor: number[] = [];
+  const root = join(t.cfg.dataDir, 'oci');
+  for (let i = 0; i < count + 1; i++) {
+    const [ms] = await timed(() => exec(t.runner.backend.binary, ['--root', root, 'run', '--bundle', bundle, `floor-${i}`]));
+    await exec(t.runner.backend.binary, ['--root', root, 'delete', '--force', `floor-${i}`], { allowFailure: true });
+    if (i > 0) floor.push(ms);
+  }
+  await exec('umount', [rootfs]);
+
+  const c = summarize(create);
+  const f = summarize(floor);
+  const d = summarize(teardown);
+  console.log(`\nrunner start (${t.runner.backend.name}), ${count} sandboxes, sequential`);
+  console.log('| measurement | p50 ms | p99 ms |');
+  console.log('|---|---|---|');
+  console.log(`| POST /sandboxes: create -> toolbox ready | ${fmt(c.p50)} | ${fmt(c.p99)} |`);
+  console.log(`| raw floor: ${t.runner.backend.name} run /bin/true, same image + mounts, no toolbox | ${fmt(f.p50)} | ${fmt(f.p99)} |`);
+  console.log(`| DELETE /sandboxes/:id (remove everything) | ${fmt(d.p50)} | ${fmt(d.p99)} |`);
+} finally {
+  await destroyRunner(t);
+  await registry.stop();
+}
