@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type pg from 'pg';
-import { errorEnvelope } from '@shoal/contracts';
+import { errorEnvelope, reasonPhrase } from '@shoal/contracts';
 import type { ApiConfig } from './config.js';
 import { createDb, createPool } from './db/database.js';
 import { ApiError } from './errors.js';
@@ -57,6 +57,18 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     // Two log lines per request drown everything else (runners poll every few seconds); errors are logged by the renderer.
     disableRequestLogging: true,
     forceCloseConnections: true,
+    // Router-level rejections (malformed percent-encoding, over-long path parameters) and HTTP parser errors (e.g. 431
+    // for a huge URL) otherwise answer in Fastify's own shape; clients get the Daytona envelope for those too.
+    frameworkErrors: (err, req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).code(status).type('application/json').send(errorEnvelope(status, err.message, req.url));
+    },
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = JSON.stringify({ ...errorEnvelope(status, status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', ''), error: reasonPhrase(status) });
+      socket.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   }) as unknown as ShoalApp;
 
   const ownPool = !deps.pool;
@@ -203,8 +215,9 @@ function registerErrorHandling(app: FastifyInstance): void {
   });
 }
 
-/** PostgreSQL errors caused by the request's values: unique violation, invalid text, numeric out of range, string too long. */
+/** PostgreSQL errors caused by the request's values: unique violation, invalid text, numeric out of range, string too long, NUL characters. */
 function isClientDataError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && ['23505', '22P02', '22003', '22001', '22007', '22008'].includes(code) && 'severity' in (err as object);
+  // 22021/22P05: a NUL character in text or JSON, which PostgreSQL cannot store.
+  return typeof code === 'string' && ['23505', '22P02', '22003', '22001', '22007', '22008', '22021', '22P05'].includes(code) && 'severity' in (err as object);
 }

@@ -32,8 +32,9 @@ export class OrganizationRepository {
   }
 
   async updateQuota(id: string, q: UpdateOrganizationQuota): Promise<Organization | undefined> {
+    // Only the quota columns: the body schema lets unknown fields through, and naming them in SET was a 500.
     const set: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(q)) if (v !== null && v !== undefined) set[k] = v;
+    for (const k of QUOTA_COLUMNS) if (q[k] !== null && q[k] !== undefined) set[k] = q[k];
     if (Object.keys(set).length === 0) return this.findById(id);
     return this.db
       .updateTable('organization')
@@ -99,3 +100,15 @@ export class SnapshotRepository {
     await this.db.updateTable('snapshot').set({ lastUsedAt: sql`now()` }).where('id', '=', id).execute();
   }
 }
+
+const QUOTA_COLUMNS = [
+  'totalCpuQuota',
+  'totalMemoryQuota',
+  'totalDiskQuota',
+  'maxCpuPerSandbox',
+  'maxMemoryPerSandbox',
+  'maxDiskPerSandbox',
+  'snapshotQuota',
+  'maxSnapshotSize',
+  'volumeQuota',
+] as const satisfies ReadonlyArray<keyof UpdateOrganizationQuota>;

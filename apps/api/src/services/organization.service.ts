@@ -137,20 +137,20 @@ export class OrganizationService {
       limit,
       offset: (page - 1) * limit,
     });
-    return { items: items.map(toSnapshotDto), total, page, totalPages: Math.ceil(total / limit) };
+    return { items: items.map((s) => toSnapshotDto(s, p)), total, page, totalPages: Math.ceil(total / limit) };
   }
 
   /** A snapshot of another organization is 403 in the reference API; a missing one is 404. */
   async getSnapshot(p: UserPrincipal, idOrName: string): Promise<Static<typeof SnapshotDto>> {
     const repo = new SnapshotRepository(this.db);
     const s = await repo.findByIdOrName(p.organizationId, idOrName);
-    if (s) return toSnapshotDto(s);
+    if (s) return toSnapshotDto(s, p);
     if (!p.isAdmin) {
       const foreign = await repo.findByIdOrName(p.organizationId, idOrName, true);
       if (foreign) throw Errors.forbidden(`You do not have access to snapshot ${idOrName}`);
     } else {
       const any = await repo.findByIdOrName(p.organizationId, idOrName, true);
-      if (any) return toSnapshotDto(any);
+      if (any) return toSnapshotDto(any, p);
     }
     throw Errors.notFound(`Snapshot with name or ID ${idOrName} not found`);
   }
@@ -187,10 +187,15 @@ function toUserDto(u: User): Static<typeof UserDto> {
   return { id: u.id, name: u.name, email: u.email, publicKeys: [], createdAt: u.createdAt.toISOString() };
 }
 
-export function toSnapshotDto(s: Snapshot): Static<typeof SnapshotDto> {
+/**
+ * General snapshots belong to the admin's organization but are readable by everyone: their owner's id is shown only
+ * to that organization (and admins), so other tenants never learn another organization's id.
+ */
+export function toSnapshotDto(s: Snapshot, viewer?: UserPrincipal): Static<typeof SnapshotDto> {
+  const showOwner = !viewer || viewer.isAdmin || viewer.organizationId === s.organizationId;
   return {
     id: s.id,
-    ...(s.organizationId ? { organizationId: s.organizationId } : {}),
+    ...(s.organizationId && showOwner ? { organizationId: s.organizationId } : {}),
     general: s.general,
     name: s.name,
     imageName: s.imageName,

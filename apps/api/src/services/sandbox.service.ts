@@ -270,10 +270,12 @@ export class SandboxService {
     await this.ssh.revoke(sb.id, token || undefined);
   }
 
-  async validateSshAccess(token: string): Promise<Static<typeof SshAccessValidationDto>> {
+  /** A token of another organization's sandbox validates as invalid: the answer would name that sandbox and its runner. */
+  async validateSshAccess(p: UserPrincipal, token: string): Promise<Static<typeof SshAccessValidationDto>> {
     const row = token ? await this.ssh.findValid(token) : undefined;
     if (!row) return { valid: false, sandboxId: '' };
     const sb = await this.sandboxes.findById(row.sandboxId);
+    if (!p.isAdmin && sb?.organizationId !== p.organizationId) return { valid: false, sandboxId: '' };
     return {
       valid: true,
       sandboxId: row.sandboxId,

@@ -10,5 +10,5 @@ export default defineRoute({
   auth: 'user',
   querystring: Type.Object({ token: Type.String() }),
   response: { 200: Type.Ref('SshAccessValidationDto') },
-  handler: ({ query }, s) => s.sandboxes.validateSshAccess(query.token),
+  handler: ({ user, query }, s) => s.sandboxes.validateSshAccess(user, query.token),
 });

@@ -1,0 +1,199 @@
+// Tenancy suite: every operation of Shoal's own OpenAPI document is called with no key, malformed keys, an expired
+// key, another organization's key and keys lacking the permission the operation needs. No answer may let the caller
+// in, reveal organization A's data, or change it (compared before and after each attack). The checker is the one
+// `tenancy-suite-self.medium.test.ts` proves against deliberately broken servers.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { send } from './src/envelope.js';
+import { fetchOpenApi, listOperations, minimalValue, type Operation } from './src/openapi.js';
+import { formatViolations, runAttack, standardAttacks, type Attack, type TenancyTarget } from './src/tenancy/checker.js';
+import { baseOperationId, shoalAccess, shoalTargetsVictim } from './src/tenancy/shoal-policy.js';
+import { api, setUpTenants, victimState, type Tenants } from './src/tenancy/tenants.js';
+import { startTestPlatform, type TestPlatform } from './src/harness.js';
+
+let platform: TestPlatform;
+let baseUrl: string;
+let documented: Operation[];
+let tenants: Tenants;
+let baseline: unknown;
+let target: TenancyTarget;
+
+/**
+ * Routes the document does not list but that reach org A's sandbox all the same: the toolbox proxy (which needs
+ * write:sandboxes, daytona-api-facts.md §7.2). They ride along in every sweep.
+ */
+const undocumented: Operation[] = [
+  { method: 'GET', path: '/api/toolbox/{sandboxId}/toolbox/project-dir', operationId: 'toolboxProxyGetProjectDir', public: false, params: [] },
+  { method: 'GET', path: '/api/toolbox/{sandboxId}/toolbox/files', operationId: 'toolboxProxyListFiles', public: false, params: [{ name: 'path', in: 'query', required: true, schema: { type: 'string' } }] },
+  {
+    method: 'POST',
+    path: '/api/toolbox/{sandboxId}/toolbox/process/execute',
+    operationId: 'toolboxProxyExecute',
+    public: false,
+    params: [],
+    body: { required: true, schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } } },
+  },
+];
+
+let created = 0;
+/** Bodies that, if wrongly accepted, would visibly change org A (or the platform) in the state comparison. */
+function attackBody(op: Operation): unknown {
+  created++;
+  switch (baseOperationId(op)) {
+    case 'createSandbox':
+      return { labels: { attacker: 'was-here' } };
+    case 'replaceLabels':
+      return { labels: { attacker: 'was-here' } };
+    case 'createApiKey':
+      return { name: `attacker-key-${created}`, permissions: ['write:sandboxes'] };
+    case 'createUser':
+      return { name: `attacker-made-user-${created}` };
+    case 'updateOrganizationQuota':
+      return { totalCpuQuota: 999 };
+    case 'updateSandboxState':
+      return { state: 'destroyed' };
+    case 'updateRunnerScheduling':
+      return { unschedulable: true };
+    case 'createRunner':
+      return { domain: 'attacker.test', apiUrl: 'http://127.0.0.1:9', proxyUrl: 'http://127.0.0.1:9', apiKey: 'a'.repeat(32), cpu: 1, memoryGiB: 1, diskGiB: 1, region: 'us' };
+    case 'toolboxProxyExecute':
+      return { command: 'touch /tmp/attacker-was-here' };
+    default:
+      return op.body ? minimalValue(op.body.schema) : undefined;
+  }
+}
+
+function pathParams(op: Operation): Record<string, string> {
+  const a = tenants.a;
+  const values: Record<string, string> = {
+    sandboxId: a.sandbox.id,
+    organizationId: a.organizationId,
+    userId: a.userId,
+    name: a.victimKeyName,
+    port: '3000',
+    interval: '7',
+    isPublic: 'true',
+    authToken: a.previewToken || 'no-token',
+  };
+  if (op.path.includes('/users/{id}')) values.id = a.userId;
+  else if (op.path.includes('/snapshots/{id}')) values.id = tenants.defaultSnapshotId;
+  else values.id = tenants.runnerId;
+  return values;
+}
+
+function query(op: Operation): string {
+  const q = new URLSearchParams();
+  for (const p of op.params.filter((x) => x.in === 'query' && x.required)) {
+    if (p.name === 'token') q.set('token', tenants.a.sshToken || 'no-token');
+    else if (p.name === 'path') q.set('path', '/');
+    else q.set(p.name, String(minimalValue(p.schema)));
+  }
+  return q.toString();
+}
+
+before(async () => {
+  platform = await startTestPlatform();
+  baseUrl = platform.apiUrl.replace(/\/api$/, '');
+  documented = listOperations(await fetchOpenApi(baseUrl));
+  tenants = await setUpTenants(platform.apiUrl, platform.apiKey);
+  console.log(`[tenancy] org A sandbox ${tenants.a.sandbox.id}: ${tenants.a.sandboxNote}`);
+  const a = tenants.a;
+  target = {
+    baseUrl,
+    operations: [...documented, ...undocumented],
+    access: (op) => (op.operationId.startsWith('toolboxProxy') ? { kind: 'user', permission: 'write:sandboxes' } : shoalAccess(op)),
+    targetsVictim: (op) => shoalTargetsVictim(op),
+    pathParams,
+    query,
+    body: attackBody,
+    secrets: [
+      a.sandbox.id,
+      a.organizationId,
+      a.userId,
+      a.secretLabel,
+      a.secretEnv,
+      a.victimKeyName,
+      a.sshToken,
+      a.previewToken,
+      a.key,
+      a.expiredKey,
+      ...Object.values(a.missingPermission),
+    ].filter((s) => s.length >= 8),
+  };
+  baseline = await victimState(platform.apiUrl, tenants);
+});
+
+after(async () => {
+  await platform?.close();
+  await tenants?.close();
+});
+
+test('every operation of the OpenAPI document is classified, and only the documented public routes lack security', () => {
+  assert.ok(documented.length >= 40, `the document lists ${documented.length} operations`);
+  for (const op of documented) {
+    const access = shoalAccess(op);
+    assert.equal(op.public, access.kind === 'public', `${op.operationId}: document says public=${op.public}, policy says ${access.kind}`);
+  }
+});
+
+test("org A's sandbox exists for the attacks to aim at", async () => {
+  const r = await api<{ id: string; labels: Record<string, string> }>(platform.apiUrl, tenants.a.key, 'GET', `/sandbox/${tenants.a.sandbox.id}`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.labels.tenancy, tenants.a.secretLabel);
+});
+
+describe('attacks on organization A', () => {
+  const attacks = (): Attack[] =>
+    standardAttacks({
+      victimKey: tenants.a.key,
+      expiredKey: tenants.a.expiredKey,
+      otherOrganizationKey: tenants.b.key,
+      missingPermission: tenants.a.missingPermission,
+    });
+  // The attack list depends on keys made in before(); node:test needs the test names up front, so they are fixed here
+  // and the test looks its attack up by name.
+  const names = [
+    'no API key',
+    'malformed API key (a key with one character changed)',
+    'malformed API key (a truncated key)',
+    'malformed API key (a key followed by another word)',
+    'malformed API key (a Basic credential)',
+    'malformed API key (an empty Bearer)',
+    'malformed API key (a non-key token)',
+    'malformed API key (a key of control characters and unicode)',
+    'expired API key',
+    "another organization's API key",
+    'API key without write:sandboxes',
+    'API key without delete:sandboxes',
+  ];
+  for (const name of names) {
+    test(`${name}: refused on every route, reveals nothing of org A, changes nothing`, async () => {
+      const attack = attacks().find((a) => a.name === name);
+      assert.ok(attack, `attack ${name} exists`);
+      const { violations, calls } = await runAttack(target, attack);
+      assert.ok(calls.length > 0, 'the attack made calls');
+      assert.equal(violations.length, 0, `violations:\n${formatViolations(violations)}`);
+      assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline, "org A's resources changed");
+    });
+  }
+});
+
+test('privilege escalation: a key without write:sandboxes cannot mint a key that has it', async () => {
+  const r = await api(platform.apiUrl, tenants.a.missingPermission['write:sandboxes']!, 'POST', '/api-keys', { name: 'escalated', permissions: ['write:sandboxes'] });
+  assert.equal(r.status, 403, r.text);
+  assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+});
+
+test("org B's key with org A's organization header still acts as org B", async () => {
+  const r = await send(baseUrl, 'GET', '/api/sandbox', { headers: { authorization: `Bearer ${tenants.b.key}`, 'x-daytona-organization-id': tenants.a.organizationId } });
+  assert.equal(r.status, 200);
+  assert.ok(!r.text.includes(tenants.a.sandbox.id), r.text);
+  assert.ok(!r.text.includes(tenants.a.secretLabel), r.text);
+});
+
+test("after the whole sweep org A's sandbox, keys and organization are unchanged and the API is healthy", async () => {
+  assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+  const health = await send(baseUrl, 'GET', '/api/health');
+  assert.equal(health.status, 200);
+  assert.ok(platform.api.running, 'the API process is still running');
+});
