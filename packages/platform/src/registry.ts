@@ -48,7 +48,12 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     args: ['serve', config],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     cwd: opts.dataDir,
-    log: opts.log ?? (() => undefined),
+    log: (line) => {
+      // The registry logs every 404 of a blob or manifest probe at error level; those are how pushes and pulls
+      // discover what is missing, not failures.
+      if (/response completed with error/.test(line) && /(blob|manifest) unknown/.test(line)) return;
+      opts.log?.(line);
+    },
   });
   proc.start();
   const address = `${host}:${opts.port}`;

@@ -1,0 +1,112 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface RunnerConfig {
+  host: string;
+  port: number;
+  token: string;
+  apiUrl: string | undefined;
+  dataDir: string;
+  /** Network address of the subnet, e.g. 10.210.0.0 with prefix 16. */
+  subnet: { base: string; prefix: number };
+  bridge: string;
+  /** `auto` or a path to crun / runc / runsc. */
+  ociRuntime: string;
+  /** Allow the runner to move the cgroup2 `hugetlb` controller to a v1 mount so crun works on hybrid hosts. */
+  allowCgroupFix: boolean;
+  toolboxDir: string;
+  defaultImage: string;
+  imageCacheDir: string | undefined;
+  uidBase: number;
+  /** `auto` (a sized filesystem per sandbox when loop devices work) or `off`. */
+  diskQuota: 'auto' | 'off';
+  version: string;
+  logLevel: string;
+  stateSyncIntervalMs: number;
+  /** Stop (not destroy) started sandboxes when the runner exits on SIGINT/SIGTERM; otherwise they keep running and are re-adopted. */
+  stopSandboxesOnExit: boolean;
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Parses the whole environment once and reports every invalid variable together. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<RunnerConfig> {
+  const errors: string[] = [];
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      errors.push(`${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+      return def;
+    }
+    return n;
+  };
+  const token = env.SHOAL_RUNNER_TOKEN ?? '';
+  if (!token) errors.push('SHOAL_RUNNER_TOKEN is required');
+
+  const subnetRaw = env.SHOAL_RUNNER_SUBNET || '10.210.0.0/16';
+  const subnet = parseSubnet(subnetRaw);
+  if (!subnet) errors.push(`SHOAL_RUNNER_SUBNET must be an IPv4 CIDR with prefix 16..24, got "${subnetRaw}"`);
+  else if (overlaps(subnet, { base: '10.88.0.0', prefix: 16 })) errors.push('SHOAL_RUNNER_SUBNET must not overlap 10.88.0.0/16 (buildah/CNI)');
+
+  const bridge = env.SHOAL_RUNNER_BRIDGE || 'shoal0';
+  if (!/^[a-zA-Z][a-zA-Z0-9_]{0,10}$/.test(bridge)) errors.push(`SHOAL_RUNNER_BRIDGE must match [a-zA-Z][a-zA-Z0-9_]{0,10}, got "${bridge}"`);
+
+  const apiUrl = env.SHOAL_RUNNER_API_URL ? env.SHOAL_RUNNER_API_URL.replace(/\/+$/, '') : undefined;
+  if (apiUrl && !/^https?:\/\//.test(apiUrl)) errors.push(`SHOAL_RUNNER_API_URL must be an http(s) URL, got "${apiUrl}"`);
+
+  const diskQuota = env.SHOAL_RUNNER_DISK_QUOTA || 'auto';
+  if (diskQuota !== 'auto' && diskQuota !== 'off') errors.push('SHOAL_RUNNER_DISK_QUOTA must be auto or off');
+
+  const cfg: RunnerConfig = {
+    host: env.SHOAL_RUNNER_HOST || '127.0.0.1',
+    port: int('SHOAL_RUNNER_PORT', 3003, 0, 65535),
+    token,
+    apiUrl,
+    dataDir: resolve(env.SHOAL_RUNNER_DATA_DIR || join(repoRoot, '.shoal/runner')),
+    subnet: subnet ?? { base: '10.210.0.0', prefix: 16 },
+    bridge,
+    ociRuntime: env.SHOAL_RUNNER_OCI_RUNTIME || 'auto',
+    allowCgroupFix: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_CGROUP_FIX ?? '').toLowerCase()),
+    toolboxDir: resolve(env.SHOAL_TOOLBOX_DIR || join(repoRoot, 'apps/toolbox/dist')),
+    defaultImage: env.SHOAL_DEFAULT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
+    imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR ? resolve(env.SHOAL_IMAGE_CACHE_DIR) : undefined,
+    uidBase: int('SHOAL_RUNNER_UID_BASE', 100000, 1000, 2 ** 31 - 65536),
+    diskQuota: diskQuota === 'off' ? 'off' : 'auto',
+    version: '0.1.0',
+    logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
+    stateSyncIntervalMs: int('SHOAL_RUNNER_STATE_SYNC_MS', 10_000, 500, 3_600_000),
+    stopSandboxesOnExit: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT ?? '').toLowerCase()),
+  };
+  if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);
+  return Object.freeze(cfg);
+}
+
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+export function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+export function parseIpv4(s: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m || m.slice(1).some((o) => Number(o) > 255)) return undefined;
+  return m.slice(1).map(Number).join('.');
+}
+
+export function parseSubnet(s: string, minPrefix = 16, maxPrefix = 24): { base: string; prefix: number } | undefined {
+  const [ip, p] = s.trim().split('/');
+  const addr = ip ? parseIpv4(ip) : undefined;
+  const prefix = Number(p);
+  if (!addr || !Number.isInteger(prefix) || prefix < minPrefix || prefix > maxPrefix) return undefined;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return { base: intToIp((ipToInt(addr) & mask) >>> 0), prefix };
+}
+
+function overlaps(a: { base: string; prefix: number }, b: { base: string; prefix: number }): boolean {
+  const p = Math.min(a.prefix, b.prefix);
+  const mask = (0xffffffff << (32 - p)) >>> 0;
+  return ((ipToInt(a.base) & mask) >>> 0) === ((ipToInt(b.base) & mask) >>> 0);
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { access, writeFile } from 'node:fs/promises';
+import { intToIp, ipToInt, parseSubnet } from '../config.js';
+import { exec } from '../util/exec.js';
+
+export interface EgressPolicy {
+  networkBlockAll?: boolean;
+  networkAllowList?: string;
+}
+
+export interface SandboxNet {
+  index: number;
+  ip: string;
+  policy: EgressPolicy;
+}
+
+export class NetworkPolicyError extends Error {}
+
+/** Parses Daytona's comma-separated allow list: at most 5 IPv4 CIDRs (a bare address means /32). */
+export function parseAllowList(raw: string | undefined): string[] {
+  if (!raw || !raw.trim()) return [];
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length > 5) throw new NetworkPolicyError('networkAllowList accepts at most 5 CIDRs');
+  return items.map((item) => {
+    const cidr = parseSubnet(item.includes('/') ? item : `${item}/32`, 0, 32);
+    if (!cidr) throw new NetworkPolicyError(`Invalid CIDR in networkAllowList: ${item}`);
+    return `${cidr.base}/${cidr.prefix}`;
+  });
+}
+
+/**
+ * Sandbox networking: one bridge with isolated ports, a netns + veth per sandbox, and one nftables table owned by
+ * this runner (named after its bridge, so two runners on a host never touch each other's rules).
+ */
+export class Network {
+  readonly gateway: string;
+  readonly table: string;
+  private readonly subnetCidr: string;
+  private readonly prefix: number;
+  private readonly base: number;
+  private readonly vethPrefix: string;
+
+  constructor(
+    readonly bridge: string,
+    subnet: { base: string; prefix: number },
+  ) {
+    this.base = ipToInt(subnet.base);
+    this.prefix = subnet.prefix;
+    this.gateway = intToIp(this.base + 1);
+    this.subnetCidr = `${subnet.base}/${subnet.prefix}`;
+    this.table = `shoal_${bridge}`;
+    this.vethPrefix = `v${createHash('sha1').update(bridge).digest('hex').slice(0, 5)}`;
+  }
+
+  get capacity(): number {
+    return 2 ** (32 - this.prefix) - 3;
+  }
+
+  ipFor(index: number): string {
+    return intToIp(this.base + 1 + index);
+  }
+
+  nsName(index: number): string {
+    return `${this.bridge}-${index}`;
+  }
+
+  nsPath(index: number): string {
+    return `/run/netns/${this.nsName(index)}`;
+  }
+
+  vethName(index: number): string {
+    return `${this.vethPrefix}${index.toString(16)}`;
+  }
+
+  async init(sandboxes: SandboxNet[]): Promise<void> {
+    const links = await exec('ip', ['-o', 'link', 'show', 'dev', this.bridge], { allowFailure: true });
+    if (links.code !== 0) {
+      await exec('ip', ['-batch', '-'], {
+        input: [`link add ${this.bridge} type bridge`, `addr add ${this.gateway}/${this.prefix} dev ${this.bridge}`, `link set ${this.bridge} up`].join('\n') + '\n',
+      });
+    } else {
+      await exec('ip', ['addr', 'replace', `${this.gateway}/${this.prefix}`, 'dev', this.bridge]);
+      await exec('ip', ['link', 'set', this.bridge, 'up']);
+    }
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+    const b = JSON.stringify(this.bridge);
+    const ruleset = `
+add table inet ${this.table}
+delete table inet ${this.table}
+table inet ${this.table} {
+  set open { type ipv4_addr; }
+  set allow { type ipv4_addr . ipv4_addr; flags interval; }
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname ${b} ct state established,related accept
+    oifname ${b} ct state established,related accept
+    iifname ${b} oifname ${b} drop
+    iifname ${b} ip saddr != ${this.subnetCidr} drop
+    iifname ${b} ip saddr @open accept
+    iifname ${b} ip saddr . ip daddr @allow accept
+    iifname ${b} reject with icmpx type admin-prohibited
+    oifname ${b} drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname ${b} ct state established,related accept
+    iifname ${b} ip daddr ${this.gateway} udp dport 53 accept
+    iifname ${b} ip daddr ${this.gateway} tcp dport 53 accept
+    iifname ${b} drop
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr ${this.subnetCidr} oifname != ${b} masquerade
+  }
+}
+`;
+    await exec('nft', ['-f', '-'], { input: ruleset });
+    await this.syncPolicies(sandboxes);
+  }
+
+  /** Creates the sandbox's netns and veth (replacing leftovers of a crashed run). Two spawns. */
+  async setup(index: number): Promise<void> {
+    const ns = this.nsName(index);
+    const veth = this.vethName(index);
+    // Leftovers of a crashed run are checked through the filesystem: a spawn per check would cost more.
+    if (await pathExists(`/run/netns/${ns}`)) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    if (await pathExists(`/sys/class/net/${veth}`)) await exec('ip', ['link', 'del', veth], { allowFailure: true });
+    await exec('ip', ['-batch', '-'], {
+      input:
+        [
+          `netns add ${ns}`,
+          `link add ${veth} type veth peer name eth0 netns ${ns}`,
+          `link set ${veth} master ${this.bridge}`,
+          `link set dev ${veth} type bridge_slave isolated on`,
+          `link set ${veth} up`,
+        ].join('\n') + '\n',
+    });
+    await exec('ip', ['-n', ns, '-batch', '-'], {
+      input:
+        [
+          'link set lo up',
+          `addr add ${this.ipFor(index)}/${this.prefix} dev eth0`,
+          'link set eth0 up',
+          `route add default via ${this.gateway}`,
+        ].join('\n') + '\n',
+    });
+  }
+
+  async exists(index: number): Promise<boolean> {
+    const r = await exec('ip', ['netns', 'pids', this.nsName(index)], { allowFailure: true });
+    return r.code === 0;
+  }
+
+  /** Deleting the namespace deletes the veth pair with it (30-60 ms of kernel time, so callers need not wait). */
+  async teardown(index: number): Promise<void> {
+    await exec('ip', ['netns', 'del', this.nsName(index)], { allowFailure: true });
+  }
+
+  /** Rewrites both policy sets in one atomic nft transaction from the full list of sandboxes with a network. */
+  async syncPolicies(sandboxes: SandboxNet[]): Promise<void> {
+    const open: string[] = [];
+    const allow: string[] = [];
+    for (const s of sandboxes) {
+      if (s.policy.networkBlockAll) continue;
+      const cidrs = parseAllowList(s.policy.networkAllowList);
+      if (cidrs.length === 0) open.push(s.ip);
+      else for (const c of cidrs) allow.push(`${s.ip} . ${c}`);
+    }
+    const lines = [`flush set inet ${this.table} open`, `flush set inet ${this.table} allow`];
+    if (open.length) lines.push(`add element inet ${this.table} open { ${open.join(', ')} }`);
+    if (allow.length) lines.push(`add element inet ${this.table} allow { ${allow.join(', ')} }`);
+    await exec('nft', ['-f', '-'], { input: lines.join('\n') + '\n' });
+  }
+
+  /** Deletes the bridge and the table (recreated at the next start); only when no sandbox needs them. */
+  async removeHostState(): Promise<void> {
+    await exec('nft', ['delete', 'table', 'inet', this.table], { allowFailure: true });
+    await exec('ip', ['link', 'del', this.bridge], { allowFailure: true });
+  }
+}
+
+function pathExists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,11 @@
+import type { FastifyInstance } from 'fastify';
+import type { RouteDeps } from '../deps.js';
+import { buildSnapshotRoute } from './build-snapshot.js';
+import { pullSnapshotRoute } from './pull-snapshot.js';
+import { removeSnapshotRoute } from './remove-snapshot.js';
+import { snapshotExistsRoute } from './snapshot-exists.js';
+import { snapshotLogsRoute } from './snapshot-logs.js';
+
+export function snapshotRoutes(app: FastifyInstance, d: RouteDeps): void {
+  for (const r of [pullSnapshotRoute, buildSnapshotRoute, snapshotExistsRoute, removeSnapshotRoute, snapshotLogsRoute]) r(app, d);
+}

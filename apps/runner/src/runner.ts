@@ -1,0 +1,105 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunnerConfig } from './config.js';
+import { ImageStore } from './images/image-store.js';
+import { HostMetrics } from './metrics/host-metrics.js';
+import { DnsForwarder } from './network/dns.js';
+import { Network } from './network/network.js';
+import { chooseRuntime } from './runtime/detect.js';
+import { OciCliBackend } from './runtime/oci-cli.js';
+import { ApiReporter } from './sandbox/api-reporter.js';
+import { SandboxService } from './sandbox/sandbox.service.js';
+import { SandboxStore } from './sandbox/sandbox.store.js';
+import { DiskPool } from './storage/quota.js';
+import { ensureNodeRuntime } from './toolbox/node-runtime.js';
+import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
+
+export interface Runner {
+  sandboxes: SandboxService;
+  images: ImageStore;
+  metrics: HostMetrics;
+  backend: OciCliBackend;
+  network: Network;
+  pool: DiskPool;
+  dns: DnsForwarder;
+  close(): Promise<void>;
+}
+
+export interface Logger {
+  info: (msg: string) => void;
+  warn: (msg: string) => void;
+}
+
+/** Wires the host-side pieces together and recovers persisted sandboxes; says at start what it chose and why. */
+export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Promise<Runner> {
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
+  // Sandboxes' unprivileged root must traverse (not list) the data dir to reach their bind-mount sources.
+  await chmod(cfg.dataDir, 0o711);
+  const runtime = await chooseRuntime(cfg.ociRuntime, cfg.allowCgroupFix);
+  log.info(`runtime: ${runtime.reason}`);
+  const backend = new OciCliBackend(runtime.binary, join(cfg.dataDir, 'oci'));
+  await backend.init();
+
+  const pool = new DiskPool(cfg.dataDir);
+  await pool.init(cfg.diskQuota);
+  (pool.enforced ? log.info : log.warn)(`disk: ${pool.reason}`);
+
+  await access(join(cfg.toolboxDir, 'toolbox.cjs')).catch(() =>
+    log.warn(`toolbox bundle not found at ${cfg.toolboxDir}/toolbox.cjs (run: npm run build -w @shoal/toolbox); sandboxes cannot start`),
+  );
+  const nodeRuntimeDir = await ensureNodeRuntime(cfg.dataDir);
+  const shoalBinDir = join(cfg.dataDir, 'shoal-bin');
+  await mkdir(shoalBinDir, { recursive: true, mode: 0o755 });
+  // Replaced by rename, never overwritten in place: running sandboxes execute this file (ETXTBSY).
+  await copyFile('/usr/bin/tini-static', join(shoalBinDir, `tini.${process.pid}`));
+  await rename(join(shoalBinDir, `tini.${process.pid}`), join(shoalBinDir, 'tini'));
+  await chmod(shoalBinDir, 0o755);
+
+  const images = new ImageStore({
+    dataDir: cfg.dataDir,
+    uidBase: cfg.uidBase,
+    defaultImage: cfg.defaultImage,
+    imageCacheDir: cfg.imageCacheDir,
+    log: (l) => log.info(l),
+  });
+  await images.init();
+  const network = new Network(cfg.bridge, cfg.subnet);
+  const reporter = new ApiReporter(cfg.apiUrl, cfg.token, (m) => log.warn(m));
+  const store = new SandboxStore(join(cfg.dataDir, 'sandboxes'));
+  const sandboxes = new SandboxService({
+    dataDir: cfg.dataDir,
+    uidBase: cfg.uidBase,
+    bridgeName: cfg.bridge,
+    defaultImage: cfg.defaultImage,
+    toolboxDir: cfg.toolboxDir,
+    nodeRuntimeDir,
+    shoalBinDir,
+    backend,
+    images,
+    network,
+    pool,
+    store,
+    reporter,
+    log,
+  });
+  await sandboxes.init();
+  log.info(`network: bridge ${cfg.bridge} ${network.gateway}/${cfg.subnet.prefix}, nftables table inet ${network.table}`);
+  const dns = new DnsForwarder(network.gateway);
+  await dns.start().catch((err: Error) => log.warn(`DNS forwarder on ${network.gateway}:53 failed: ${err.message}`));
+  sandboxes.startStateSync(cfg.stateSyncIntervalMs);
+  sandboxes.reportAll();
+  const metrics = new HostMetrics(cfg.dataDir, sandboxes, images);
+  return {
+    sandboxes,
+    images,
+    metrics,
+    backend,
+    network,
+    pool,
+    dns,
+    async close() {
+      await sandboxes.close();
+      await dns.stop();
+    },
+  };
+}

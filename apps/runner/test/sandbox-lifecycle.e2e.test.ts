@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import {
+  api, crunExec, destroyRunner, hostCounts, isRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, TOKEN,
+  type TestRunner,
+} from './helpers.js';
+
+// Real crun, real images, real network: needs root (the e2e tier runs as root).
+describe('runner sandbox lifecycle (e2e)', { skip: isRoot ? false : 'needs root', timeout: 15 * 60_000 }, () => {
+  let registry: Awaited<ReturnType<typeof startRegistry>>;
+  let t: TestRunner;
+  let image: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    registry = await startRegistry();
+    image = `${registry.host}/shoal/sandbox:0.1.0`;
+    env = {
+      SHOAL_RUNNER_DATA_DIR: await mkdtemp('/var/tmp/shoal-runner-e2e-'),
+      SHOAL_RUNNER_BRIDGE: 'shlcyc',
+      SHOAL_RUNNER_SUBNET: '10.231.0.0/16',
+      SHOAL_DEFAULT_IMAGE: image,
+    };
+    t = await startRunner(env);
+    // First use builds the default image (or reuses the cached root filesystem) and pushes it to the registry.
+    const pulled = await api(t, 'POST', '/snapshots/pull', { snapshot: image });
+    assert.equal(pulled.status, 200, JSON.stringify(pulled.body));
+  });
+
+  after(async () => {
+    if (t) await destroyRunner(t);
+    if (registry) await registry.stop();
+  });
+
+  it('pushed the locally built default image to the registry', async () => {
+    const res = await fetch(`http://${registry.host}/v2/shoal/sandbox/tags/list`);
+    assert.deepEqual(((await res.json()) as { tags: string[] }).tags, ['0.1.0']);
+    assert.deepEqual((await api(t, 'GET', `/snapshots/exists?snapshot=${encodeURIComponent(image)}`)).body, { exists: true });
+  });
+
+  it('requires the runner token except on / and /metrics, and answers errors in the envelope', async () => {
+    const anon = await fetch(`${t.url}/info`);
+    assert.equal(anon.status, 401);
+    const body = (await anon.json()) as Record<string, unknown>;
+    assert.equal(body.statusCode, 401);
+    assert.equal(body.path, '/info');
+    const viaDaytonaHeader = await fetch(`${t.url}/info`, { headers: { 'x-daytona-authorization': `Bearer ${TOKEN}` } });
+    assert.equal(viaDaytonaHeader.status, 200);
+    assert.equal((await fetch(`${t.url}/`)).status, 200);
+    const metrics = await fetch(`${t.url}/metrics`);
+    assert.match(await metrics.text(), /shoal_runner_snapshots 1/);
+    const missing = await api(t, 'GET', '/sandboxes/nope');
+    assert.equal(missing.status, 404);
+    assert.equal((missing.body as { statusCode: number }).statusCode, 404);
+    const bad = await api(t, 'POST', '/sandboxes', { id: 'x' });
+    assert.equal(bad.status, 400);
+    const badId = await api(t, 'POST', '/sandboxes', sandboxBody('../etc', image));
+    assert.equal(badId.status, 400);
+    const badCidr = await api(t, 'POST', '/sandboxes', sandboxBody('cidr', image, { networkAllowList: '1.2.3.4/33' }));
+    assert.equal(badCidr.status, 400);
+    const pullMissing = await api(t, 'POST', '/snapshots/pull', { snapshot: `${registry.host}/nothing/here:1` });
+    assert.equal(pullMissing.status, 400);
+    const createMissing = await api(t, 'POST', '/sandboxes', sandboxBody('no-image', `${registry.host}/nothing/here:1`));
+    assert.equal(createMissing.status, 400);
+    assert.deepEqual(((await api(t, 'GET', '/sandboxes/no-image')).body as { state: string }).state, 'error');
+    assert.equal((await api(t, 'DELETE', '/sandboxes/no-image')).status, 200);
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('bad-user', image, { osUser: 'Robert; rm' }))).status, 400);
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('huge', image, { storageQuota: 100000 }))).status, 400);
+  });
+
+  it('creates a started sandbox whose toolbox answers through the proxy, and reports metrics', async () => {
+    const created = await api(t, 'POST', '/sandboxes', sandboxBody('life-1', image, { env: { GREETING: 'hi' } }));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body, 'life-1');
+    assert.deepEqual((await api(t, 'GET', '/sandboxes/life-1')).body, { state: 'started', backupState: 'NONE' });
+    const v = await api(t, 'GET', '/sandboxes/life-1/toolbox/version');
+    assert.equal(v.status, 200);
+    const out = await toolboxExec(t, 'life-1', 'sh -c "echo $GREETING; whoami; hostname; env | grep -c NODE_EXTRA_CA_CERTS || true"');
+    assert.equal(out.exitCode, 0);
+    assert.deepEqual(out.result.trim().split('\n'), ['hi', 'daytona', 'life-1', '0']);
+    // Idempotent create of a started sandbox.
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('life-1', image))).status, 201);
+    const info = (await api(t, 'GET', '/info')).body as { metrics: Record<string, number> };
+    assert.equal(info.metrics.currentAllocatedCpu, 1);
+    assert.equal(info.metrics.currentAllocatedDiskGiB, 2);
+    assert.equal(info.metrics.currentSnapshotCount, 1);
+  });
+
+  it('proxies HTTP and WebSocket to other ports, streaming large bodies both ways', { timeout: 120_000 }, async () => {
+    // A tiny server inside the sandbox: echoes POST bodies (hashing them) and answers a WebSocket handshake.
+    const server = String.raw`
+import base64, hashlib, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_POST(self):
+        n = int(self.headers['content-length']); h = hashlib.sha256(); left = n
+        while left > 0:
+            c = self.rfile.read(min(left, 1 << 20)); h.update(c); left -= len(c)
+        body = ('%d %s' % (n, h.hexdigest())).encode()
+        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        if self.headers.get('upgrade', '').lower() == 'websocket':
+            acc = base64.b64encode(hashlib.sha1((self.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).digest()).decode()
+            self.send_response(101); self.send_header('upgrade', 'websocket'); self.send_header('connection', 'Upgrade')
+            self.send_header('sec-websocket-accept', acc); self.send_header('sec-websocket-protocol', self.headers['sec-websocket-protocol'])
+            self.end_headers(); self.wfile.write(bytes([0x81, 5]) + b'hello'); self.wfile.flush(); self.rfile.read(2); return
+        body = self.path.encode()
+        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+http.server.ThreadingHTTPServer(('0.0.0.0', 8080), H).serve_forever()
+`;
+    await crunExec(t, 'life-1', `cat > /tmp/srv.py <<'PYEOF'\n${server}\nPYEOF`);
+    await crunExec(t, 'life-1', 'python3 /tmp/srv.py >/dev/null 2>&1', { detach: true });
+    await waitFor(async () => ((await api(t, 'GET', '/sandboxes/life-1/ports/8080/ready')).status === 200 ? true : undefined), 15_000, 'server');
+    const get = await api(t, 'GET', '/sandboxes/life-1/ports/8080/a/b?c=d');
+    assert.equal(get.body, '/a/b?c=d');
+
+    const size = 64 * 1024 * 1024;
+    const payload = Buffer.alloc(size, 7);
+    const { createHash } = await import('node:crypto');
+    const res = await fetch(`${t.url}/sandboxes/life-1/ports/8080/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' },
+      body: payload,
+    });
+    assert.equal(await res.text(), `${size} ${createHash('sha256').update(payload).digest('hex')}`);
+
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/sandboxes/life-1/ports/8080/ws`, ['shoal-test'], {
+      headers: { 'x-daytona-authorization': `Bearer ${TOKEN}` },
+    });
+    const msg = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+    });
+    assert.equal(msg, 'hello');
+    assert.equal(ws.protocol, 'shoal-test');
+    ws.terminate();
+
+    const noAuth = new WebSocket(`${t.url.replace('http', 'ws')}/sandboxes/life-1/ports/8080/ws`);
+    const status = await new Promise<number>((resolve) => noAuth.once('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0)));
+    assert.equal(status, 401);
+  });
+
+  it('never forwards the runner token into the sandbox', async () => {
+    await crunExec(t, 'life-1', String.raw`cat > /tmp/hdr.py <<'PYEOF'
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = str(dict(self.headers)).encode()
+        self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(('0.0.0.0', 8081), H).serve_forever()
+PYEOF`);
+    await crunExec(t, 'life-1', 'python3 /tmp/hdr.py >/dev/null 2>&1', { detach: true });
+    const seen = await waitFor(
+      async () => {
+        const r = await fetch(`${t.url}/sandboxes/life-1/ports/8081/`, {
+          headers: { authorization: `Bearer ${TOKEN}`, 'x-daytona-authorization': `Bearer ${TOKEN}`, 'x-keep': 'yes' },
+        }).catch(() => undefined);
+        return r?.status === 200 ? r.text() : undefined;
+      },
+      15_000,
+      'header server',
+    );
+    assert.match(seen, /x-keep/i);
+    assert.doesNotMatch(seen, new RegExp(TOKEN));
+  });
+
+  it('keeps files across stop/start and runner restarts; files written as root belong to an unprivileged uid on the host', async () => {
+    assert.equal((await crunExec(t, 'life-1', 'echo persisted > /root/marker')).code, 0);
+    const upperFile = join(t.cfg.dataDir, 'pool', 'life-1', 'upper', 'root', 'marker');
+    const st = await stat(upperFile);
+    assert.equal(st.uid, t.cfg.uidBase);
+    assert.notEqual(st.uid, 0);
+
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/stop')).status, 200);
+    assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'stopped');
+    assert.equal((await api(t, 'GET', '/sandboxes/life-1/toolbox/version')).status, 400);
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/start')).status, 200);
+    assert.equal((await crunExec(t, 'life-1', 'cat /root/marker')).stdout.trim(), 'persisted');
+
+    // Runner restart with the sandbox running: re-adopted, still started, same files.
+    await t.stop();
+    t = await startRunner(env);
+    assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'started');
+    assert.equal((await api(t, 'GET', '/sandboxes/life-1/toolbox/version')).status, 200);
+    assert.equal((await toolboxExec(t, 'life-1', 'cat /root/marker')).exitCode, 1, 'the sandbox user cannot read root-only /root');
+    assert.equal((await crunExec(t, 'life-1', 'cat /root/marker')).stdout.trim(), 'persisted');
+
+    // Runner restart with the sandbox stopped: it can be started again.
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/stop')).status, 200);
+    await t.stop();
+    t = await startRunner(env);
+    assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'stopped');
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/start')).status, 200);
+    assert.equal((await crunExec(t, 'life-1', 'cat /root/marker')).stdout.trim(), 'persisted');
+  });
+
+  it('resizes a running sandbox through its cgroup', async () => {
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/resize', { cpu: 2, memory: 2 })).status, 200);
+    const quota = await import('node:fs/promises').then((fs) => fs.readFile(`/sys/fs/cgroup/cpu/shoal_${t.cfg.bridge}/life-1/cpu.cfs_quota_us`, 'utf8'));
+    assert.equal(quota.trim(), '200000');
+    const mem = await import('node:fs/promises').then((fs) => fs.readFile(`/sys/fs/cgroup/memory/shoal_${t.cfg.bridge}/life-1/memory.limit_in_bytes`, 'utf8'));
+    assert.equal(Number(mem.trim()), 2 * 1024 ** 3);
+  });
+
+  it('starts sandboxes concurrently with every one in the egress policy set', async () => {
+    const ids = ['conc-1', 'conc-2', 'conc-3', 'conc-4'];
+    const results = await Promise.all(ids.map((id) => api(t, 'POST', '/sandboxes', sandboxBody(id, image))));
+    for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
+    const { exec } = await import('../src/util/exec.js');
+    const set = JSON.parse((await exec('nft', ['-j', 'list', 'set', 'inet', `shoal_${t.cfg.bridge}`, 'open'])).stdout) as { nftables: { set?: { elem?: string[] } }[] };
+    const elems = set.nftables.flatMap((o) => o.set?.elem ?? []);
+    for (const id of ids) {
+      const meta = t.runner.sandboxes.all().find((s) => s.meta.id === id)!.meta;
+      assert.ok(elems.includes(t.runner.network.ipFor(meta.index)), `${id} missing from the open set`);
+    }
+    await Promise.all(ids.map((id) => api(t, 'DELETE', `/sandboxes/${id}`)));
+    for (const id of ids) assert.equal((await api(t, 'GET', `/sandboxes/${id}`)).status, 404);
+  });
+
+  it('destroy then remove leaves nothing; 30 create/destroy cycles leave host resource counts unchanged', async () => {
+    assert.equal((await api(t, 'POST', '/sandboxes/life-1/destroy')).status, 200);
+    assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'destroyed');
+    assert.equal((await api(t, 'DELETE', '/sandboxes/life-1')).status, 200);
+    assert.equal((await api(t, 'GET', '/sandboxes/life-1')).status, 404);
+
+    const settle = async (want?: Record<string, number>) =>
+      waitFor(
+        async () => {
+          const a = await hostCounts(t.cfg.bridge);
+          await new Promise((r) => setTimeout(r, 300));
+          const b = await hostCounts(t.cfg.bridge);
+          if (JSON.stringify(a) !== JSON.stringify(b)) return undefined;
+          if (want && JSON.stringify(b) !== JSON.stringify(want)) return undefined;
+          return b;
+        },
+        want ? 20_000 : 10_000,
+        'host resource counts to settle',
+      ).catch(async () => hostCounts(t.cfg.bridge));
+    const before = await settle();
+    for (let i = 0; i < 30; i++) {
+      const id = `cycle-${i}`;
+      const c = await api(t, 'POST', '/sandboxes', sandboxBody(id, image, i % 2 ? { networkAllowList: '192.0.2.0/24' } : {}));
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      assert.equal((await api(t, 'POST', `/sandboxes/${id}/destroy`)).status, 200);
+      assert.equal((await api(t, 'DELETE', `/sandboxes/${id}`)).status, 200);
+    }
+    const afterCounts = await settle(before);
+    assert.deepEqual(afterCounts, before);
+  });
+});
