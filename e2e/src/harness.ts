@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,11 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     close: async () => {
       await platform.stop();
       await dropDatabase().catch(() => undefined);
-      await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+      // A recursive delete would walk into anything still mounted below the data dir (a sandbox's disk image):
+      // leave the directory for inspection instead, and say so.
+      const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dataDir));
+      if (mounted.length > 0) console.error(`[harness] ${mounted.length} mount(s) left below ${dataDir}; not removing it`);
+      else await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     },
   });
   return wrap(await startPlatform(options));

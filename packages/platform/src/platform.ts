@@ -33,6 +33,11 @@ export interface PlatformOptions {
   prepareDefaultSnapshot?: boolean;
   /** Stop running sandboxes when the runner exits (default true: Ctrl-C leaves nothing running). */
   stopSandboxesOnExit?: boolean;
+  /**
+   * Let the runner move cgroup2 controllers of a hybrid host to v1 mounts so that crun (about twice as fast as runc)
+   * can run (default true). With false the runner falls back to runc on such hosts and leaves the host unchanged.
+   */
+  cgroupFix?: boolean;
   log?: (line: string) => void;
   extraApiEnv?: NodeJS.ProcessEnv;
   extraRunnerEnv?: NodeJS.ProcessEnv;
@@ -198,6 +203,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_TOOLBOX_DIR: join(repoRoot, 'apps/toolbox/dist'),
           SHOAL_DEFAULT_IMAGE: defaultImage,
           SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT: opts.stopSandboxesOnExit === false ? '0' : '1',
+          SHOAL_RUNNER_CGROUP_FIX: opts.cgroupFix === false ? '0' : '1',
           ...(opts.imageCacheDir ? { SHOAL_IMAGE_CACHE_DIR: opts.imageCacheDir } : {}),
           ...opts.extraRunnerEnv,
         },

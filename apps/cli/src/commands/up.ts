@@ -5,7 +5,7 @@ import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 
-export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D]';
+export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]';
 
 /** Starts the whole platform on embedded defaults and keeps it running until Ctrl-C or SIGTERM. */
 export async function run(args: ParsedArgs, config: CliConfig): Promise<number> {
@@ -22,6 +22,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     apiPort: port,
     apiHost: flagString(args, 'host') ?? '127.0.0.1',
     runners,
+    cgroupFix: !args.flags.has('no-cgroup-fix'),
     log,
     ...(flagString(args, 'database-url') ? { databaseUrl: flagString(args, 'database-url')! } : {}),
     ...(flagString(args, 'preview-domain') ? { previewDomain: flagString(args, 'preview-domain')! } : {}),
