@@ -21,6 +21,8 @@ export interface ApiConfig {
   /** How long `POST /sandbox` and start wait for `started` before answering with the current state. */
   createWaitMs: number;
   maxAutoArchiveInterval: number;
+  /** pino level of the API's own log (`info` logs every request). */
+  logLevel: string;
   version: string;
 }
 
@@ -79,6 +81,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     claimLeaseMs: intVar(env, 'SHOAL_CLAIM_LEASE_MS', 30_000, errors, 1000),
     createWaitMs: intVar(env, 'SHOAL_CREATE_WAIT_MS', 30_000, errors, 0),
     maxAutoArchiveInterval: intVar(env, 'SHOAL_MAX_AUTO_ARCHIVE_INTERVAL', 43200, errors, 1),
+    logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
     version: '0.108.1-shoal',
   };
   if (errors.length) throw new Error(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);

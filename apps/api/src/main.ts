@@ -3,7 +3,7 @@ import { startApi } from './server.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const api = await startApi(config);
+  const api = await startApi(config, { level: config.logLevel });
   if (api.adminApiKey) {
     process.stdout.write(`\nShoal admin API key (shown once): ${api.adminApiKey}\nAPI URL: ${api.apiUrl}\n`);
     if (api.credentialsFile) process.stdout.write(`Credentials written to ${api.credentialsFile}\n`);

@@ -38,7 +38,8 @@ export class ManagedProcess {
     });
     this.child = child;
     const onLine = (line: string) => {
-      this.opts.log(`[${this.opts.name}] ${line}`);
+      // Processes that already tag their own lines (`[runner] ...`) are not tagged twice.
+      this.opts.log(line.startsWith(`[${this.opts.name}]`) ? line : `[${this.opts.name}] ${line}`);
       for (const w of this.waiters) w(line);
     };
     createInterface({ input: child.stdout! }).on('line', onLine);

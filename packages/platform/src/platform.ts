@@ -168,6 +168,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         SHOAL_PUBLIC_URL: publicUrl,
         SHOAL_DATA_DIR: dataDir,
         SHOAL_DEFAULT_SNAPSHOT: defaultSnapshot,
+        // Request logs would drown the console of `shoal up`; warnings and errors still show.
+        SHOAL_API_LOG_LEVEL: 'warn',
         SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
         ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
         ...(opts.adminApiKey ? { SHOAL_ADMIN_API_KEY: opts.adminApiKey } : {}),
@@ -203,6 +205,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_TOOLBOX_DIR: join(repoRoot, 'apps/toolbox/dist'),
           SHOAL_DEFAULT_IMAGE: defaultImage,
           SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT: opts.stopSandboxesOnExit === false ? '0' : '1',
+          SHOAL_RUNNER_LOG_LEVEL: 'warn',
           SHOAL_RUNNER_CGROUP_FIX: opts.cgroupFix === false ? '0' : '1',
           ...(opts.imageCacheDir ? { SHOAL_IMAGE_CACHE_DIR: opts.imageCacheDir } : {}),
           ...opts.extraRunnerEnv,
