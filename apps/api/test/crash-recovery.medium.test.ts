@@ -76,15 +76,18 @@ test('SIGKILL during 20 creates: after a restart every sandbox settles, none is 
       () => undefined,
     ),
   );
-  // Kill while the runner calls (1.5 s each) are in flight.
-  await new Promise((r) => setTimeout(r, 700));
-  first.kill('SIGKILL');
-  await once(first, 'exit');
-  await Promise.all(creates);
-
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
+    // Kill once every create is recorded, while the runner calls (1.5 s each) are still in flight. Waiting on the
+    // database rather than a fixed delay keeps this independent of how loaded the machine is.
+    const inserted = Date.now() + 20_000;
+    while (Number((await c.query(`SELECT count(*) AS n FROM sandbox`)).rows[0].n) < 20 && Date.now() < inserted) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    first.kill('SIGKILL');
+    await once(first, 'exit');
+    await Promise.all(creates);
     const rows = (await c.query(`SELECT id FROM sandbox`)).rows as { id: string }[];
     assert.equal(rows.length, 20, 'every accepted create is in the database');
     await startApi(port);
