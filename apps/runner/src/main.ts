@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     // With every sandbox stopped nothing needs the bridge or the nft table; the next start recreates both.
     if (cfg.stopSandboxesOnExit && !runner.sandboxes.all().some((s) => s.state === 'started')) {
       await runner.network.removeHostState();
+      await runner.sandboxes.removeCgroupParents();
     }
     process.exit(0);
   };

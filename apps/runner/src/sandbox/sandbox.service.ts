@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -91,8 +91,60 @@ export class SandboxService {
       await this.cleanupRuntime(meta, false);
       live.state = 'stopped';
     }
+    // A crash between `crun run` and saving the sandbox's metadata leaves a container nobody knows: remove it.
+    for (const id of await this.d.backend.list().catch(() => [] as string[])) {
+      if (this.live.has(id)) continue;
+      this.d.log.warn(`removing unknown container ${id} left by a previous run`);
+      await this.d.backend.kill(id, 'KILL').catch(() => undefined);
+      await this.d.backend.delete(id).catch(() => undefined);
+    }
+    await this.sweepCgroups();
     await this.syncPolicies();
   }
+
+  /**
+   * Removes cgroup directories of sandboxes that are not running. The runtime deletes them itself, but not when it
+   * was killed halfway or the kernel still held the group busy; an empty group left behind is only rmdir'd, so a
+   * group that still has processes stays (rmdir fails) and nothing running is disturbed. Runs before the API serves.
+   */
+  private async sweepCgroups(): Promise<void> {
+    const keep = new Set([...this.live.values()].filter((l) => l.state === 'started').map((l) => l.meta.id));
+    for (const dir of await this.cgroupParents()) {
+      const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of children) {
+        if (e.isDirectory() && !keep.has(e.name)) await rmdir(join(dir, e.name)).catch(() => undefined);
+      }
+    }
+  }
+
+  /** With nothing running, the runner's parent cgroups go too (the next start recreates them). */
+  async removeCgroupParents(): Promise<void> {
+    await this.sweepCgroups();
+    for (const dir of await this.cgroupParents()) await rmdir(dir).catch(() => undefined);
+  }
+
+  private async cgroupParents(): Promise<string[]> {
+    const controllers = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+    return controllers.map((c) => join('/sys/fs/cgroup', c, `shoal_${this.d.bridgeName}`));
+  }
+
+  /** Removes one sandbox's cgroups after its container is gone; a group the kernel still reports busy is retried briefly. */
+  private async removeCgroups(id: string): Promise<void> {
+    let left = (await this.cgroupParents()).map((p) => join(p, id));
+    for (let round = 0; round < 20 && left.length > 0; round++) {
+      if (round > 0) await sleep(25);
+      const busy: string[] = [];
+      for (const dir of left) {
+        const err = await rmdir(dir).then(
+          () => undefined,
+          (e: NodeJS.ErrnoException) => e,
+        );
+        if (err && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') busy.push(dir);
+      }
+      left = busy;
+    }
+  }
+
 
   /** Notices containers that died on their own and, when an API is configured, repairs its view of our sandboxes. */
   startStateSync(intervalMs: number): void {
@@ -526,6 +578,7 @@ export class SandboxService {
       await waitGone(st.pid, this.d.stopGraceMs ?? 3000);
     }
     if (st) await this.d.backend.delete(meta.id);
+    await this.removeCgroups(meta.id);
     const rootfs = join(this.d.store.sandboxDir(meta.id), 'bundle', 'rootfs');
     if (await isMounted(rootfs)) {
       const r = await exec('umount', [rootfs], { allowFailure: true });
