@@ -7,6 +7,7 @@ import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
+import { ensureTraversable } from './traversable.js';
 
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -118,6 +119,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const dataDir = resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true });
+  const opened = [...(await ensureTraversable(dataDir)), ...(await ensureTraversable(repoRoot))];
+  if (opened.length > 0) log(`[platform] made traversable for the postgres user and sandboxes (o+x): ${[...new Set(opened)].join(', ')}`);
   const layout = await loadLayout({ ...opts, dataDir });
   const apiHost = opts.apiHost ?? '127.0.0.1';
   const started: Array<() => Promise<void>> = [];
