@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { chooseRuntime } from '../../apps/runner/src/runtime/detect.js';
 import { clampedRlimits, sandboxSpec } from '../../apps/runner/src/runtime/spec.js';
 import { ImageStore } from '../../apps/runner/src/images/image-store.js';
+import { ensureTraversable } from '@shoal/platform';
 
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -37,6 +38,8 @@ export async function floorSample(opts: FloorOptions, n: number): Promise<number
   const runtime = await ociRuntimeName();
   const lower = new ImageStore({ dataDir: opts.runnerDataDir, uidBase: opts.uidBase ?? 100000, defaultImage: opts.image, imageCacheDir: undefined, log: () => undefined }).lowerDir(ImageStore.keyOf(opts.image));
   const dir = await mkdtemp(join(opts.scratchDir, 'floor-'));
+  // The runtime sets up the rootfs as the user namespace's root (an unprivileged uid on the host): it must reach the bundle.
+  await ensureTraversable(dir);
   const id = `shoal-floor-${process.pid}-${n}`;
   const rlimits = await clampedRlimits();
   const t0 = performance.now();
