@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
+import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { startRegistry, freePort, type RunningRegistry } from '@shoal/platform';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -75,6 +75,9 @@ async function main(): Promise<number> {
   const scratch = await mkdtemp(join(tmpdir(), 'shoal-test-'));
   // PostgreSQL runs as the `postgres` user and must be able to reach its data directory below this one.
   await chmod(scratch, 0o755);
+  // Sandboxes (an unprivileged uid range) bind-mount the toolbox bundle from this checkout, which may be a 0700 clone.
+  const opened = await ensureTraversable(root);
+  if (opened.length > 0) console.log(`made traversable (o+x) for sandboxes and the postgres user: ${opened.join(', ')}`);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts) => {
     total.passed += c.passed;

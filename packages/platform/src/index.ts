@@ -2,4 +2,4 @@ export * from './managed-process.js';
 export * from './ports.js';
 export * from './registry.js';
 export * from './platform.js';
-export * from './traversable.js';
+export { ensureTraversable } from '@shoal/postgres';

