@@ -3,13 +3,14 @@
  * medians and tail latencies beside the raw floors measured in the same run; the JSON lands in bench/results/.
  * Options: --quick (small sample counts), --skip-density, --data-dir DIR.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daytona } from '@daytonaio/sdk';
 import { freePort, startPlatform } from '@shoal/platform';
 import { floorSample, ociRuntimeName } from './oci-floor.js';
-import { density, echoLatency, readThroughput, timeToInteractive, transferThroughput, type Row } from './platform-bench.js';
+import { density, echoLatency, readThroughput, timeToInteractive, transferThroughput, waitAllDestroyed, type Row } from './platform-bench.js';
 import { fmt, summarize, type Summary } from './stats.js';
 
 const args = new Set(process.argv.slice(2));
@@ -96,9 +97,13 @@ async function main(): Promise<void> {
       console.log('bench: density');
       rows.push(...(await density(daytona, counts.density)));
     }
+    const left = await waitAllDestroyed(platform.apiUrl, platform.apiKey, 600_000);
+    if (left > 0) console.log(`bench: ${left} sandbox(es) were still being destroyed when the platform stopped`);
   } finally {
     await platform.stop();
-    await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+    // Never delete recursively through a sandbox disk that is still mounted.
+    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(scratch)) console.log(`bench: mounts left below ${scratch}; not removing it`);
+    else await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
   }
   console.log('');
   printRows(rows);

@@ -155,3 +155,20 @@ export async function density(daytona: Daytona, cap: number): Promise<Row[]> {
     { name: 'host memory per idle sandbox', unit: 'MiB', value: count ? (before - after) / count : NaN },
   ];
 }
+
+/**
+ * `delete()` returns once a sandbox is `destroying`; the runner tears it down in the background. Before the platform
+ * stops, wait until nothing is left, so that no sandbox is cut off halfway through its teardown.
+ */
+export async function waitAllDestroyed(apiUrl: string, apiKey: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let left = -1;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${apiUrl}/sandbox`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const items = (await res.json()) as Array<{ state: string }>;
+    left = items.filter((s) => s.state !== 'destroyed').length;
+    if (left === 0) return 0;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return left;
+}
