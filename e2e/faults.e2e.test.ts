@@ -15,11 +15,13 @@ let keeper: Sandbox;
 
 before(async () => {
   platform = await startTestPlatform({ ownPostgres: true });
-  baseline = hostResources(platform.dataDir);
   // A stopped sandbox holding a file, present through every fault below.
   keeper = await platform.sdk().create({ labels: { suite: 'faults', role: 'keeper' } });
   await keeper.fs.uploadFile(Buffer.from('keep me\n'), 'keeper.txt');
   await keeper.stop();
+  // The baseline is taken with one sandbox created and stopped: the runner's parent cgroups exist from its first
+  // sandbox on, while a stopped sandbox holds no mount, netns, veth or process.
+  baseline = hostResources(platform.dataDir);
 });
 
 after(async () => {

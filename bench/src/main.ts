@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     dataDir,
     apiPort: await freePort(),
     bridgePrefix: 'shbench',
+    preferWellKnownPorts: false,
     subnetOctet: 230,
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_BENCH_VERBOSE ? (l) => console.log(l) : () => undefined,

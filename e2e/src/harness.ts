@@ -80,6 +80,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     dataDir,
     apiPort: await freePort(),
     bridgePrefix: `sht${id}`,
+    preferWellKnownPorts: false,
     subnetOctet: pickSubnetOctet(runners),
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(process.env.SHOAL_TEST_REGISTRY ? { registryAddress: process.env.SHOAL_TEST_REGISTRY } : {}),

@@ -38,6 +38,11 @@ export interface PlatformOptions {
    * can run (default true). With false the runner falls back to runc on such hosts and leaves the host unchanged.
    */
   cgroupFix?: boolean;
+  /**
+   * Use the well-known internal ports (registry 5100, runners 3003+) when they are free (default true, for `shoal up`).
+   * Tests turn this off: two platforms starting at once could otherwise both see a port free and race for it.
+   */
+  preferWellKnownPorts?: boolean;
   log?: (line: string) => void;
   extraApiEnv?: NodeJS.ProcessEnv;
   extraRunnerEnv?: NodeJS.ProcessEnv;
@@ -79,8 +84,8 @@ interface PersistedLayout {
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
 }
 
-async function pickPort(preferred: number): Promise<number> {
-  return (await portIsFree(preferred)) ? preferred : freePort();
+async function pickPort(preferred: number, prefer: boolean): Promise<number> {
+  return prefer && (await portIsFree(preferred)) ? preferred : freePort();
 }
 
 /**
@@ -92,18 +97,19 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
   const count = opts.runners ?? 1;
   const prefix = opts.bridgePrefix ?? 'shoal';
   const octet = opts.subnetOctet ?? 210;
+  const prefer = opts.preferWellKnownPorts !== false;
   let layout: PersistedLayout | undefined;
   if (existsSync(file)) layout = JSON.parse(await readFile(file, 'utf8')) as PersistedLayout;
   if (!layout) {
     layout = {
-      postgresPort: await pickPort(opts.apiPort + 2432),
-      registryPort: await pickPort(5100),
+      postgresPort: await pickPort(opts.apiPort + 2432, prefer),
+      registryPort: await pickPort(5100, prefer),
       runners: [],
     };
   }
   for (let i = layout.runners.length; i < count; i++) {
     layout.runners.push({
-      port: await pickPort(3003 + i),
+      port: await pickPort(3003 + i, prefer),
       token: randomBytes(32).toString('hex'),
       bridge: `${prefix}${i}`,
       subnet: `10.${octet + i}.0.0/16`,
@@ -220,6 +226,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const r = runners[index]!;
       r.process.start();
       await waitForHttp(`${r.url}/`, 60000, () => r.process.running);
+      // Whatever answered must be this runner: another one on the same port would take our sandboxes' calls.
+      const info = await fetch(`${r.url}/info`, { headers: { authorization: `Bearer ${r.token}` } });
+      await info.arrayBuffer();
+      if (!info.ok || !r.process.running) throw new Error(`runner ${index} at ${r.url} is not ours (HTTP ${info.status}); is another runner using the port?`);
     };
     for (const r of runners) {
       await startRunner(r.index);
