@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Sandbox } from '@daytonaio/sdk';
-import { hostResources, settledResources, type HostResources } from './src/host-resources.js';
+import { settledResources, stableResources, type HostResources } from './src/host-resources.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 
 const TRANSITIONAL = new Set(['creating', 'starting', 'stopping', 'destroying', 'pulling_snapshot', 'archiving', 'restoring', 'unknown', 'pending_build', 'building_snapshot']);
@@ -21,7 +21,7 @@ before(async () => {
   await keeper.stop();
   // The baseline is taken with one sandbox created and stopped: the runner's parent cgroups exist from its first
   // sandbox on, while a stopped sandbox holds no mount, netns, veth or process.
-  baseline = hostResources(platform.dataDir);
+  baseline = await stableResources(platform.dataDir);
 });
 
 after(async () => {

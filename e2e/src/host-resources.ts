@@ -46,7 +46,10 @@ function sandboxProcessCount(minUid: number): number {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-      if (uid >= minUid) n++;
+      // A zombie holds nothing but its PID; the container's init is reparented to the host's PID 1, which reaps it
+      // in its own time.
+      const zombie = /^State:\s+Z/m.test(status);
+      if (uid >= minUid && !zombie) n++;
     } catch {
       // exited meanwhile
     }
@@ -75,4 +78,17 @@ export async function settledResources(dataDir: string, baseline: HostResources,
     now = hostResources(dataDir);
   }
   return now;
+}
+
+/** A reading that held still for two consecutive polls a second apart (a just-stopped sandbox's processes exit late). */
+export async function stableResources(dataDir: string, timeoutMs = 20000): Promise<HostResources> {
+  const deadline = Date.now() + timeoutMs;
+  let last = hostResources(dataDir);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = hostResources(dataDir);
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  return last;
 }
