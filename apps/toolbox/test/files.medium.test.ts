@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import FormData from 'form-data';
-import { startFakeApi, startToolbox, type FakeApi, type RunningToolbox } from './harness.js';
+import { useToolbox } from './harness.js';
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -15,22 +15,13 @@ async function sha256File(path: string): Promise<string> {
 }
 
 describe('toolbox files', () => {
-  let tb: RunningToolbox;
-  let api: FakeApi;
-  before(async () => {
-    tb = await startToolbox();
-    api = await startFakeApi(tb);
-  });
-  after(async () => {
-    await api.close();
-    await tb.stop();
-  });
+  const ctx = useToolbox();
 
   it('lists the working directory for /files and /files/ with Go-style FileInfo', async () => {
-    writeFileSync(join(tb.workdir, 'a.txt'), 'hello');
-    mkdirSync(join(tb.workdir, 'sub'));
-    for (const path of ['/files', '/files/', '/files?path=.', `/files/?path=${encodeURIComponent(tb.workdir)}`]) {
-      const res = await tb.http('GET', path);
+    writeFileSync(join(ctx.tb.workdir, 'a.txt'), 'hello');
+    mkdirSync(join(ctx.tb.workdir, 'sub'));
+    for (const path of ['/files', '/files/', '/files?path=.', `/files/?path=${encodeURIComponent(ctx.tb.workdir)}`]) {
+      const res = await ctx.tb.http('GET', path);
       assert.equal(res.status, 200, path);
       const list = res.json();
       const file = list.find((f: { name: string }) => f.name === 'a.txt');
@@ -47,7 +38,7 @@ describe('toolbox files', () => {
   });
 
   it('answers 404 with the envelope for a path that does not exist, and keeps serving', async () => {
-    const res = await tb.http('GET', '/files?path=nope/nothing');
+    const res = await ctx.tb.http('GET', '/files?path=nope/nothing');
     assert.equal(res.status, 404);
     const body = res.json();
     assert.equal(body.statusCode, 404);
@@ -55,24 +46,24 @@ describe('toolbox files', () => {
     assert.match(body.message, /nope\/nothing/);
     assert.equal(body.path, '/files');
     assert.ok(body.timestamp);
-    assert.equal((await tb.http('GET', '/files/info?path=nope')).status, 404);
-    assert.equal((await tb.http('GET', '/version')).status, 200);
+    assert.equal((await ctx.tb.http('GET', '/files/info?path=nope')).status, 404);
+    assert.equal((await ctx.tb.http('GET', '/version')).status, 200);
   });
 
   it('round-trips binary bytes exactly through the SDK upload and download', async () => {
     const bytes = Buffer.concat([Buffer.from([0, 1, 2, 255, 254, 13, 10]), randomBytes(300_000)]);
-    await api.sandbox.fs.uploadFile(bytes, 'deep/nested/dir/blob.bin');
-    assert.ok(readFileSync(join(tb.workdir, 'deep/nested/dir/blob.bin')).equals(bytes));
-    const back = await api.sandbox.fs.downloadFile('deep/nested/dir/blob.bin');
+    await ctx.api.sandbox.fs.uploadFile(bytes, 'deep/nested/dir/blob.bin');
+    assert.ok(readFileSync(join(ctx.tb.workdir, 'deep/nested/dir/blob.bin')).equals(bytes));
+    const back = await ctx.api.sandbox.fs.downloadFile('deep/nested/dir/blob.bin');
     assert.ok(Buffer.isBuffer(back));
     assert.ok(back.equals(bytes));
     const empty = Buffer.alloc(0);
-    await api.sandbox.fs.uploadFile(empty, 'empty.bin');
-    assert.equal((await api.sandbox.fs.downloadFile('empty.bin')).length, 0);
+    await ctx.api.sandbox.fs.uploadFile(empty, 'empty.bin');
+    assert.equal((await ctx.api.sandbox.fs.downloadFile('empty.bin')).length, 0);
   });
 
   it('streams a large file (64 MiB) both ways without changing a byte', async () => {
-    const source = join(tb.dir, 'large-source.bin');
+    const source = join(ctx.tb.dir, 'large-source.bin');
     const chunk = randomBytes(1024 * 1024);
     await pipeline(
       Readable.from((function* () {
@@ -81,20 +72,20 @@ describe('toolbox files', () => {
       createWriteStream(source),
     );
     const expected = await sha256File(source);
-    await api.sandbox.fs.uploadFile(source, 'large/target.bin');
-    assert.equal(await sha256File(join(tb.workdir, 'large/target.bin')), expected);
-    const local = join(tb.dir, 'large-back.bin');
-    await api.sandbox.fs.downloadFile('large/target.bin', local);
+    await ctx.api.sandbox.fs.uploadFile(source, 'large/target.bin');
+    assert.equal(await sha256File(join(ctx.tb.workdir, 'large/target.bin')), expected);
+    const local = join(ctx.tb.dir, 'large-back.bin');
+    await ctx.api.sandbox.fs.downloadFile('large/target.bin', local);
     assert.equal(await sha256File(local), expected);
   });
 
   it('bulk-downloads with exact filenames, error parts for missing files, and odd names', async () => {
-    writeFileSync(join(tb.workdir, 'one.txt'), 'one');
-    writeFileSync(join(tb.workdir, 'spa ce "q".txt'), 'quoted');
-    writeFileSync(join(tb.workdir, 'ünï.txt'), 'unicode');
-    const results = await api.sandbox.fs.downloadFiles([
+    writeFileSync(join(ctx.tb.workdir, 'one.txt'), 'one');
+    writeFileSync(join(ctx.tb.workdir, 'spa ce "q".txt'), 'quoted');
+    writeFileSync(join(ctx.tb.workdir, 'ünï.txt'), 'unicode');
+    const results = await ctx.api.sandbox.fs.downloadFiles([
       { source: 'one.txt' },
-      { source: join(tb.workdir, 'one.txt') },
+      { source: join(ctx.tb.workdir, 'one.txt') },
       { source: 'spa ce "q".txt' },
       { source: 'ünï.txt' },
       { source: 'missing.txt' },
@@ -106,9 +97,9 @@ describe('toolbox files', () => {
     assert.equal(results[3]?.result?.toString(), 'unicode');
     assert.match(results[4]?.error ?? '', /file not found or invalid: .*missing\.txt/);
     assert.match(results[5]?.error ?? '', /is a directory/);
-    await assert.rejects(api.sandbox.fs.downloadFile('missing.txt'), /missing\.txt/);
+    await assert.rejects(ctx.api.sandbox.fs.downloadFile('missing.txt'), /missing\.txt/);
 
-    const raw = await tb.http('POST', '/files/bulk-download', { json: { paths: ['one.txt'] } });
+    const raw = await ctx.tb.http('POST', '/files/bulk-download', { json: { paths: ['one.txt'] } });
     assert.equal(raw.status, 200);
     const type = String(raw.headers['content-type']);
     assert.match(type, /^multipart\/form-data; boundary=DAYTONA-FILE-BOUNDARY/);
@@ -118,110 +109,110 @@ describe('toolbox files', () => {
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="one.txt"\r\n` +
         `Content-Type: application/octet-stream\r\n\r\none\r\n--${boundary}--\r\n`,
     );
-    assert.equal((await tb.http('POST', '/files/bulk-download', { json: { paths: [] } })).status, 400);
-    assert.equal((await tb.http('POST', '/files/bulk-download', { json: {} })).status, 400);
+    assert.equal((await ctx.tb.http('POST', '/files/bulk-download', { json: { paths: [] } })).status, 400);
+    assert.equal((await ctx.tb.http('POST', '/files/bulk-download', { json: {} })).status, 400);
   });
 
   it('bulk-uploads several files from a chunked form, taking destinations from files[i].path', async () => {
-    await api.sandbox.fs.uploadFiles([
+    await ctx.api.sandbox.fs.uploadFiles([
       { source: Buffer.from('{"a":1}'), destination: 'cfg/a.json' },
-      { source: Buffer.from('b'), destination: join(tb.workdir, 'cfg/other/b.txt') },
+      { source: Buffer.from('b'), destination: join(ctx.tb.workdir, 'cfg/other/b.txt') },
     ]);
-    assert.equal(readFileSync(join(tb.workdir, 'cfg/a.json'), 'utf8'), '{"a":1}');
-    assert.equal(readFileSync(join(tb.workdir, 'cfg/other/b.txt'), 'utf8'), 'b');
+    assert.equal(readFileSync(join(ctx.tb.workdir, 'cfg/a.json'), 'utf8'), '{"a":1}');
+    assert.equal(readFileSync(join(ctx.tb.workdir, 'cfg/other/b.txt'), 'utf8'), 'b');
   });
 
   it('rejects malformed multipart and a file part without its path with a 4xx, and keeps serving', async () => {
-    const malformed = await tb.http('POST', '/files/bulk-upload', {
+    const malformed = await ctx.tb.http('POST', '/files/bulk-upload', {
       headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
       body: '--XYZ\r\nContent-Disposition: form-data; name="files[0].path"\r\n\r\nx.txt\r\n--XYZ\r\nContent-Disp',
     });
     assert.equal(malformed.status, 400);
     assert.equal(malformed.json().statusCode, 400);
-    const notMultipart = await tb.http('POST', '/files/bulk-upload', { json: { a: 1 } });
+    const notMultipart = await ctx.tb.http('POST', '/files/bulk-upload', { json: { a: 1 } });
     assert.equal(notMultipart.status, 400);
 
     const form = new FormData();
     form.append('files[0].file', Buffer.from('orphan'), 'orphan.txt');
-    const orphan = await tb.http('POST', '/files/bulk-upload', {
+    const orphan = await ctx.tb.http('POST', '/files/bulk-upload', {
       headers: form.getHeaders(),
       body: form.getBuffer(),
     });
     assert.equal(orphan.status, 400);
     assert.match(orphan.json().errors[0], /files\[0\]\.path/);
-    assert.equal((await tb.http('GET', '/version')).status, 200);
+    assert.equal((await ctx.tb.http('GET', '/version')).status, 200);
   });
 
   it('a truncated upload leaves no partial file and keeps the file it would have replaced', async () => {
-    mkdirSync(join(tb.workdir, 'atomic'), { recursive: true });
-    writeFileSync(join(tb.workdir, 'atomic/keep.txt'), 'original');
+    mkdirSync(join(ctx.tb.workdir, 'atomic'), { recursive: true });
+    writeFileSync(join(ctx.tb.workdir, 'atomic/keep.txt'), 'original');
     const part = (i: number, path: string) =>
       `--XYZ\r\nContent-Disposition: form-data; name="files[${i}].path"\r\n\r\n${path}\r\n` +
       `--XYZ\r\nContent-Disposition: form-data; name="files[${i}].file"; filename="x"\r\nContent-Type: application/octet-stream\r\n\r\n`;
     for (const path of ['atomic/keep.txt', 'atomic/new.txt']) {
-      const res = await tb.http('POST', '/files/bulk-upload', {
+      const res = await ctx.tb.http('POST', '/files/bulk-upload', {
         headers: { 'content-type': 'multipart/form-data; boundary=XYZ' },
         body: `${part(0, path)}partial bytes without the closing boundary`,
       });
       assert.equal(res.status, 400, path);
     }
-    assert.equal(readFileSync(join(tb.workdir, 'atomic/keep.txt'), 'utf8'), 'original');
-    assert.deepEqual(readdirSync(join(tb.workdir, 'atomic')), ['keep.txt'], 'no partial or temporary file is left');
+    assert.equal(readFileSync(join(ctx.tb.workdir, 'atomic/keep.txt'), 'utf8'), 'original');
+    assert.deepEqual(readdirSync(join(ctx.tb.workdir, 'atomic')), ['keep.txt'], 'no partial or temporary file is left');
 
     // A complete upload replaces the content in place and keeps the replaced file's mode.
-    chmodSync(join(tb.workdir, 'atomic/keep.txt'), 0o751);
-    await api.sandbox.fs.uploadFile(Buffer.from('replaced'), 'atomic/keep.txt');
-    assert.equal(readFileSync(join(tb.workdir, 'atomic/keep.txt'), 'utf8'), 'replaced');
-    assert.equal(statSync(join(tb.workdir, 'atomic/keep.txt')).mode & 0o7777, 0o751);
-    assert.deepEqual(readdirSync(join(tb.workdir, 'atomic')), ['keep.txt']);
+    chmodSync(join(ctx.tb.workdir, 'atomic/keep.txt'), 0o751);
+    await ctx.api.sandbox.fs.uploadFile(Buffer.from('replaced'), 'atomic/keep.txt');
+    assert.equal(readFileSync(join(ctx.tb.workdir, 'atomic/keep.txt'), 'utf8'), 'replaced');
+    assert.equal(statSync(join(ctx.tb.workdir, 'atomic/keep.txt')).mode & 0o7777, 0o751);
+    assert.deepEqual(readdirSync(join(ctx.tb.workdir, 'atomic')), ['keep.txt']);
   });
 
   it('uploads one file through /files/upload and downloads it through /files/download', async () => {
     const form = new FormData();
     form.append('file', Buffer.from('single'), 'whatever.txt');
-    const up = await tb.http('POST', '/files/upload?path=single%2Fs.txt', { headers: form.getHeaders(), body: form.getBuffer() });
+    const up = await ctx.tb.http('POST', '/files/upload?path=single%2Fs.txt', { headers: form.getHeaders(), body: form.getBuffer() });
     assert.equal(up.status, 200);
-    const down = await tb.http('GET', '/files/download?path=single/s.txt');
+    const down = await ctx.tb.http('GET', '/files/download?path=single/s.txt');
     assert.equal(down.status, 200);
     assert.equal(down.text, 'single');
     assert.match(String(down.headers['content-disposition']), /attachment; filename="s.txt"/);
   });
 
   it('creates folders with the exact mode, moves, sets permissions, deletes', async () => {
-    await api.sandbox.fs.createFolder('made/here', '750');
-    assert.equal(statSync(join(tb.workdir, 'made/here')).mode & 0o777, 0o750);
-    const info = await api.sandbox.fs.getFileDetails('made/here');
+    await ctx.api.sandbox.fs.createFolder('made/here', '750');
+    assert.equal(statSync(join(ctx.tb.workdir, 'made/here')).mode & 0o777, 0o750);
+    const info = await ctx.api.sandbox.fs.getFileDetails('made/here');
     assert.equal(info.permissions, '0750');
     assert.equal(info.isDir, true);
 
-    writeFileSync(join(tb.workdir, 'made/m.txt'), 'm');
-    await api.sandbox.fs.moveFiles('made/m.txt', 'made/here/moved.txt');
-    assert.ok(existsSync(join(tb.workdir, 'made/here/moved.txt')));
-    writeFileSync(join(tb.workdir, 'made/taken.txt'), 't');
-    const conflict = await tb.http('POST', '/files/move?source=made%2Ftaken.txt&destination=made%2Fhere%2Fmoved.txt');
+    writeFileSync(join(ctx.tb.workdir, 'made/m.txt'), 'm');
+    await ctx.api.sandbox.fs.moveFiles('made/m.txt', 'made/here/moved.txt');
+    assert.ok(existsSync(join(ctx.tb.workdir, 'made/here/moved.txt')));
+    writeFileSync(join(ctx.tb.workdir, 'made/taken.txt'), 't');
+    const conflict = await ctx.tb.http('POST', '/files/move?source=made%2Ftaken.txt&destination=made%2Fhere%2Fmoved.txt');
     assert.equal(conflict.status, 409);
-    assert.equal((await tb.http('POST', '/files/move?source=nothing&destination=x')).status, 404);
+    assert.equal((await ctx.tb.http('POST', '/files/move?source=nothing&destination=x')).status, 404);
 
-    await api.sandbox.fs.setFilePermissions('made/here/moved.txt', { mode: '600' });
-    assert.equal(statSync(join(tb.workdir, 'made/here/moved.txt')).mode & 0o777, 0o600);
+    await ctx.api.sandbox.fs.setFilePermissions('made/here/moved.txt', { mode: '600' });
+    assert.equal(statSync(join(ctx.tb.workdir, 'made/here/moved.txt')).mode & 0o777, 0o600);
     const uid = String(process.getuid?.());
-    await api.sandbox.fs.setFilePermissions('made/here/moved.txt', { owner: uid, group: String(process.getgid?.()) });
-    assert.equal((await tb.http('POST', '/files/permissions?path=made&mode=9z')).status, 400);
+    await ctx.api.sandbox.fs.setFilePermissions('made/here/moved.txt', { owner: uid, group: String(process.getgid?.()) });
+    assert.equal((await ctx.tb.http('POST', '/files/permissions?path=made&mode=9z')).status, 400);
 
-    const refused = await tb.http('DELETE', '/files?path=made');
+    const refused = await ctx.tb.http('DELETE', '/files?path=made');
     assert.equal(refused.status, 400);
-    await api.sandbox.fs.deleteFile('made', true);
-    assert.equal(existsSync(join(tb.workdir, 'made')), false);
-    assert.equal((await tb.http('DELETE', '/files?path=made')).status, 404);
+    await ctx.api.sandbox.fs.deleteFile('made', true);
+    assert.equal(existsSync(join(ctx.tb.workdir, 'made')), false);
+    assert.equal((await ctx.tb.http('DELETE', '/files?path=made')).status, 404);
   });
 
   it('finds content, searches names by glob, and replaces in files', async () => {
-    mkdirSync(join(tb.workdir, 'src/inner'), { recursive: true });
-    writeFileSync(join(tb.workdir, 'src/a.ts'), 'let x = 1;\nvar obj1 = new Base();\n');
-    writeFileSync(join(tb.workdir, 'src/inner/b.ts'), 'var obj1 = new Base();\n');
-    writeFileSync(join(tb.workdir, 'src/inner/c.json'), '{}');
-    writeFileSync(join(tb.workdir, 'src/bin.dat'), Buffer.from([0, 1, 2, 0x76, 0x61, 0x72, 0x20, 0x6f, 0x62, 0x6a, 0x31]));
-    const matches = await api.sandbox.fs.findFiles('src', 'var obj1 = new Base();');
+    mkdirSync(join(ctx.tb.workdir, 'src/inner'), { recursive: true });
+    writeFileSync(join(ctx.tb.workdir, 'src/a.ts'), 'let x = 1;\nvar obj1 = new Base();\n');
+    writeFileSync(join(ctx.tb.workdir, 'src/inner/b.ts'), 'var obj1 = new Base();\n');
+    writeFileSync(join(ctx.tb.workdir, 'src/inner/c.json'), '{}');
+    writeFileSync(join(ctx.tb.workdir, 'src/bin.dat'), Buffer.from([0, 1, 2, 0x76, 0x61, 0x72, 0x20, 0x6f, 0x62, 0x6a, 0x31]));
+    const matches = await ctx.api.sandbox.fs.findFiles('src', 'var obj1 = new Base();');
     assert.deepEqual(
       matches.map((m) => [m.file, m.line, m.content]).sort(),
       [
@@ -229,28 +220,28 @@ describe('toolbox files', () => {
         ['src/inner/b.ts', 1, 'var obj1 = new Base();'],
       ],
     );
-    const found = await api.sandbox.fs.searchFiles('src', '*.json');
+    const found = await ctx.api.sandbox.fs.searchFiles('src', '*.json');
     assert.deepEqual(found.files, ['src/inner/c.json']);
-    assert.equal((await tb.http('GET', '/files/search?path=src&pattern=%5Bab')).status, 400);
+    assert.equal((await ctx.tb.http('GET', '/files/search?path=src&pattern=%5Bab')).status, 400);
 
-    const results = await api.sandbox.fs.replaceInFiles(['src/a.ts', 'src/none.ts'], 'new Base()', 'new Derived()');
+    const results = await ctx.api.sandbox.fs.replaceInFiles(['src/a.ts', 'src/none.ts'], 'new Base()', 'new Derived()');
     assert.deepEqual(results[0], { file: 'src/a.ts', success: true });
     assert.equal(results[1]?.success, false);
     assert.match(results[1]?.error ?? '', /no such file/);
-    assert.match(readFileSync(join(tb.workdir, 'src/a.ts'), 'utf8'), /var obj1 = new Derived\(\);/);
+    assert.match(readFileSync(join(ctx.tb.workdir, 'src/a.ts'), 'utf8'), /var obj1 = new Derived\(\);/);
   });
 
   it('rejects missing query parameters and unknown routes with clear 4xx envelopes', async () => {
-    const missing = await tb.http('GET', '/files/info');
+    const missing = await ctx.tb.http('GET', '/files/info');
     assert.equal(missing.status, 400);
     assert.match(missing.json().message, /path is required/);
-    const unknown = await tb.http('GET', '/no/such/route');
+    const unknown = await ctx.tb.http('GET', '/no/such/route');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json().statusCode, 404);
-    const badJson = await tb.http('POST', '/files/replace', { headers: { 'content-type': 'application/json' }, body: '{nope' });
+    const badJson = await ctx.tb.http('POST', '/files/replace', { headers: { 'content-type': 'application/json' }, body: '{nope' });
     assert.equal(badJson.status, 400);
     assert.match(badJson.json().message, /not valid JSON/);
-    const lsp = await tb.http('POST', '/lsp/start', { json: { languageId: 'python', pathToProject: '.' } });
+    const lsp = await ctx.tb.http('POST', '/lsp/start', { json: { languageId: 'python', pathToProject: '.' } });
     assert.equal(lsp.status, 501);
     assert.equal(lsp.json().error, 'Not Implemented');
   });

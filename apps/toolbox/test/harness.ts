@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
@@ -173,4 +174,21 @@ export function collect(ws: WebSocket): Promise<{ messages: { data: Buffer; bina
     ws.on('error', reject);
     ws.on('close', (code, reason) => resolve({ messages, code, reason: reason.toString() }));
   });
+}
+
+/**
+ * Starts a daemon and the SDK-facing stand-in API before the enclosing suite and stops both after it.
+ * Read `tb` and `api` inside tests (they are set once `before` has run).
+ */
+export function useToolbox(): { readonly tb: RunningToolbox; readonly api: FakeApi } {
+  const ctx = {} as { tb: RunningToolbox; api: FakeApi };
+  before(async () => {
+    ctx.tb = await startToolbox();
+    ctx.api = await startFakeApi(ctx.tb);
+  });
+  after(async () => {
+    await ctx.api.close();
+    await ctx.tb.stop();
+  });
+  return ctx;
 }

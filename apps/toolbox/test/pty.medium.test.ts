@@ -1,6 +1,6 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { collect, startFakeApi, startToolbox, type FakeApi, type RunningToolbox } from './harness.js';
+import { collect, useToolbox } from './harness.js';
 
 async function waitFor(check: () => boolean, what: string, limitMs = 15_000): Promise<void> {
   const deadline = Date.now() + limitMs;
@@ -11,20 +11,11 @@ async function waitFor(check: () => boolean, what: string, limitMs = 15_000): Pr
 }
 
 describe('toolbox PTY', () => {
-  let tb: RunningToolbox;
-  let api: FakeApi;
-  before(async () => {
-    tb = await startToolbox();
-    api = await startFakeApi(tb);
-  });
-  after(async () => {
-    await api.close();
-    await tb.stop();
-  });
+  const ctx = useToolbox();
 
   it('answers an interactive prompt, resizes, and reports exit code 0 (SDK PtyHandle)', async () => {
     let output = '';
-    const handle = await api.sandbox.process.createPty({
+    const handle = await ctx.api.sandbox.process.createPty({
       id: 'interactive',
       cols: 120,
       rows: 30,
@@ -32,34 +23,34 @@ describe('toolbox PTY', () => {
         output += Buffer.from(data).toString();
       },
     });
-    const info = await api.sandbox.process.getPtySessionInfo('interactive');
+    const info = await ctx.api.sandbox.process.getPtySessionInfo('interactive');
     assert.equal(info.active, true);
     assert.equal(info.lazyStart, true);
-    assert.equal(info.cwd, tb.workdir);
+    assert.equal(info.cwd, ctx.tb.workdir);
     await handle.sendInput('printf "size=%s\\n" "$(stty size)"\n');
     await waitFor(() => output.includes('size=30 120'), 'stty size');
     await handle.sendInput('read -p "Your name: " name && echo "Hello, $name!"\n');
     await waitFor(() => output.includes('Your name: '), 'the prompt');
     await handle.sendInput('Shoal\n');
     await waitFor(() => output.includes('Hello, Shoal!'), 'the greeting');
-    const resized = await api.sandbox.process.resizePtySession('interactive', 80, 25);
+    const resized = await ctx.api.sandbox.process.resizePtySession('interactive', 80, 25);
     assert.equal(resized.cols, 80);
     assert.equal(resized.rows, 25);
     await handle.sendInput('exit\n');
     const result = await handle.wait();
     assert.equal(result.exitCode, 0);
     assert.equal(result.error, undefined);
-    const resizeAfterExit = await tb.http('POST', '/process/pty/interactive/resize', { json: { cols: 10, rows: 10 } });
+    const resizeAfterExit = await ctx.tb.http('POST', '/process/pty/interactive/resize', { json: { cols: 10, rows: 10 } });
     assert.equal(resizeAfterExit.status, 410);
   });
 
   it('reports a non-zero exit code and SIGKILL when killed, to every attached client', async () => {
-    const handle = await api.sandbox.process.createPty({ id: 'victim', onData: () => undefined });
-    const second = tb.ws('/process/pty/victim/connect');
+    const handle = await ctx.api.sandbox.process.createPty({ id: 'victim', onData: () => undefined });
+    const second = ctx.tb.ws('/process/pty/victim/connect');
     const secondDone = collect(second);
     await new Promise((resolve) => second.once('message', resolve));
     await handle.sendInput('while true; do sleep 1; done\n');
-    const listed = await api.sandbox.process.listPtySessions();
+    const listed = await ctx.api.sandbox.process.listPtySessions();
     assert.ok(listed.some((s) => s.id === 'victim'));
     await handle.kill();
     const result = await handle.wait();
@@ -70,15 +61,15 @@ describe('toolbox PTY', () => {
     assert.deepEqual(JSON.parse(other.reason), { exitCode: 137, exitReason: 'SIGKILL' });
     assert.equal(other.messages[0]?.binary, false);
     assert.deepEqual(JSON.parse(other.messages[0]?.data.toString() ?? ''), { type: 'control', status: 'connected' });
-    assert.equal((await tb.http('GET', '/process/pty/victim')).status, 404);
+    assert.equal((await ctx.tb.http('GET', '/process/pty/victim')).status, 404);
   });
 
   it('sends the control frame first, output as binary frames, and closes with 1000 + {"exitCode":0}', async () => {
-    const created = await tb.http('POST', '/process/pty', { json: { id: 'raw', lazyStart: true, envs: { GREETING: 'hi there' } } });
+    const created = await ctx.tb.http('POST', '/process/pty', { json: { id: 'raw', lazyStart: true, envs: { GREETING: 'hi there' } } });
     assert.equal(created.status, 201);
     assert.deepEqual(created.json(), { sessionId: 'raw' });
-    assert.equal((await tb.http('POST', '/process/pty', { json: { id: 'raw' } })).status, 409);
-    const ws = tb.ws('/process/pty/raw/connect');
+    assert.equal((await ctx.tb.http('POST', '/process/pty', { json: { id: 'raw' } })).status, 409);
+    const ws = ctx.tb.ws('/process/pty/raw/connect');
     const done = collect(ws);
     await new Promise((resolve) => ws.once('message', resolve));
     ws.send(Buffer.from('echo "[$GREETING]"; exit 0\n'));
@@ -91,13 +82,13 @@ describe('toolbox PTY', () => {
   });
 
   it('rejects bad input: unknown ids, out-of-range sizes, missing id', async () => {
-    assert.equal((await tb.http('GET', '/process/pty/nope')).status, 404);
-    assert.equal((await tb.http('DELETE', '/process/pty/nope')).status, 404);
-    assert.equal((await tb.http('POST', '/process/pty/nope/resize', { json: { cols: 10, rows: 10 } })).status, 404);
-    assert.equal((await tb.http('POST', '/process/pty', { json: { id: 'big', cols: 5000 } })).status, 400);
-    assert.equal((await tb.http('POST', '/process/pty', { json: { cols: 80 } })).status, 400);
-    assert.equal((await tb.http('POST', '/process/pty', { json: { id: 'badcwd', cwd: 'no/such' } })).status, 404);
-    await assert.rejects(api.sandbox.process.connectPty('nope', { onData: () => undefined }));
-    assert.equal((await tb.http('GET', '/version')).status, 200);
+    assert.equal((await ctx.tb.http('GET', '/process/pty/nope')).status, 404);
+    assert.equal((await ctx.tb.http('DELETE', '/process/pty/nope')).status, 404);
+    assert.equal((await ctx.tb.http('POST', '/process/pty/nope/resize', { json: { cols: 10, rows: 10 } })).status, 404);
+    assert.equal((await ctx.tb.http('POST', '/process/pty', { json: { id: 'big', cols: 5000 } })).status, 400);
+    assert.equal((await ctx.tb.http('POST', '/process/pty', { json: { cols: 80 } })).status, 400);
+    assert.equal((await ctx.tb.http('POST', '/process/pty', { json: { id: 'badcwd', cwd: 'no/such' } })).status, 404);
+    await assert.rejects(ctx.api.sandbox.process.connectPty('nope', { onData: () => undefined }));
+    assert.equal((await ctx.tb.http('GET', '/version')).status, 200);
   });
 });
