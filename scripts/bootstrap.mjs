@@ -87,3 +87,16 @@ export function bootstrap({ log = console.log } = {}) {
   ensureNpmDependencies(log);
   buildToolbox(log);
 }
+
+/** For the two entry points (`npm start`, `npm test`): a setup problem is a clear message and exit code 2, never a stack trace. */
+export function bootstrapOrExit() {
+  try {
+    bootstrap();
+  } catch (err) {
+    if (err instanceof SetupError) {
+      console.error(`shoal: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -2,17 +2,9 @@
 // Options after `--` go to `shoal up`, e.g. `npm start -- --data-dir /srv/shoal --port 8080`.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { bootstrap, repoRoot, SetupError } from './bootstrap.mjs';
+import { bootstrapOrExit, repoRoot } from './bootstrap.mjs';
 
-try {
-  bootstrap();
-} catch (err) {
-  if (err instanceof SetupError) {
-    console.error(`shoal: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+bootstrapOrExit();
 const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apps/cli/src/main.ts'), 'up', ...process.argv.slice(2)], {
   cwd: repoRoot,
   stdio: 'inherit',

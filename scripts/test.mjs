@@ -1,17 +1,9 @@
 // `npm test`: installs what the suite needs, then runs every tier (small, medium, e2e).
 // `npm test -- small|medium|e2e [file filter]` runs one tier.
 import { spawnSync } from 'node:child_process';
-import { bootstrap, repoRoot, SetupError } from './bootstrap.mjs';
+import { bootstrapOrExit, repoRoot } from './bootstrap.mjs';
 
-try {
-  bootstrap();
-} catch (err) {
-  if (err instanceof SetupError) {
-    console.error(`shoal: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+bootstrapOrExit();
 const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/run-tests.ts', ...process.argv.slice(2)], {
   cwd: repoRoot,
   stdio: 'inherit',
