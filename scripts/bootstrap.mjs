@@ -1,7 +1,7 @@
 // Makes a fresh Debian machine ready to run Shoal: Debian packages for the runner, npm dependencies, the toolbox bundle.
 // Plain Node.js with no dependencies, because it runs before `npm install`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +11,8 @@ export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const DEBIAN_PACKAGES = [
   'crun', 'runc', 'skopeo', 'umoci', 'debootstrap', 'docker-registry', 'nftables', 'iptables', 'iproute2',
   'patchelf', 'tini', 'uidmap', 'xfsprogs', 'git', 'curl', 'ca-certificates', 'procps', 'util-linux',
+  // The runner's small native helpers (apps/runner/native) use syscalls Node.js has no binding for.
+  'gcc', 'libc6-dev',
 ];
 
 export class SetupError extends Error {}
@@ -81,11 +83,31 @@ export function buildToolbox(log = console.log) {
   if (r.status !== 0) throw new SetupError('building the toolbox bundle failed; see the output above.');
 }
 
+/**
+ * Compiles each `apps/runner/native/*.c` into a static binary in `apps/runner/native/dist/` (static, so a helper that
+ * is injected into a sandbox runs whatever libc the image has). Skipped when the binary is newer than its source.
+ */
+export function buildNativeHelpers(log = console.log) {
+  const dir = join(repoRoot, 'apps', 'runner', 'native');
+  const out = join(dir, 'dist');
+  if (!existsSync(dir)) return;
+  mkdirSync(out, { recursive: true });
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.c'))) {
+    const src = join(dir, file);
+    const bin = join(out, file.slice(0, -2));
+    if (newer(bin, src)) continue;
+    log(`Compiling ${file}...`);
+    const r = run('gcc', ['-static', '-O2', '-Wall', '-Werror', '-o', bin, src]);
+    if (r.status !== 0) throw new SetupError(`compiling ${src} failed; see the output above.`);
+  }
+}
+
 export function bootstrap({ log = console.log } = {}) {
   checkHost();
   ensureDebianPackages(log);
   ensureNpmDependencies(log);
   buildToolbox(log);
+  buildNativeHelpers(log);
 }
 
 /** For the two entry points (`npm start`, `npm test`): a setup problem is a clear message and exit code 2, never a stack trace. */

@@ -118,7 +118,8 @@ async function main(): Promise<number> {
       if (tier === 'e2e' && !registry) {
         registry = await startRegistry({ dataDir: join(scratch, 'registry'), port: await freePort() });
         env.SHOAL_TEST_REGISTRY = registry.address;
-        env.SHOAL_IMAGE_CACHE_DIR = join(scratch, 'image-cache');
+        // A developer may point at a kept cache to skip the default-image build; CI always builds its own.
+        env.SHOAL_IMAGE_CACHE_DIR ??= join(scratch, 'image-cache');
       }
       // e2e files each start real platform processes and sandboxes: one at a time on this 2-core machine.
       const concurrency = tier === 'e2e' ? 1 : 2;
