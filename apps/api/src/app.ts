@@ -74,8 +74,9 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const ownPool = !deps.pool;
   const pool = deps.pool ?? createPool(config.databaseUrl, 20);
   const db = createDb(pool);
-  const adapter = deps.runnerAdapter ?? new HttpRunnerAdapter();
-  const httpAdapter = adapter instanceof HttpRunnerAdapter ? adapter : new HttpRunnerAdapter();
+  if (!config.platformSecret) throw new Error('platformSecret is not set (startApi derives one from SHOAL_DATA_DIR)');
+  const adapter = deps.runnerAdapter ?? new HttpRunnerAdapter(config.platformSecret);
+  const httpAdapter = adapter instanceof HttpRunnerAdapter ? adapter : new HttpRunnerAdapter(config.platformSecret);
 
   const sandboxRepo = new SandboxRepository(db);
   const runnerRepo = new RunnerRepository(db);

@@ -12,6 +12,11 @@ export interface ApiConfig {
   defaultSnapshotImage: string;
   previewDomain: string | undefined;
   adminApiKey: string | undefined;
+  /**
+   * Key of the credential the API derives for calling runners (contracts `runnerCallToken`); the same value on every
+   * API replica. Unset: generated once in `<dataDir>/platform-secret` (mode 0600) by `startApi`.
+   */
+  platformSecret: string | undefined;
   reconcileIntervalMs: number;
   runnerHealthIntervalMs: number;
   /** How often auto-stop/archive/delete queries run. */
@@ -65,6 +70,9 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
   const adminApiKey = env.SHOAL_ADMIN_API_KEY || undefined;
   if (adminApiKey && !/^dtn_[0-9a-f]{64}$/.test(adminApiKey)) errors.push('SHOAL_ADMIN_API_KEY must be dtn_ followed by 64 lowercase hex characters');
 
+  const platformSecret = env.SHOAL_PLATFORM_SECRET || undefined;
+  if (platformSecret && platformSecret.length < 32) errors.push('SHOAL_PLATFORM_SECRET must be at least 32 characters');
+
   const config: ApiConfig = {
     databaseUrl,
     host,
@@ -75,6 +83,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     defaultSnapshotImage: env.SHOAL_DEFAULT_SNAPSHOT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
     previewDomain,
     adminApiKey,
+    platformSecret,
     reconcileIntervalMs: intVar(env, 'SHOAL_RECONCILE_INTERVAL_MS', 1000, errors, 50),
     runnerHealthIntervalMs: intVar(env, 'SHOAL_RUNNER_HEALTH_INTERVAL_MS', 10_000, errors, 100),
     autoTransitionIntervalMs: intVar(env, 'SHOAL_AUTO_TRANSITION_INTERVAL_MS', 10_000, errors, 100),

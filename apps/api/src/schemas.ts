@@ -158,7 +158,8 @@ export const RunnerDto = Type.Object(
     domain: Type.String(),
     apiUrl: Type.String(),
     proxyUrl: Type.String(),
-    apiKey: Type.String(),
+    /** Only in the answer of POST /runners, once: the token the caller registered. Stored hashed, never listed. */
+    apiKey: Type.Optional(Type.String()),
     cpu: Type.Number(),
     memory: Type.Number(),
     disk: Type.Number(),

@@ -4,6 +4,7 @@ import { createPool } from './db/database.js';
 import { applyMigrations, withMigrationLock } from './db/migrate.js';
 import { bootstrap, writeCredentials } from './db/bootstrap.js';
 import { build, type ShoalApp } from './app.js';
+import { ensurePlatformSecret } from './auth/platform-secret.js';
 
 export interface RunningApi {
   app: ShoalApp;
@@ -19,7 +20,13 @@ export interface RunningApi {
  * Migrates (under the advisory lock), bootstraps, builds and listens. main.ts calls this; `shoal up` may call it
  * in-process instead of spawning main.ts.
  */
-export async function startApi(config: Readonly<ApiConfig>, logger: FastifyServerOptions['logger'] = { level: 'info' }): Promise<RunningApi> {
+export async function startApi(given: Readonly<ApiConfig>, logger: FastifyServerOptions['logger'] = { level: 'info' }): Promise<RunningApi> {
+  let platformSecret = given.platformSecret;
+  if (!platformSecret) {
+    if (!given.dataDir) throw new Error('SHOAL_PLATFORM_SECRET is required when SHOAL_DATA_DIR is not set (every API replica needs the same value)');
+    platformSecret = await ensurePlatformSecret(given.dataDir);
+  }
+  const config: Readonly<ApiConfig> = Object.freeze({ ...given, platformSecret });
   const pool = createPool(config.databaseUrl, 20);
   try {
     const boot = await withMigrationLock(pool, async (client) => {

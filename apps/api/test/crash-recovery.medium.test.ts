@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { request } from 'undici';
-import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, type TestDatabase } from './helpers/database.js';
+import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET, type TestDatabase } from './helpers/database.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 /*
@@ -43,6 +43,7 @@ async function startApi(port: number): Promise<ChildProcess> {
       SHOAL_CLAIM_LEASE_MS: '2000',
       SHOAL_RECONCILE_INTERVAL_MS: '200',
       SHOAL_CREATE_WAIT_MS: '60000',
+      SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -129,7 +129,7 @@ describe('preview proxy', () => {
     assert.equal(wrong.statusCode, 401);
     await wrong.body.dump();
     const foreignKey = await request(`${base}/preview/3000-${sandboxId}/`, { headers: other.auth });
-    assert.equal(foreignKey.statusCode, 401);
+    assert.equal(foreignKey.statusCode, 403);
     await foreignKey.body.dump();
   });
 
@@ -149,12 +149,12 @@ describe('preview proxy', () => {
     assert.equal((await app.inject({ method: 'GET', url: `/api/preview/${sandboxId}/public` })).statusCode, 404);
   });
 
-  test('WebSocket over the SDK path form (port 2280) with the preview token', async () => {
+  test('WebSocket over the SDK path form (port 2280) with the API key and preview token, as the SDK sends them', async () => {
     const url = ((await app.inject({ method: 'GET', url: `/api/sandbox/${sandboxId}/ports/2280/preview-url`, headers: adminAuth })).json() as { url: string }).url;
     // With SHOAL_PREVIEW_DOMAIN set the URL is the host form; connect through the path form the loopback default uses.
     assert.equal(url, `http://2280-${sandboxId}.preview.test`);
     const ws = new WebSocket(`${base.replace('http', 'ws')}/preview/2280-${sandboxId}/process/pty/abc/connect`, {
-      headers: { 'x-daytona-preview-token': previewToken },
+      headers: { ...adminAuth, 'x-daytona-preview-token': previewToken },
       protocol: undefined,
     });
     const first = await new Promise<string>((resolve, reject) => {

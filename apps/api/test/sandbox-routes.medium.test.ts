@@ -86,7 +86,8 @@ describe('POST /api/sandbox', () => {
     const sent = JSON.parse(createCall.body) as Record<string, unknown>;
     assert.equal(sent.snapshot, '127.0.0.1:5100/shoal/sandbox:test');
     assert.deepEqual(sent.env, { A: 'b c "d"' });
-    assert.equal(createCall.headers['x-daytona-authorization'], `Bearer ${RUNNER_TOKEN}`);
+    // The API calls its runner with the credential derived from the platform secret, never with the runner's token.
+    assert.equal(createCall.headers['x-daytona-authorization'], `Bearer ${runner.callToken}`);
   });
 
   test('snapshot by name or id; unknown snapshot and resources with a snapshot are 400', async () => {

@@ -30,7 +30,7 @@ export function build(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? req.url;
     if (req.method === 'GET' && PUBLIC.has(path)) return;
-    if (!isAuthorized(req.headers, deps.token)) throw Errors.unauthorized();
+    if (!isAuthorized(req.headers, deps.token, deps.callToken)) throw Errors.unauthorized();
   });
 
   healthRoute(app, deps);
@@ -49,7 +49,7 @@ export function build(deps: AppDeps): FastifyInstance {
       );
     };
     socket.on('error', () => undefined);
-    if (!isAuthorized(req.headers, deps.token)) return reject(401, 'Unauthorized');
+    if (!isAuthorized(req.headers, deps.token, deps.callToken)) return reject(401, 'Unauthorized');
     const parsed = parseProxyUrl(req.url ?? '');
     if (!parsed) return reject(404, 'Not found');
     try {

@@ -4,7 +4,13 @@ import { fileURLToPath } from 'node:url';
 export interface RunnerConfig {
   host: string;
   port: number;
+  /** The runner's own token: it authenticates the runner to the API (stored there hashed) and the operator to the runner. */
   token: string;
+  /**
+   * What the API presents when it calls this runner (contracts `runnerCallToken` of the platform secret and the
+   * token's hash); the API cannot call a runner without it. Unset: only `token` is accepted.
+   */
+  callToken: string | undefined;
   apiUrl: string | undefined;
   dataDir: string;
   /** Network address of the subnet, e.g. 10.210.0.0 with prefix 16. */
@@ -44,6 +50,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
   };
   const token = env.SHOAL_RUNNER_TOKEN ?? '';
   if (!token) errors.push('SHOAL_RUNNER_TOKEN is required');
+  const callToken = env.SHOAL_RUNNER_CALL_TOKEN || undefined;
+  if (callToken !== undefined && callToken.length < 32) errors.push('SHOAL_RUNNER_CALL_TOKEN must be at least 32 characters');
 
   const subnetRaw = env.SHOAL_RUNNER_SUBNET || '10.210.0.0/16';
   const subnet = parseSubnet(subnetRaw);
@@ -63,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     host: env.SHOAL_RUNNER_HOST || '127.0.0.1',
     port: int('SHOAL_RUNNER_PORT', 3003, 0, 65535),
     token,
+    callToken,
     apiUrl,
     dataDir: resolve(env.SHOAL_RUNNER_DATA_DIR || join(repoRoot, '.shoal/runner')),
     subnet: subnet ?? { base: '10.210.0.0', prefix: 16 },

@@ -11,6 +11,7 @@ async function main(): Promise<void> {
   const runner = await createRunner(cfg, log);
   const app = build({
     token: cfg.token,
+    ...(cfg.callToken ? { callToken: cfg.callToken } : {}),
     version: cfg.version,
     sandboxes: runner.sandboxes,
     images: runner.images,

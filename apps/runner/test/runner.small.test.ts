@@ -63,7 +63,7 @@ describe('proxy', () => {
     assert.equal(parseProxyUrl('/sandboxes/abc/ports/70000/'), undefined);
     assert.equal(parseProxyUrl('/sandboxes/abc/other'), undefined);
   });
-  it('never forwards the runner token or hop-by-hop headers', () => {
+  it('never forwards a credential (runner token, caller API key, preview token, X-Daytona-*, platform cookies) or hop-by-hop headers', () => {
     const h = forwardHeaders(
       {
         'x-daytona-authorization': 'Bearer tok',
@@ -71,11 +71,16 @@ describe('proxy', () => {
         connection: 'keep-alive, x-hop',
         'x-hop': '1',
         'x-daytona-sdk-version': '0.108.1',
+        'x-daytona-preview-token': 'preview-secret',
+        'x-app': 'kept',
       },
       'tok',
     );
-    assert.deepEqual(h, { 'x-daytona-sdk-version': '0.108.1' });
-    assert.deepEqual(forwardHeaders({ authorization: 'Bearer user-key' }, 'tok'), { authorization: 'Bearer user-key' });
+    assert.deepEqual(h, { 'x-app': 'kept' });
+    // A user's API key (the SDK sends one on its port-2280 WebSockets) is dropped like the runner token.
+    assert.deepEqual(forwardHeaders({ authorization: 'Bearer dtn_user-key' }, 'tok'), {});
+    assert.deepEqual(forwardHeaders({ cookie: 'daytona-session=s1; app=1; Shoal_Auth=s2; theme=dark' }, 'tok'), { cookie: 'app=1; theme=dark' });
+    assert.deepEqual(forwardHeaders({ cookie: 'daytona_x=1' }, 'tok'), {});
     const ws = forwardHeaders({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': 'p1' }, 'tok', true);
     assert.deepEqual(ws, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': 'p1' });
   });
@@ -98,7 +103,7 @@ describe('OCI spec', () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the OCI config is plain JSON; the test reads it field by field
   }) as Record<string, any>;
   it('isolates with every namespace, root mapped to an unprivileged range', () => {
-    assert.deepEqual(spec.linux.namespaces.map((n: { type: string }) => n.type).sort(), ['ipc', 'mount', 'network', 'pid', 'user', 'uts']);
+    assert.deepEqual(spec.linux.namespaces.map((n: { type: string }) => n.type).sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts']);
     assert.equal(spec.linux.namespaces.find((n: { type: string }) => n.type === 'network').path, '/run/netns/n');
     assert.deepEqual(spec.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
     assert.equal(spec.hostname, 'sb-1');

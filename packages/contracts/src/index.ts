@@ -2,3 +2,4 @@ export * from './error.js';
 export * from './runner.js';
 export * from './sandbox-state.js';
 export * from './toolbox.js';
+export * from './runner-auth.js';

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runnerCallToken, runnerTokenHash } from '@shoal/contracts';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
@@ -127,6 +128,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const opened = [...(await ensureTraversable(dataDir)), ...(await ensureTraversable(repoRoot))];
   if (opened.length > 0) log(`[platform] made traversable for the postgres user and sandboxes (o+x): ${[...new Set(opened)].join(', ')}`);
   const layout = await loadLayout({ ...opts, dataDir });
+  const platformSecret = await ensurePlatformSecret(dataDir);
   const apiHost = opts.apiHost ?? '127.0.0.1';
   const started: Array<() => Promise<void>> = [];
   const stopAll = async () => {
@@ -181,6 +183,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
         ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
         ...(opts.adminApiKey ? { SHOAL_ADMIN_API_KEY: opts.adminApiKey } : {}),
+        SHOAL_PLATFORM_SECRET: platformSecret,
         ...opts.extraApiEnv,
       },
     });
@@ -206,6 +209,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_RUNNER_HOST: '127.0.0.1',
           SHOAL_RUNNER_PORT: String(r.port),
           SHOAL_RUNNER_TOKEN: r.token,
+          // What the API presents when calling this runner; the API derives it, the database alone cannot.
+          SHOAL_RUNNER_CALL_TOKEN: runnerCallToken(platformSecret, runnerTokenHash(r.token)),
           SHOAL_RUNNER_API_URL: apiUrl,
           SHOAL_RUNNER_DATA_DIR: join(dataDir, index === 0 ? 'runner' : `runner-${index}`),
           SHOAL_RUNNER_SUBNET: r.subnet,
@@ -281,6 +286,21 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * The secret every API process derives runner call credentials from: generated once, kept in `<dataDir>/platform-secret`
+ * (0600, the file the API itself would create), never stored in the database.
+ */
+async function ensurePlatformSecret(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'platform-secret');
+  try {
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  await chmod(file, 0o600);
+  return (await readFile(file, 'utf8')).trim();
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {

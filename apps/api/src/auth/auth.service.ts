@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '../errors.js';
 import type { AuthRepository } from '../repositories/auth.repository.js';
-import { hashApiKey, type Permission } from './api-key-format.js';
+import { hashApiKey, PERMISSIONS, type Permission } from './api-key-format.js';
 import { hasPermission, type AuthRequirement, type Principal } from './principal.js';
 
 export class AuthService {
@@ -28,17 +28,22 @@ export class AuthService {
         this.touched.set(keyHash, now);
         this.repo.touchKey(keyHash).catch((err: unknown) => this.log.warn({ err }, 'could not refresh api key lastUsedAt'));
       }
+      const permissions = new Set(key.permissions as Permission[]);
       return {
         kind: 'user',
         userId: key.userId,
         organizationId: key.organizationId,
-        isAdmin: key.role === 'admin',
-        permissions: new Set(key.permissions as Permission[]),
+        // Admin powers (admin routes, other organizations' resources) need a key that holds every permission: a key
+        // narrowed by an admin is a plain key of its organization, so it can neither undo its narrowing (minting keys
+        // or users) nor reach past it through another route.
+        isAdmin: key.role === 'admin' && PERMISSIONS.every((perm) => permissions.has(perm)),
+        permissions,
         keyName: key.name,
         keyHash,
       };
     }
-    const runner = await this.repo.findRunnerIdByToken(token);
+    // Runner tokens are stored as the same SHA-256 the key lookup computed.
+    const runner = await this.repo.findRunnerIdByTokenHash(keyHash);
     if (runner) return { kind: 'runner', runnerId: runner.id };
     throw Errors.unauthorized('Invalid API key');
   }

@@ -7,6 +7,7 @@ export interface UserPrincipal {
   kind: 'user';
   userId: string;
   organizationId: string;
+  /** The user is an admin AND this key holds every permission (auth.service.ts); a narrowed admin key is not admin. */
   isAdmin: boolean;
   permissions: ReadonlySet<Permission>;
   keyName: string;
@@ -32,8 +33,8 @@ declare module 'fastify' {
 }
 
 /**
- * A key is limited to its own permissions, also for admins: admin status opens admin routes and other organizations,
- * never more than the key was created with.
+ * A key is limited to its own permissions, also for admins: admin status (which only a full key carries) opens admin
+ * routes and other organizations, never more than the key was created with.
  */
 export function hasPermission(p: UserPrincipal, perm: Permission): boolean {
   return p.permissions.has(perm);

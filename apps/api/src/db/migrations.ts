@@ -177,4 +177,16 @@ CREATE TABLE ssh_access (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'runner-token-hash',
+    // Runner tokens were stored in plain text; keep only their SHA-256 (hex), as for API keys.
+    sql: `
+ALTER TABLE runner ADD COLUMN api_key_hash text;
+UPDATE runner SET api_key_hash = encode(sha256(convert_to(api_key, 'UTF8')), 'hex');
+ALTER TABLE runner ALTER COLUMN api_key_hash SET NOT NULL;
+ALTER TABLE runner ADD CONSTRAINT runner_api_key_hash_key UNIQUE (api_key_hash);
+ALTER TABLE runner DROP COLUMN api_key;
+`,
+  },
 ];

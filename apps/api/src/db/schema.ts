@@ -64,7 +64,8 @@ export interface RunnerTable {
   domain: string;
   apiUrl: string;
   proxyUrl: string;
-  apiKey: string;
+  /** SHA-256 (hex) of the runner's token; the token itself is never stored. */
+  apiKeyHash: string;
   cpu: number;
   memoryGib: number;
   diskGib: number;

@@ -31,8 +31,13 @@ const TOOLBOX_PREFIX = /^\/api\/toolbox\/([^/?]+)\/toolbox(?=[/?]|$)/;
 const PREVIEW_PREFIX = /^\/preview\/(\d{1,5})-([^/?]+)(?=[/?]|$)/;
 const PREVIEW_QUERY_TOKEN = 'DAYTONA_SANDBOX_AUTH_KEY';
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones we replace.
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', RUNNER_AUTH_HEADER]);
+// Hop-by-hop headers (RFC 9110 §7.6.1), the ones we replace, and the caller's credentials: code in the sandbox must
+// never see the API key (it controls every sandbox of the organization) or the preview token.
+const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization']);
+/** Every `X-Daytona-*` header (preview token, runner auth, organization id, SDK metadata) stays with the platform. */
+const DROP_REQUEST_PREFIX = 'x-daytona-';
+/** Cookies of the platform itself (`daytona*`, `shoal*`, any case); the app's own cookies pass through. */
+const PLATFORM_COOKIE = /^\s*(daytona|shoal)/i;
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** `{port}-{id}.{domain}` host names are rewritten to the path form so one route serves both. */
@@ -80,7 +85,12 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   const m = PREVIEW_PREFIX.exec(url);
   if (!m) throw Errors.notFound(`Cannot resolve ${url.split('?')[0]}`);
   const port = Number(m[1]);
-  const id = decodeURIComponent(m[2]!);
+  let id: string;
+  try {
+    id = decodeURIComponent(m[2]!);
+  } catch {
+    throw Errors.badRequest('Invalid sandbox id');
+  }
   if (port < 1 || port > 65535) throw Errors.badRequest('Invalid port');
   const sb = await deps.sandboxes.findById(id);
   if (!sb || sb.state === 'destroyed') throw Errors.sandboxNotFound(id);
@@ -92,12 +102,20 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   const queryToken = params.get(PREVIEW_QUERY_TOKEN);
   params.delete(PREVIEW_QUERY_TOKEN);
 
-  if (!(sb.public && port !== TOOLBOX_PORT)) {
+  if (port === TOOLBOX_PORT) {
+    // The toolbox runs any command as root in the sandbox: only an API key that may change the sandbox opens it, never
+    // the preview token alone (a read-only key can fetch that token) and never the public flag.
+    if (!headers.authorization) throw Errors.unauthorized('The toolbox port requires an API key with write:sandboxes');
+    const principal = await deps.authService.resolve(headers.authorization);
+    if (principal.kind !== 'user' || (principal.organizationId !== sb.organizationId && !principal.isAdmin)) throw Errors.forbidden();
+    if (!hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden();
+  } else if (!sb.public) {
     const headerToken = headers['x-daytona-preview-token'];
     let ok = (typeof headerToken === 'string' && timingSafeEqualStr(headerToken, sb.authToken)) || (queryToken !== null && timingSafeEqualStr(queryToken, sb.authToken));
     if (!ok && headers.authorization) {
-      const principal = await deps.authService.resolve(headers.authorization).catch(() => null);
-      ok = principal?.kind === 'user' && (principal.isAdmin || principal.organizationId === sb.organizationId);
+      const principal = await deps.authService.resolve(headers.authorization);
+      if (principal.kind !== 'user' || (principal.organizationId !== sb.organizationId && !principal.isAdmin)) throw Errors.forbidden();
+      ok = true;
     }
     if (!ok) throw Errors.unauthorized('Preview access requires a valid preview token or API key');
   }
@@ -110,20 +128,30 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   return { runner, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}` };
 }
 
-function forwardHeaders(headers: IncomingHttpHeaders, runner: Runner, stripAuthorization: boolean): Record<string, string | string[]> {
+/** The caller's headers minus every platform credential, plus the API's own credential for the runner. */
+export function forwardHeaders(headers: IncomingHttpHeaders, runnerCredential: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || DROP_REQUEST.has(k)) continue;
-    // The caller's API key stays with the API: the toolbox runs inside the sandbox and must not see it.
-    if (stripAuthorization && k === 'authorization') continue;
+    if (v === undefined || DROP_REQUEST.has(k) || k.startsWith(DROP_REQUEST_PREFIX)) continue;
+    if (k === 'cookie') {
+      const kept = appCookies(v);
+      if (kept) out.cookie = kept;
+      continue;
+    }
     out[k] = v;
   }
-  out[RUNNER_AUTH_HEADER] = `Bearer ${runner.apiKey}`;
+  out[RUNNER_AUTH_HEADER] = runnerCredential;
   return out;
 }
 
+/** The Cookie header without the platform's cookies; undefined when nothing is left. */
+export function appCookies(value: string | string[]): string | undefined {
+  const pairs = (Array.isArray(value) ? value.join('; ') : value).split(';').filter((p) => p.trim() !== '' && !PLATFORM_COOKIE.test(p));
+  return pairs.length ? pairs.map((p) => p.trim()).join('; ') : undefined;
+}
+
 /** Streams the request to the runner and the answer back, never buffering either body. */
-async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply, up: Upstream, stripAuthorization: boolean): Promise<FastifyReply> {
+async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply, up: Upstream): Promise<FastifyReply> {
   const abort = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
@@ -134,7 +162,7 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
     res = await deps.http.pool(up.runner.apiUrl).request({
       method: req.method as 'GET',
       path: up.path,
-      headers: forwardHeaders(req.headers, up.runner, stripAuthorization),
+      headers: forwardHeaders(req.headers, deps.http.credential(up.runner)),
       body: hasBody ? (req.body as Readable) : null,
       signal: abort.signal,
       headersTimeout: 0,
@@ -159,8 +187,8 @@ export function proxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   const methods = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const;
-  const toolbox = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await toolboxUpstream(deps, req.url, req.headers), true);
-  const preview = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await previewUpstream(deps, req.url, req.headers), false);
+  const toolbox = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await toolboxUpstream(deps, req.url, req.headers));
+  const preview = async (req: FastifyRequest, reply: FastifyReply) => forward(deps, req, reply, await previewUpstream(deps, req.url, req.headers));
   const hide = { schema: { hide: true } };
   app.route({ method: [...methods], url: '/api/toolbox/:sandboxId/toolbox', ...hide, handler: toolbox });
   app.route({ method: [...methods], url: '/api/toolbox/:sandboxId/toolbox/*', ...hide, handler: toolbox });
@@ -179,12 +207,12 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
     socket.on('error', () => socket.destroy());
     const url = rewrite(req);
     const resolve = TOOLBOX_PREFIX.test(url)
-      ? toolboxUpstream(deps, url, req.headers).then((up) => ({ up, strip: true }))
+      ? toolboxUpstream(deps, url, req.headers)
       : PREVIEW_PREFIX.test(url)
-        ? previewUpstream(deps, url, req.headers).then((up) => ({ up, strip: false }))
+        ? previewUpstream(deps, url, req.headers)
         : Promise.reject(Errors.notFound(`Cannot ${req.method} ${url.split('?')[0]}`));
     resolve.then(
-      ({ up, strip }) => spliceUpgrade(req, socket, head, up, strip),
+      (up) => spliceUpgrade(req, socket, head, up, deps.http.credential(up.runner)),
       (err: unknown) => {
         const status = err instanceof ApiError ? err.statusCode : 500;
         const message = err instanceof ApiError ? err.message : 'Internal server error';
@@ -195,9 +223,9 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
   });
 }
 
-function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, strip: boolean): void {
+function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, runnerCredential: string): void {
   const target = new URL(up.runner.apiUrl);
-  const headers = forwardHeaders(req.headers, up.runner, strip);
+  const headers = forwardHeaders(req.headers, runnerCredential);
   headers.connection = 'Upgrade';
   headers.upgrade = req.headers.upgrade ?? 'websocket';
   headers.host = target.host;

@@ -1,12 +1,13 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { CreateRunnerSandbox, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
-import { RUNNER_AUTH_HEADER } from '@shoal/contracts';
+import { RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
 
 /** The slice of a runner row the client needs. */
 export interface RunnerTarget {
   id: string;
   apiUrl: string;
-  apiKey: string;
+  /** SHA-256 of the runner's token; with the platform secret it gives the credential for calling the runner. */
+  apiKeyHash: string;
 }
 
 export class RunnerCallError extends Error {
@@ -37,6 +38,13 @@ const SHORT_CALL_MS = 10_000;
 export class HttpRunnerAdapter implements RunnerAdapter {
   private readonly pools = new Map<string, Pool>();
 
+  constructor(private readonly platformSecret: string) {}
+
+  /** The `Bearer` value the API presents to a runner; the runner token itself is not known to the API. */
+  credential(r: Pick<RunnerTarget, 'apiKeyHash'>): string {
+    return `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`;
+  }
+
   pool(apiUrl: string): Pool {
     const origin = new URL(apiUrl).origin;
     let pool = this.pools.get(origin);
@@ -64,8 +72,7 @@ export class HttpRunnerAdapter implements RunnerAdapter {
         method,
         path: HttpRunnerAdapter.basePath(r.apiUrl) + path,
         headers: {
-          authorization: `Bearer ${r.apiKey}`,
-          [RUNNER_AUTH_HEADER]: `Bearer ${r.apiKey}`,
+          [RUNNER_AUTH_HEADER]: this.credential(r),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),

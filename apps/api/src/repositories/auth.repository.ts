@@ -23,8 +23,8 @@ export class AuthRepository {
       .executeTakeFirst();
   }
 
-  findRunnerIdByToken(token: string): Promise<{ id: string } | undefined> {
-    return this.db.selectFrom('runner').select('id').where('apiKey', '=', token).executeTakeFirst();
+  findRunnerIdByTokenHash(tokenHash: string): Promise<{ id: string } | undefined> {
+    return this.db.selectFrom('runner').select('id').where('apiKeyHash', '=', tokenHash).executeTakeFirst();
   }
 
   /** Throttled in SQL so that a burst of requests costs one write per 10 s per key, whichever API process serves it. */

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { runnerTokenHash } from '@shoal/contracts';
 import type { Db } from '../db/database.js';
 import type { Runner } from '../db/schema.js';
 import type { CreateRunnerBody } from '../schemas.js';
@@ -12,7 +13,7 @@ export class RunnerRepository {
       domain: b.domain,
       apiUrl: b.apiUrl,
       proxyUrl: b.proxyUrl,
-      apiKey: b.apiKey,
+      apiKeyHash: runnerTokenHash(b.apiKey),
       cpu: b.cpu,
       memoryGib: b.memoryGiB,
       diskGib: b.diskGiB,
@@ -39,10 +40,6 @@ export class RunnerRepository {
 
   findById(id: string): Promise<Runner | undefined> {
     return this.db.selectFrom('runner').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
-  findByApiKey(token: string): Promise<Runner | undefined> {
-    return this.db.selectFrom('runner').selectAll().where('apiKey', '=', token).executeTakeFirst();
   }
 
   async setUnschedulable(id: string, unschedulable: boolean): Promise<Runner | undefined> {

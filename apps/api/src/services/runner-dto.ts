@@ -2,13 +2,13 @@ import type { Runner } from '../db/schema.js';
 import type { Static } from '@sinclair/typebox';
 import type { RunnerDto } from '../schemas.js';
 
+/** Never carries a token: the runner token is stored hashed, and only the create answer echoes it (see create-runner.ts). */
 export function toRunnerDto(r: Runner): Static<typeof RunnerDto> {
   return {
     id: r.id,
     domain: r.domain,
     apiUrl: r.apiUrl,
     proxyUrl: r.proxyUrl,
-    apiKey: r.apiKey,
     cpu: r.cpu,
     memory: r.memoryGib,
     disk: r.diskGib,

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { TOOLBOX_PORT } from '@shoal/contracts';
 import { sql } from 'kysely';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
@@ -169,7 +170,8 @@ export class SandboxService {
       const repo = new SandboxRepository(trx);
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id, sb.id), sb);
-      if (!(await repo.transition(sb.id, sb, { desiredState: 'started', errorReason: null }))) throw Errors.stateChangeInProgress();
+      // A new preview token on every start: links handed out before the stop stop working.
+      if (!(await repo.transition(sb.id, sb, { desiredState: 'started', errorReason: null, authToken: randomToken(32) }))) throw Errors.stateChangeInProgress();
     });
     return this.driveAndWait(sb.id);
   }
@@ -247,7 +249,15 @@ export class SandboxService {
   async previewUrl(p: UserPrincipal, id: string, port: number): Promise<Static<typeof PortPreviewUrl>> {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw Errors.badRequest('Invalid port');
     const sb = await this.findAccessible(p, id);
+    // The toolbox's link is for keys that may drive the toolbox; the proxy demands such a key on that port anyway.
+    if (port === TOOLBOX_PORT && !hasPermission(p, 'write:sandboxes')) throw Errors.forbidden();
     return { url: previewUrl(this.config, port, sb.id), token: sb.authToken };
+  }
+
+  /** Shoal extension: invalidates every preview link handed out so far; the next preview-url call returns the new token. */
+  async rotatePreviewToken(p: UserPrincipal, id: string): Promise<void> {
+    const sb = await this.findAccessible(p, id);
+    await this.sandboxes.update(sb.id, { authToken: randomToken(32) });
   }
 
   async createSshAccess(p: UserPrincipal, id: string, minutes: number | undefined): Promise<Static<typeof SshAccessDto>> {

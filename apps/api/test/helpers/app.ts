@@ -1,7 +1,7 @@
 import { build, type ShoalApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { RunnerAdapter } from '../../src/reconciler/runner-client.js';
-import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT } from './database.js';
+import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET } from './database.js';
 
 export const adminAuth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
 
@@ -16,6 +16,7 @@ export async function buildTestApp(
     SHOAL_RECONCILE_INTERVAL_MS: '200',
     SHOAL_RUNNER_HEALTH_INTERVAL_MS: '60000',
     SHOAL_CREATE_WAIT_MS: '10000',
+    SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
     ...opts.env,
   });
   const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}) });

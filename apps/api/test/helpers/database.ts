@@ -9,6 +9,8 @@ import { bootstrap } from '../../src/db/bootstrap.js';
 
 /** The admin key baked into the test template; tests authenticate as admin with it. */
 export const TEST_ADMIN_KEY = `dtn_${'a1'.repeat(32)}`;
+/** The platform secret of test API instances; fake runners derive the API's call credential from it. */
+export const TEST_PLATFORM_SECRET = 'test-platform-secret-'.padEnd(48, 'x');
 export const TEST_DEFAULT_SNAPSHOT = 'shoal/sandbox:test';
 export const TEST_DEFAULT_IMAGE = '127.0.0.1:5100/shoal/sandbox:test';
 

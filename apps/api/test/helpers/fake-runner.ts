@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { runnerCallToken, runnerTokenHash } from '@shoal/contracts';
+import { TEST_PLATFORM_SECRET } from './database.js';
 
 /*
  * FAKE RUNNER — for medium tests only. A small HTTP server that speaks the runner API of
@@ -26,6 +28,8 @@ export interface FakeRunnerOptions {
 export class FakeRunner {
   readonly calls: RecordedCall[] = [];
   readonly states = new Map<string, string>();
+  /** Every accepted WebSocket upgrade, with the headers that reached the runner. */
+  readonly upgrades: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
   private server!: http.Server;
   private wss = new WebSocketServer({ noServer: true });
   url = '';
@@ -51,6 +55,7 @@ export class FakeRunner {
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.upgrades.push({ path: req.url ?? '', headers: req.headers });
         ws.send(JSON.stringify({ type: 'control', status: 'connected', path: req.url }));
         ws.on('message', (data) => ws.send(`echo:${String(data)}`));
       });
@@ -70,9 +75,14 @@ export class FakeRunner {
     return this.calls.filter((c) => c.method === method && pattern.test(c.path));
   }
 
+  /** What the API must present: the credential derived from the platform secret, as a real runner configured with it. */
+  get callToken(): string {
+    return runnerCallToken(TEST_PLATFORM_SECRET, runnerTokenHash(this.opts.token));
+  }
+
   private authorized(req: http.IncomingMessage): boolean {
     const v = req.headers['x-daytona-authorization'] ?? req.headers.authorization;
-    return v === `Bearer ${this.opts.token}`;
+    return v === `Bearer ${this.opts.token}` || v === `Bearer ${this.callToken}`;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
@@ -129,7 +139,7 @@ export class FakeRunner {
     if (m) {
       if (path.endsWith('/process/execute')) return send(200, { exitCode: 0, result: 'hi' });
       return send(200, {
-        forwarded: { method: req.method, path, search: url.search, bytes: body.length, contentType: req.headers['content-type'] ?? null, authorization: req.headers.authorization ?? null },
+        forwarded: { method: req.method, path, search: url.search, bytes: body.length, contentType: req.headers['content-type'] ?? null, authorization: req.headers.authorization ?? null, headers: req.headers },
       });
     }
     send(404, { statusCode: 404, message: `no route ${req.method} ${path}` });

@@ -17,11 +17,16 @@ export interface ProxyTarget {
   agent?: Agent;
 }
 
+/** Cookies of the platform (`daytona*`, `shoal*`, any case); the app's own cookies pass through. */
+const PLATFORM_COOKIE = /^\s*(daytona|shoal)/i;
+
 /**
- * Headers forwarded into a sandbox. The runner token must never reach sandbox code: the runner's own auth header
- * is always dropped, and `Authorization` too when it carries the runner token (the API's proxy uses it that way).
+ * Headers forwarded into a sandbox. No credential may reach sandbox code (the API's proxy strips them too; this is
+ * the second line): `Authorization` whatever it carries, every `X-Daytona-*` header (runner auth, preview token,
+ * organization) and the platform's cookies. The sandbox needs none of them, so the runner adds nothing back.
+ * `_runnerToken` is kept for callers; stripping is by name, never by value.
  */
-export function forwardHeaders(headers: IncomingHttpHeaders, runnerToken: string, keepUpgrade = false): Record<string, string | string[]> {
+export function forwardHeaders(headers: IncomingHttpHeaders, _runnerToken: string, keepUpgrade = false): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionTokens = String(headers.connection ?? '')
     .toLowerCase()
@@ -30,8 +35,12 @@ export function forwardHeaders(headers: IncomingHttpHeaders, runnerToken: string
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const n = name.toLowerCase();
-    if (n === RUNNER_AUTH_HEADER) continue;
-    if (n === 'authorization' && value === `Bearer ${runnerToken}`) continue;
+    if (n === RUNNER_AUTH_HEADER || n === 'authorization' || n === 'proxy-authorization' || n.startsWith('x-daytona-')) continue;
+    if (n === 'cookie') {
+      const kept = (Array.isArray(value) ? value.join('; ') : value).split(';').filter((p) => p.trim() !== '' && !PLATFORM_COOKIE.test(p));
+      if (kept.length) out.cookie = kept.map((p) => p.trim()).join('; ');
+      continue;
+    }
     if (!keepUpgrade && (HOP_BY_HOP.has(n) || connectionTokens.includes(n))) continue;
     if (keepUpgrade && HOP_BY_HOP.has(n) && n !== 'upgrade' && n !== 'connection') continue;
     out[n] = value;

@@ -4,6 +4,8 @@ import type { SandboxService } from '../sandbox/sandbox.service.js';
 
 export interface RouteDeps {
   token: string;
+  /** Also accepted on incoming calls: the API's credential for this runner (config.ts `callToken`). */
+  callToken?: string;
   version: string;
   sandboxes: SandboxService;
   images: ImageStore;

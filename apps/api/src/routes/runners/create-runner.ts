@@ -15,6 +15,7 @@ export default defineRoute({
   handler: async ({ body, reply }, s) => {
     const { runner, created } = await s.runners.register(body);
     reply.code(created ? 201 : 200);
-    return reply.send(toRunnerDto(runner));
+    // The one answer that carries the token (the reference returns it on create); every other runner DTO omits it.
+    return reply.send({ ...toRunnerDto(runner), apiKey: body.apiKey });
   },
 });

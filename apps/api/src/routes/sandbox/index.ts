@@ -13,6 +13,7 @@ import getSandboxRegions from './get-sandbox-regions.js';
 import getSandboxesForRunner from './get-sandboxes-for-runner.js';
 import listSandboxes from './list-sandboxes.js';
 import listSandboxesPaginated from './list-sandboxes-paginated.js';
+import rotatePreviewToken from './rotate-preview-token.js';
 import replaceLabels from './replace-labels.js';
 import revokeSshAccess from './revoke-ssh-access.js';
 import setAutoArchiveInterval from './set-auto-archive-interval.js';
@@ -46,6 +47,7 @@ const routes: AnyRoute[] = [
   setAutoDeleteInterval,
   archiveSandbox,
   getPortPreviewUrl,
+  rotatePreviewToken,
   getBuildLogs,
   createSshAccess,
   revokeSshAccess,
