@@ -92,6 +92,15 @@ test('a write that lands before the organization check is caught by the state co
   assert.equal(r.changed, true, 'only the before/after comparison of org A can see this one');
 });
 
+test('an admin route that takes a narrowed admin key is reported for each key lacking a permission, and only there', async () => {
+  const r = await sweep('admin-ignores-narrowing');
+  for (const perm of ['write:sandboxes', 'delete:sandboxes']) {
+    const v = only(r.violations, (a) => a === `API key without ${perm}`, 'listAllOrganizations');
+    assert.ok(v.some((x) => x.status === 200 && /expected 403/.test(x.problem)), JSON.stringify(r.violations));
+  }
+  assert.ok(r.violations.every((x) => x.operationId === 'listAllOrganizations'), JSON.stringify(r.violations));
+});
+
 test('a 401 without the error envelope is reported', async () => {
   const r = await sweep('plain-401');
   const attack: Attack = attacks[0]!;

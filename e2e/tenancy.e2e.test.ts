@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { send } from './src/envelope.js';
 import { fetchOpenApi, listOperations, minimalValue, type Operation } from './src/openapi.js';
-import { formatViolations, runAttack, standardAttacks, type Attack, type TenancyTarget } from './src/tenancy/checker.js';
+import { formatViolations, runAttack, standardAttacks, type Access, type Attack, type TenancyTarget } from './src/tenancy/checker.js';
 import { baseOperationId, shoalAccess, shoalTargetsVictim } from './src/tenancy/shoal-policy.js';
-import { api, setUpTenants, victimState, type Tenants } from './src/tenancy/tenants.js';
+import { ALL_PERMISSIONS, api, setUpTenants, victimState, type Tenants } from './src/tenancy/tenants.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 
 let platform: TestPlatform;
@@ -20,7 +20,8 @@ let target: TenancyTarget;
 
 /**
  * Routes the document does not list but that reach org A's sandbox all the same: the toolbox proxy (which needs
- * write:sandboxes, daytona-api-facts.md §7.2). They ride along in every sweep.
+ * write:sandboxes, daytona-api-facts.md §7.2) and the preview proxy, on an app port (any key of the organization)
+ * and on the toolbox port 2280 (a key with write:sandboxes; issue 9). They ride along in every sweep.
  */
 const undocumented: Operation[] = [
   { method: 'GET', path: '/api/toolbox/{sandboxId}/toolbox/project-dir', operationId: 'toolboxProxyGetProjectDir', public: false, params: [] },
@@ -33,7 +34,24 @@ const undocumented: Operation[] = [
     params: [],
     body: { required: true, schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } } },
   },
+  { method: 'GET', path: '/preview/3000-{sandboxId}/', operationId: 'previewProxyAppPort', public: false, params: [] },
+  { method: 'GET', path: '/preview/2280-{sandboxId}/version', operationId: 'previewProxyToolboxPort', public: false, params: [] },
+  {
+    method: 'POST',
+    path: '/preview/2280-{sandboxId}/process/execute',
+    operationId: 'previewProxyToolboxExecute',
+    public: false,
+    params: [],
+    body: { required: true, schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } } },
+  },
 ];
+
+/** What the undocumented routes demand; the documented ones follow shoal-policy.ts. */
+function access(op: Operation): Access {
+  if (op.operationId.startsWith('toolboxProxy') || op.operationId.startsWith('previewProxyToolbox')) return { kind: 'user', permission: 'write:sandboxes' };
+  if (op.operationId === 'previewProxyAppPort') return { kind: 'user' };
+  return shoalAccess(op);
+}
 
 let created = 0;
 /** Bodies that, if wrongly accepted, would visibly change org A (or the platform) in the state comparison. */
@@ -57,6 +75,7 @@ function attackBody(op: Operation): unknown {
     case 'createRunner':
       return { domain: 'attacker.test', apiUrl: 'http://127.0.0.1:9', proxyUrl: 'http://127.0.0.1:9', apiKey: 'a'.repeat(32), cpu: 1, memoryGiB: 1, diskGiB: 1, region: 'us' };
     case 'toolboxProxyExecute':
+    case 'previewProxyToolboxExecute':
       return { command: 'touch /tmp/attacker-was-here' };
     default:
       return op.body ? minimalValue(op.body.schema) : undefined;
@@ -101,7 +120,7 @@ before(async () => {
   target = {
     baseUrl,
     operations: [...documented, ...undocumented],
-    access: (op) => (op.operationId.startsWith('toolboxProxy') ? { kind: 'user', permission: 'write:sandboxes' } : shoalAccess(op)),
+    access,
     targetsVictim: (op) => shoalTargetsVictim(op),
     pathParams,
     query,
@@ -165,6 +184,7 @@ describe('attacks on organization A', () => {
     "another organization's API key",
     'API key without write:sandboxes',
     'API key without delete:sandboxes',
+    'API key without read:audit_logs',
   ];
   for (const name of names) {
     test(`${name}: refused on every route, reveals nothing of org A, changes nothing`, async () => {
@@ -182,6 +202,58 @@ test('privilege escalation: a key without write:sandboxes cannot mint a key that
   const r = await api(platform.apiUrl, tenants.a.missingPermission['write:sandboxes']!, 'POST', '/api-keys', { name: 'escalated', permissions: ['write:sandboxes'] });
   assert.equal(r.status, 403, r.text);
   assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+});
+
+describe('preview proxy: the toolbox port 2280 needs an API key with write:sandboxes (issue 9)', () => {
+  const toolbox = () => `/preview/2280-${tenants.a.sandbox.id}/version`;
+  const refusedStatuses = [401, 403];
+
+  test('the preview token alone opens the app port but never 2280, in the header or the query, public or not', async () => {
+    const token = tenants.a.previewToken;
+    assert.ok(token, 'org A has a preview token');
+    const app = await send(baseUrl, 'GET', `/preview/3000-${tenants.a.sandbox.id}/`, { headers: { 'x-daytona-preview-token': token } });
+    assert.ok(!refusedStatuses.includes(app.status), `the preview token opens the app port (got ${app.status}: ${app.text})`);
+    const check = async (what: string) => {
+      for (const [how, path, headers] of [
+        ['header', toolbox(), { 'x-daytona-preview-token': token }],
+        ['query', `${toolbox()}?DAYTONA_SANDBOX_AUTH_KEY=${token}`, {}],
+        ['no credential', toolbox(), {}],
+        ['a key without write:sandboxes and the token', toolbox(), { authorization: `Bearer ${tenants.a.missingPermission['write:sandboxes']}`, 'x-daytona-preview-token': token }],
+        ["org B's key and the token", toolbox(), { authorization: `Bearer ${tenants.b.key}`, 'x-daytona-preview-token': token }],
+      ] as Array<[string, string, Record<string, string>]>) {
+        const r = await send(baseUrl, 'GET', path, { headers });
+        assert.ok(refusedStatuses.includes(r.status), `${what}, ${how}: 2280 answered ${r.status}: ${r.text}`);
+        assert.ok(!r.text.includes(token), `${what}, ${how}: the answer echoes the token`);
+      }
+    };
+    await check('private sandbox');
+    const pub = await api(platform.apiUrl, tenants.a.key, 'POST', `/sandbox/${tenants.a.sandbox.id}/public/true`);
+    assert.ok(pub.status < 300, pub.text);
+    try {
+      await check('public sandbox');
+    } finally {
+      await api(platform.apiUrl, tenants.a.key, 'POST', `/sandbox/${tenants.a.sandbox.id}/public/false`);
+    }
+    assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+  });
+
+  test('a key without write:sandboxes cannot fetch the preview link of port 2280 (it may for app ports)', async () => {
+    const readOnly = tenants.a.missingPermission['write:sandboxes']!;
+    const r = await api(platform.apiUrl, readOnly, 'GET', `/sandbox/${tenants.a.sandbox.id}/ports/2280/preview-url`);
+    assert.equal(r.status, 403, r.text);
+    assert.ok(!r.text.includes(tenants.a.previewToken));
+    const app = await api(platform.apiUrl, readOnly, 'GET', `/sandbox/${tenants.a.sandbox.id}/ports/3000/preview-url`);
+    assert.equal(app.status, 200, app.text);
+  });
+
+  test('a narrowed admin key cannot mint a full key or a user with one', async () => {
+    const narrowed = tenants.a.missingPermission['read:audit_logs']!;
+    const key = await api(platform.apiUrl, narrowed, 'POST', '/api-keys', { name: 'narrowed-escalation', permissions: ALL_PERMISSIONS });
+    assert.equal(key.status, 403, key.text);
+    const user = await api(platform.apiUrl, narrowed, 'POST', '/users', { name: 'narrowed-made-user', createApiKey: true });
+    assert.equal(user.status, 403, user.text);
+    assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+  });
 });
 
 test("org B's key with org A's organization header still acts as org B", async () => {

@@ -61,10 +61,15 @@ export interface Violation {
   problem: string;
 }
 
-/** Which operations an attack applies to. A missing-permission key is only meaningful where that permission is needed. */
+/**
+ * Which operations an attack applies to. A missing-permission key is meaningful where that permission is needed, and
+ * on every admin route: the keys lacking a permission are made by an admin, and an admin key that lacks any
+ * permission must not reach admin routes (it could otherwise mint itself a full key).
+ */
 export function attackApplies(target: TenancyTarget, attack: Attack, op: Operation): boolean {
   if (attack.kind !== 'missing-permission') return true;
   const a = target.access(op);
+  if (a.kind === 'admin') return true;
   return a.kind === 'user' && a.permission !== undefined && a.permission === attack.lacks;
 }
 
@@ -148,7 +153,7 @@ export interface AttackKeys {
   victimKey: string;
   expiredKey: string;
   otherOrganizationKey: string;
-  /** Keys of the victim organization that hold every permission but the one named. */
+  /** Keys the victim organization's admin made, holding every permission but the one named. */
   missingPermission: Record<string, string>;
 }
 

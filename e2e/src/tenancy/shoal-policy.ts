@@ -1,7 +1,7 @@
 /*
  * Who may call each Shoal operation, written down independently of the server (daytona-api-facts.md §7: reads need
  * membership only, sandbox changes need write:sandboxes, deletes delete:sandboxes; runners and admins have their
- * own routes). The server's own declarations are not trusted: a route that silently drops its permission is exactly
+ * own routes, and admin routes need an admin key holding every permission: a narrowed admin key is refused). The server's own declarations are not trusted: a route that silently drops its permission is exactly
  * what the suite must catch. An operation the document lists but this table does not is an error, so a new route
  * cannot slip past the suite unclassified.
  */
@@ -19,6 +19,7 @@ const ADMIN = [
   'updateRunnerScheduling',
   'getRunnerBySandboxId',
   'getRunnersBySnapshotRef',
+  'updateSandboxDefaultLimitedNetworkEgress',
 ];
 const RUNNER = ['getSandboxesForRunner', 'updateSandboxState'];
 const WRITE_SANDBOXES = [
@@ -34,6 +35,7 @@ const WRITE_SANDBOXES = [
   'archiveSandbox',
   'createSshAccess',
   'revokeSshAccess',
+  'rotatePreviewToken',
 ];
 const DELETE_SANDBOXES = ['deleteSandbox'];
 const MEMBER = [

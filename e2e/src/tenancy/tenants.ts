@@ -126,7 +126,8 @@ export async function setUpTenants(apiUrl: string, adminKey: string): Promise<Te
   const victimKeyName = `tenancy-victim-${tag}`;
   await must(api(apiUrl, adminKey, 'POST', '/api-keys', { name: victimKeyName, permissions: ['write:sandboxes'] }), 'creating the victim key');
   const missingPermission: Record<string, string> = {};
-  for (const perm of ['write:sandboxes', 'delete:sandboxes']) {
+  // read:audit_logs guards no route: its key is an admin key narrowed by one permission, which admin routes refuse.
+  for (const perm of ['write:sandboxes', 'delete:sandboxes', 'read:audit_logs']) {
     const k = await must(
       api<{ value: string }>(apiUrl, adminKey, 'POST', '/api-keys', { name: `tenancy-without-${perm.replace(':', '-')}-${tag}`, permissions: ALL_PERMISSIONS.filter((p) => p !== perm) }),
       `creating a key without ${perm}`,

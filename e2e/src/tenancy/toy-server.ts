@@ -20,7 +20,9 @@ export type Flaw =
   /** Expired keys are still accepted. */
   | 'accept-expired'
   /** 401s are plain text instead of the error envelope. */
-  | 'plain-401';
+  | 'plain-401'
+  /** Admin routes take any admin key, also one the admin narrowed (it lacks a permission). */
+  | 'admin-ignores-narrowing';
 
 interface Key {
   org: string;
@@ -63,8 +65,9 @@ export async function startToyServer(flaw: Flaw = 'none'): Promise<ToyServer> {
   const keys: Record<string, Key> = {
     [TOY.keyA]: { org: TOY.orgA, admin: true, permissions: ['write:sandboxes', 'delete:sandboxes'] },
     [TOY.keyB]: { org: TOY.orgB, admin: false, permissions: ['write:sandboxes', 'delete:sandboxes'] },
-    [TOY.keyANoWrite]: { org: TOY.orgA, admin: false, permissions: ['delete:sandboxes'] },
-    [TOY.keyANoDelete]: { org: TOY.orgA, admin: false, permissions: ['write:sandboxes'] },
+    // Narrowed admin keys: the admin made them with one permission left out.
+    [TOY.keyANoWrite]: { org: TOY.orgA, admin: true, permissions: ['delete:sandboxes'] },
+    [TOY.keyANoDelete]: { org: TOY.orgA, admin: true, permissions: ['write:sandboxes'] },
     [TOY.keyExpired]: { org: TOY.orgA, admin: false, permissions: ['write:sandboxes', 'delete:sandboxes'], expired: true },
   };
   const sandboxes = new Map<string, { id: string; organizationId: string; labels: Record<string, string> }>([[TOY.sandboxA, { id: TOY.sandboxA, organizationId: TOY.orgA, labels: { team: TOY.secretLabel } as Record<string, string> }]]);
@@ -93,7 +96,9 @@ export async function startToyServer(flaw: Flaw = 'none'): Promise<ToyServer> {
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     const key = m ? keys[m[1]!] : undefined;
     if (!key || (key.expired && flaw !== 'accept-expired')) throw new HttpError(401, 'Unauthorized');
-    if (auth === 'admin' && !key.admin) throw new HttpError(403, 'Forbidden resource');
+    // Admin powers need the full key; a narrowed admin key is a plain key of its organization.
+    const full = ['write:sandboxes', 'delete:sandboxes'].every((p) => key.permissions.includes(p));
+    if (auth === 'admin' && !(key.admin && (full || flaw === 'admin-ignores-narrowing'))) throw new HttpError(403, 'Forbidden resource');
     (req as unknown as { key: Key }).key = key;
   });
   const keyOf = (req: object) => (req as { key: Key }).key;
