@@ -94,7 +94,7 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
 export interface GitHttpServer {
-  /** Base URL as seen from a sandbox, e.g. http://172.31.7.2:8080 (smart: `${url}/git/x.git`, dumb: `${url}/dumb/x.git`). */
+  /** Base URL as seen from a sandbox, e.g. http://198.19.7.2:8080 (smart: `${url}/git/x.git`, dumb: `${url}/dumb/x.git`). */
   url: string;
   /** Directory holding the bare repositories. */
   repos: string;
@@ -113,10 +113,11 @@ export interface GitHttpServer {
 function freeSubnetOctet(): number {
   const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
   for (let attempt = 0; attempt < 100; attempt++) {
-    const x = 1 + Math.floor(Math.random() * 250);
-    if (!routes.includes(`172.31.${x}.`)) return x;
+    // 198.18.0.0/15 (benchmarking) is the tests' "internet": private ranges are below the sandboxes' egress floor.
+    const x = 100 + Math.floor(Math.random() * 150);
+    if (!routes.includes(`198.19.${x}.`)) return x;
   }
-  throw new Error('no free 172.31.x.0/30 range for the git server namespace');
+  throw new Error('no free 198.19.x.0/30 range for the git server namespace');
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -127,8 +128,8 @@ export async function startGitHttpServer(): Promise<GitHttpServer> {
   const hostVeth = `shgh${id}`;
   const nsVeth = `shgn${id}`;
   const octet = freeSubnetOctet();
-  const hostIp = `172.31.${octet}.1`;
-  const serverIp = `172.31.${octet}.2`;
+  const hostIp = `198.19.${octet}.1`;
+  const serverIp = `198.19.${octet}.2`;
   const root = await mkdtemp(join(process.env.SHOAL_TEST_SCRATCH ?? tmpdir(), 'e2e-git-http-'));
   const repos = join(root, 'repos');
   const logFile = join(root, 'access.log');

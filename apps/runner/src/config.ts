@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostAddresses, loadFloor, type FloorSettings } from './network/floor.js';
 
 export interface RunnerConfig {
   host: string;
@@ -31,6 +32,8 @@ export interface RunnerConfig {
   stateSyncIntervalMs: number;
   /** Stop (not destroy) started sandboxes when the runner exits on SIGINT/SIGTERM; otherwise they keep running and are re-adopted. */
   stopSandboxesOnExit: boolean;
+  /** The egress floor and the operator's network lists (network/floor.ts). */
+  floor: FloorSettings;
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -67,6 +70,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
   const diskQuota = env.SHOAL_RUNNER_DISK_QUOTA || 'auto';
   if (diskQuota !== 'auto' && diskQuota !== 'off') errors.push('SHOAL_RUNNER_DISK_QUOTA must be auto or off');
 
+  const defaultImage = env.SHOAL_DEFAULT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0';
+  const floor = loadFloor(
+    { env, subnet: subnet ?? { base: '10.210.0.0', prefix: 16 }, apiUrl, defaultImage, hostAddresses: hostAddresses() },
+    errors,
+  );
+
   const cfg: RunnerConfig = {
     host: env.SHOAL_RUNNER_HOST || '127.0.0.1',
     port: int('SHOAL_RUNNER_PORT', 3003, 0, 65535),
@@ -79,7 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     ociRuntime: env.SHOAL_RUNNER_OCI_RUNTIME || 'auto',
     allowCgroupFix: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_CGROUP_FIX ?? '').toLowerCase()),
     toolboxDir: resolve(env.SHOAL_TOOLBOX_DIR || join(repoRoot, 'apps/toolbox/dist')),
-    defaultImage: env.SHOAL_DEFAULT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
+    defaultImage,
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR ? resolve(env.SHOAL_IMAGE_CACHE_DIR) : undefined,
     uidBase: int('SHOAL_RUNNER_UID_BASE', 100000, 1000, 2 ** 31 - 65536),
     diskQuota: diskQuota === 'off' ? 'off' : 'auto',
@@ -87,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
     stateSyncIntervalMs: int('SHOAL_RUNNER_STATE_SYNC_MS', 10_000, 500, 3_600_000),
     stopSandboxesOnExit: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT ?? '').toLowerCase()),
+    floor,
   };
   if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);
   return Object.freeze(cfg);

@@ -63,7 +63,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     log: (l) => log.info(l),
   });
   await images.init();
-  const network = new Network(cfg.bridge, cfg.subnet);
+  const network = new Network(cfg.bridge, cfg.subnet, cfg.floor);
   const reporter = new ApiReporter(cfg.apiUrl, cfg.token, (m) => log.warn(m));
   const store = new SandboxStore(join(cfg.dataDir, 'sandboxes'));
   const sandboxes = new SandboxService({

@@ -83,6 +83,11 @@ export const CreateRunnerSandbox = Type.Object({
   networkBlockAll: Type.Optional(Type.Boolean()),
   /** Comma-separated IPv4 CIDRs, at most 5. */
   networkAllowList: Type.Optional(Type.String()),
+  /**
+   * The organization's `sandboxLimitedNetworkEgress` at create: the sandbox reaches only the runner's essential list
+   * (SHOAL_RUNNER_LIMITED_EGRESS_CIDRS) and its DNS forwarder. Kept for the sandbox's life; network settings never clear it.
+   */
+  networkLimitEgress: Type.Optional(Type.Boolean()),
   metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 export type CreateRunnerSandbox = Static<typeof CreateRunnerSandbox>;

@@ -44,6 +44,11 @@ export interface PlatformOptions {
    * Tests turn this off: two platforms starting at once could otherwise both see a port free and race for it.
    */
   preferWellKnownPorts?: boolean;
+  /**
+   * Sandbox egress (README "Network"): private CIDRs the operator opens to sandboxes (denied by default), the
+   * essential CIDRs of organizations with limited egress, and extra CIDRs no sandbox may reach (e.g. the database host).
+   */
+  network?: { allowPrivateCidrs?: string[]; limitedEgressCidrs?: string[]; denyCidrs?: string[] };
   log?: (line: string) => void;
   extraApiEnv?: NodeJS.ProcessEnv;
   extraRunnerEnv?: NodeJS.ProcessEnv;
@@ -221,6 +226,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_RUNNER_LOG_LEVEL: 'warn',
           SHOAL_RUNNER_CGROUP_FIX: opts.cgroupFix === false ? '0' : '1',
           ...(opts.imageCacheDir ? { SHOAL_IMAGE_CACHE_DIR: opts.imageCacheDir } : {}),
+          // Every runner's sandboxes are denied every other runner's subnet (the floor), whatever the operator opens.
+          SHOAL_RUNNER_PEER_SUBNETS: layout.runners.filter((o) => o !== r).map((o) => o.subnet).join(','),
+          SHOAL_RUNNER_ALLOW_PRIVATE_CIDRS: (opts.network?.allowPrivateCidrs ?? []).join(','),
+          SHOAL_RUNNER_LIMITED_EGRESS_CIDRS: (opts.network?.limitedEgressCidrs ?? []).join(','),
+          SHOAL_RUNNER_DENY_CIDRS: (opts.network?.denyCidrs ?? []).join(','),
           ...opts.extraRunnerEnv,
         },
       });

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
 import type { Sandbox } from '../db/schema.js';
+import { OrganizationRepository } from '../repositories/organization.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
 import { nextAction, settledState, type SandboxAction } from '../services/sandbox-state.js';
 import type { RunnerHealthChecker } from '../services/runner.service.js';
@@ -203,7 +204,9 @@ export class Reconciler {
     }
     if (!runner) throw new Error('Sandbox has no runner');
     switch (action) {
-      case 'create':
+      case 'create': {
+        // The organization's setting applies when the sandbox is created on its runner, as in the reference.
+        const org = await new OrganizationRepository(this.db).findById(sb.organizationId);
         await this.runners.createSandbox(runner, {
           id: sb.id,
           userId: sb.organizationId,
@@ -218,9 +221,11 @@ export class Reconciler {
           volumes: sb.volumes ?? [],
           networkBlockAll: sb.networkBlockAll,
           ...(sb.networkAllowList ? { networkAllowList: sb.networkAllowList } : {}),
+          ...(org?.sandboxLimitedNetworkEgress ? { networkLimitEgress: true } : {}),
           metadata: { organizationId: sb.organizationId },
         });
         return;
+      }
       case 'start':
         await this.runners.startSandbox(runner, sb.id, { organizationId: sb.organizationId });
         return;

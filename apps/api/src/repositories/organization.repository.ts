@@ -44,6 +44,16 @@ export class OrganizationRepository {
       .executeTakeFirst();
   }
 
+  async setSandboxLimitedNetworkEgress(id: string, limited: boolean): Promise<boolean> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
+    const r = await this.db
+      .updateTable('organization')
+      .set({ sandboxLimitedNetworkEgress: limited, updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
+  }
+
   async counts(organizationId: string): Promise<{ snapshots: number }> {
     const r = await this.db
       .selectFrom('snapshot')

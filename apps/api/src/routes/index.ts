@@ -11,6 +11,7 @@ import getOrganizationUsageOverview from './organizations/get-organization-usage
 import getOrganization from './organizations/get-organization.js';
 import listOrganizations from './organizations/list-organizations.js';
 import updateOrganizationQuota from './organizations/update-organization-quota.js';
+import updateSandboxDefaultLimitedNetworkEgress from './organizations/update-sandbox-default-limited-network-egress.js';
 import hasSandboxAccess from './preview/has-sandbox-access.js';
 import isSandboxPublic from './preview/is-sandbox-public.js';
 import isValidAuthToken from './preview/is-valid-auth-token.js';
@@ -50,6 +51,7 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
       getOrganization,
       getOrganizationUsageOverview,
       updateOrganizationQuota,
+      updateSandboxDefaultLimitedNetworkEgress,
       getAllSnapshots,
       getSnapshot,
       createRunner,

@@ -59,6 +59,11 @@ export class OrganizationService {
     return toOrganizationDto(org);
   }
 
+  /** Read by the reconciler when it creates a sandbox on its runner; existing sandboxes keep their egress. */
+  async setSandboxLimitedNetworkEgress(id: string, limited: boolean): Promise<void> {
+    if (!(await this.orgs.setSandboxLimitedNetworkEgress(id, limited))) throw Errors.notFound(`Organization with ID ${id} not found`);
+  }
+
   private async accessible(p: UserPrincipal, id: string): Promise<Organization> {
     const org = await this.orgs.findById(id);
     if (!org || (!p.isAdmin && !(await this.orgs.isMember(org.id, p.userId)))) throw Errors.notFound(`Organization with ID ${id} not found`);

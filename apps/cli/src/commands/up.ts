@@ -5,7 +5,8 @@ import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 
-export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]';
+export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]' +
+  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...]';
 
 /** Starts the whole platform on embedded defaults and keeps it running until Ctrl-C or SIGTERM. */
 export async function run(args: ParsedArgs, config: CliConfig): Promise<number> {
@@ -26,6 +27,12 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     log,
     ...(flagString(args, 'database-url') ? { databaseUrl: flagString(args, 'database-url')! } : {}),
     ...(flagString(args, 'preview-domain') ? { previewDomain: flagString(args, 'preview-domain')! } : {}),
+    // Validated by each runner at start (it knows the host's addresses and its subnet): a bad list fails `up` with the reason.
+    network: {
+      allowPrivateCidrs: cidrList(flagString(args, 'allow-private-cidrs')),
+      limitedEgressCidrs: cidrList(flagString(args, 'limited-egress-cidrs')),
+      denyCidrs: cidrList(flagString(args, 'deny-cidrs')),
+    },
   });
   const credentialsFile = join(dataDir, 'credentials.json');
   await writeFile(credentialsFile, JSON.stringify({ apiUrl: platform.apiUrl, apiKey: platform.apiKey }, null, 2) + '\n', { mode: 0o600 });
@@ -80,4 +87,8 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       }
     });
   });
+}
+
+function cidrList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }

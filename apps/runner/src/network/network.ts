@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { access, writeFile } from 'node:fs/promises';
 import { intToIp, ipToInt, parseSubnet } from '../config.js';
 import { exec } from '../util/exec.js';
+import { cidrOverlaps, cidrString, defaultFloor, nftElements, type Cidr, type FloorSettings } from './floor.js';
 
 export interface EgressPolicy {
   networkBlockAll?: boolean;
   networkAllowList?: string;
+  /** Set at create from the organization's `sandboxLimitedNetworkEgress`; the tenant's network settings never clear it. */
+  limitedEgress?: boolean;
 }
 
 export interface SandboxNet {
@@ -31,6 +35,12 @@ export function parseAllowList(raw: string | undefined): string[] {
 /**
  * Sandbox networking: one bridge with isolated ports, a netns + veth per sandbox, and one nftables table owned by
  * this runner (named after its bridge, so two runners on a host never touch each other's rules).
+ *
+ * Egress from a sandbox, in order: the floor (floor.ts) rejects what no policy may reach; then the sandbox's own
+ * policy: `open` (no policy), `allow` (its allow list), nothing (networkBlockAll). Limited egress narrows whatever the
+ * policy allows to the operator's essential list. Traffic to the host is the input chain's: dropped, except DNS to the
+ * forwarder on the gateway for sandboxes in `dns` (all but networkBlockAll). IPv6 is off: sandbox interfaces get no
+ * IPv6 address and every IPv6 packet from a sandbox is dropped.
  */
 export class Network {
   readonly gateway: string;
@@ -40,10 +50,14 @@ export class Network {
   private readonly base: number;
   private readonly vethPrefix: string;
 
+  private deny: Cidr[];
+
   constructor(
     readonly bridge: string,
     subnet: { base: string; prefix: number },
+    private readonly floor: FloorSettings = defaultFloor(subnet),
   ) {
+    this.deny = [...floor.deny];
     this.base = ipToInt(subnet.base);
     this.prefix = subnet.prefix;
     this.gateway = intToIp(this.base + 1);
@@ -83,19 +97,56 @@ export class Network {
       await exec('ip', ['link', 'set', this.bridge, 'up']);
     }
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+    await this.resolveEndpoints();
+    await exec('nft', ['-f', '-'], { input: this.ruleset() });
+    await this.syncPolicies(sandboxes);
+  }
+
+  /** Platform endpoints given by name are denied by address; a name that opens a private range the operator allowed is fatal. */
+  private async resolveEndpoints(): Promise<void> {
+    this.deny = [...this.floor.deny];
+    for (const host of this.floor.endpointHosts) {
+      const addrs = await lookup(host, { all: true, family: 4 }).catch(() => []);
+      for (const a of addrs) {
+        const c = { base: a.address, prefix: 32 };
+        const opened = this.floor.allowPrivate.find((p) => cidrOverlaps(p, c)) ?? this.floor.limitedEgress.find((p) => cidrOverlaps(p, c));
+        if (opened) throw new Error(`platform endpoint ${host} (${a.address}) lies in operator-opened ${cidrString(opened)}; sandboxes must never reach it`);
+        this.deny.push(c);
+      }
+    }
+  }
+
+  /** The whole table; `syncPolicies` later only rewrites the per-sandbox sets. */
+  ruleset(): string {
     const b = JSON.stringify(this.bridge);
-    const ruleset = `
+    const set = (name: string, list: Cidr[]) =>
+      `  set ${name} { type ipv4_addr; flags interval; auto-merge;${list.length ? ` elements = { ${nftElements(list)} };` : ''} }`;
+    return `
 add table inet ${this.table}
 delete table inet ${this.table}
 table inet ${this.table} {
   set open { type ipv4_addr; }
   set allow { type ipv4_addr . ipv4_addr; flags interval; }
+  set dns { type ipv4_addr; }
+  set limited { type ipv4_addr; }
+${set('floor_deny', this.deny)}
+${set('private', this.floor.privateRanges)}
+${set('private_open', this.floor.allowPrivate)}
+${set('limited_ok', this.floor.limitedEgress)}
+  chain floor {
+    meta nfproto ipv6 drop
+    fib daddr type { local, broadcast, multicast } reject with icmpx type admin-prohibited
+    ip daddr @floor_deny reject with icmpx type admin-prohibited
+    ip daddr @private ip daddr != @private_open reject with icmpx type admin-prohibited
+  }
   chain forward {
     type filter hook forward priority 0; policy accept;
+    iifname ${b} jump floor
     iifname ${b} ct state established,related accept
     oifname ${b} ct state established,related accept
     iifname ${b} oifname ${b} drop
     iifname ${b} ip saddr != ${this.subnetCidr} drop
+    iifname ${b} ip saddr @limited ip daddr != @limited_ok reject with icmpx type admin-prohibited
     iifname ${b} ip saddr @open accept
     iifname ${b} ip saddr . ip daddr @allow accept
     iifname ${b} reject with icmpx type admin-prohibited
@@ -103,9 +154,10 @@ table inet ${this.table} {
   }
   chain input {
     type filter hook input priority 0; policy accept;
+    iifname ${b} meta nfproto ipv6 drop
     iifname ${b} ct state established,related accept
-    iifname ${b} ip daddr ${this.gateway} udp dport 53 accept
-    iifname ${b} ip daddr ${this.gateway} tcp dport 53 accept
+    iifname ${b} ip saddr @dns ip daddr ${this.gateway} udp dport 53 accept
+    iifname ${b} ip saddr @dns ip daddr ${this.gateway} tcp dport 53 accept
     iifname ${b} drop
   }
   chain postrouting {
@@ -114,8 +166,6 @@ table inet ${this.table} {
   }
 }
 `;
-    await exec('nft', ['-f', '-'], { input: ruleset });
-    await this.syncPolicies(sandboxes);
   }
 
   /** Creates the sandbox's netns and veth (replacing leftovers of a crashed run). Two spawns. */
@@ -139,6 +189,9 @@ table inet ${this.table} {
       input:
         [
           'link set lo up',
+          // IPv6 is off inside sandboxes: no link-local address (set before the link comes up), so only ::1 exists.
+          // Cheaper than the disable_ipv6 sysctl, which would need a spawn inside the namespace per start.
+          'link set eth0 addrgenmode none',
           `addr add ${this.ipFor(index)}/${this.prefix} dev eth0`,
           'link set eth0 up',
           `route add default via ${this.gateway}`,
@@ -156,19 +209,31 @@ table inet ${this.table} {
     await exec('ip', ['netns', 'del', this.nsName(index)], { allowFailure: true });
   }
 
-  /** Rewrites both policy sets in one atomic nft transaction from the full list of sandboxes with a network. */
+  /** Rewrites the per-sandbox policy sets in one atomic nft transaction from the full list of sandboxes with a network. */
   async syncPolicies(sandboxes: SandboxNet[]): Promise<void> {
     const open: string[] = [];
     const allow: string[] = [];
+    const dns: string[] = [];
+    const limited: string[] = [];
     for (const s of sandboxes) {
+      // networkBlockAll blocks the host resolver too; every other sandbox needs it to reach what it may reach.
       if (s.policy.networkBlockAll) continue;
+      dns.push(s.ip);
+      if (s.policy.limitedEgress) limited.push(s.ip);
       const cidrs = parseAllowList(s.policy.networkAllowList);
       if (cidrs.length === 0) open.push(s.ip);
       else for (const c of cidrs) allow.push(`${s.ip} . ${c}`);
     }
-    const lines = [`flush set inet ${this.table} open`, `flush set inet ${this.table} allow`];
-    if (open.length) lines.push(`add element inet ${this.table} open { ${open.join(', ')} }`);
-    if (allow.length) lines.push(`add element inet ${this.table} allow { ${allow.join(', ')} }`);
+    const lines: string[] = [];
+    for (const [name, elements] of [
+      ['open', open],
+      ['allow', allow],
+      ['dns', dns],
+      ['limited', limited],
+    ] as const) {
+      lines.push(`flush set inet ${this.table} ${name}`);
+      if (elements.length) lines.push(`add element inet ${this.table} ${name} { ${elements.join(', ')} }`);
+    }
     await exec('nft', ['-f', '-'], { input: lines.join('\n') + '\n' });
   }
 

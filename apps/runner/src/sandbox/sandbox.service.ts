@@ -238,7 +238,7 @@ export class SandboxService {
         diskGiB: dto.storageQuota,
         env: dto.env ?? {},
         entrypoint: dto.entrypoint ?? [],
-        policy: { networkBlockAll: !!dto.networkBlockAll, networkAllowList: dto.networkAllowList ?? '' },
+        policy: { networkBlockAll: !!dto.networkBlockAll, networkAllowList: dto.networkAllowList ?? '', limitedEgress: !!dto.networkLimitEgress },
         metadata: dto.metadata ?? {},
         index: this.allocateIndex(),
         desired: 'started',
