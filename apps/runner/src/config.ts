@@ -24,7 +24,10 @@ export interface RunnerConfig {
   toolboxDir: string;
   defaultImage: string;
   imageCacheDir: string | undefined;
+  /** Host uid of root for sandboxes created before per-sandbox ranges; images are unpacked owned by this range. */
   uidBase: number;
+  /** Per-sandbox host uid ranges: `ranges` x 65,536 ids from `base` (README "Containment"). */
+  uidPool: { base: number; ranges: number };
   /** `auto` (a sized filesystem per sandbox when loop devices work) or `off`. */
   diskQuota: 'auto' | 'off';
   version: string;
@@ -76,6 +79,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     errors,
   );
 
+  const uidBase = int('SHOAL_RUNNER_UID_BASE', 100000, 1000, 2 ** 31 - 65536);
+  const uidPool = loadUidPool(env, subnet, uidBase, errors);
+
   const cfg: RunnerConfig = {
     host: env.SHOAL_RUNNER_HOST || '127.0.0.1',
     port: int('SHOAL_RUNNER_PORT', 3003, 0, 65535),
@@ -90,7 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     toolboxDir: resolve(env.SHOAL_TOOLBOX_DIR || join(repoRoot, 'apps/toolbox/dist')),
     defaultImage,
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR ? resolve(env.SHOAL_IMAGE_CACHE_DIR) : undefined,
-    uidBase: int('SHOAL_RUNNER_UID_BASE', 100000, 1000, 2 ** 31 - 65536),
+    uidBase,
+    uidPool,
     diskQuota: diskQuota === 'off' ? 'off' : 'auto',
     version: '0.1.0',
     logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
@@ -100,6 +107,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
   };
   if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);
   return Object.freeze(cfg);
+}
+
+/**
+ * The runner's pool of per-sandbox uid ranges. By default it follows the subnet's second octet N (runners on one
+ * host already need distinct subnets): 255 ranges from (N+1) x 2^24, so runners on 10.N.0.0 and 10.M.0.0 never share
+ * an id. The highest usable id is 2^32-2 (2^32-1 is the kernel's "no id").
+ */
+function loadUidPool(
+  env: NodeJS.ProcessEnv,
+  subnet: { base: string } | undefined,
+  uidBase: number,
+  errors: string[],
+): { base: number; ranges: number } {
+  const size = 65536;
+  const second = Number((subnet?.base ?? '10.210.0.0').split('.')[1]);
+  const parse = (name: string, def: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) errors.push(`${name} must be a positive integer, got "${raw}"`);
+    return Number.isInteger(n) && n >= 1 ? n : def;
+  };
+  const base = parse('SHOAL_RUNNER_UID_POOL_BASE', (second + 1) * 2 ** 24);
+  const ranges = parse('SHOAL_RUNNER_UID_POOL_RANGES', 255);
+  const end = base + ranges * size; // first id past the pool
+  if (base % size !== 0) errors.push(`SHOAL_RUNNER_UID_POOL_BASE must be a multiple of 65536, got ${base}`);
+  else if (end - 1 > 2 ** 32 - 2) {
+    errors.push(
+      `the uid pool (SHOAL_RUNNER_UID_POOL_BASE=${base}, SHOAL_RUNNER_UID_POOL_RANGES=${ranges}) must end at or below 4294967294; ` +
+        'set a lower base or fewer ranges',
+    );
+  } else if (base < uidBase + size && uidBase < end) {
+    errors.push(`the uid pool [${base}, ${end}) must not overlap SHOAL_RUNNER_UID_BASE's range [${uidBase}, ${uidBase + size}) (images are unpacked into it)`);
+  }
+  return { base, ranges };
 }
 
 export function ipToInt(ip: string): number {

@@ -11,6 +11,8 @@ import { ApiReporter } from './sandbox/api-reporter.js';
 import { SandboxService } from './sandbox/sandbox.service.js';
 import { SandboxStore } from './sandbox/sandbox.store.js';
 import { DiskPool } from './storage/quota.js';
+import { findIdmapHelper } from './storage/idmap.js';
+import { UidPool } from './sandbox/uid-pool.js';
 import { ensureNodeRuntime } from './toolbox/node-runtime.js';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 
@@ -66,9 +68,12 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   const network = new Network(cfg.bridge, cfg.subnet, cfg.floor);
   const reporter = new ApiReporter(cfg.apiUrl, cfg.token, (m) => log.warn(m));
   const store = new SandboxStore(join(cfg.dataDir, 'sandboxes'));
+  const idmapHelper = await findIdmapHelper();
   const sandboxes = new SandboxService({
     dataDir: cfg.dataDir,
     uidBase: cfg.uidBase,
+    uids: new UidPool(cfg.uidPool.base, cfg.uidPool.ranges),
+    idmapHelper,
     bridgeName: cfg.bridge,
     defaultImage: cfg.defaultImage,
     toolboxDir: cfg.toolboxDir,

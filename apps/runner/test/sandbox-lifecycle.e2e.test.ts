@@ -171,8 +171,10 @@ PYEOF`);
     assert.equal((await crunExec(t, 'life-1', 'echo persisted > /root/marker')).code, 0);
     const upperFile = join(t.cfg.dataDir, 'pool', 'life-1', 'upper', 'root', 'marker');
     const st = await stat(upperFile);
-    assert.equal(st.uid, t.cfg.uidBase);
-    assert.notEqual(st.uid, 0);
+    // Its own range from the runner's pool, not the legacy shared one.
+    const range = t.runner.sandboxes.all().find((s) => s.meta.id === 'life-1')!.meta.uidBase!;
+    assert.equal(st.uid, range);
+    assert.ok(range >= t.cfg.uidPool.base && range !== t.cfg.uidBase, `range ${range}`);
 
     assert.equal((await api(t, 'POST', '/sandboxes/life-1/stop')).status, 200);
     assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'stopped');

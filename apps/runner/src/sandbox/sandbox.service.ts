@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -9,15 +9,22 @@ import type { ImageRecord, ImageStore } from '../images/image-store.js';
 import { NetworkPolicyError, parseAllowList, type Network, type SandboxNet } from '../network/network.js';
 import type { RuntimeBackend } from '../runtime/backend.js';
 import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
+import { mountIdmappedOverlay, stageDir, unmountStage } from '../storage/idmap.js';
 import { isMounted, type DiskPool } from '../storage/quota.js';
 import { exec, ExecError } from '../util/exec.js';
 import type { ApiReporter } from './api-reporter.js';
 import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
 import { toolboxVersion } from './toolbox-client.js';
+import { RANGE_SIZE, type UidPool } from './uid-pool.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
+  /** The legacy shared range (sandboxes whose meta has no range of their own), which is also the images' on-disk range. */
   uidBase: number;
+  /** Each new sandbox's own host uid range comes from here. */
+  uids: UidPool;
+  /** The compiled `shoal-idmap` (idmapped overlay lower layers). */
+  idmapHelper: string;
   bridgeName: string;
   defaultImage: string;
   toolboxDir: string;
@@ -70,6 +77,12 @@ export class SandboxService {
     this.rlimits = await clampedRlimits();
     await mkdir(this.runDir, { recursive: true, mode: 0o700 });
     const metas = await this.d.store.init();
+    // Every range a sandbox on disk holds is taken again before anything is allocated, destroyed-but-not-removed ones too (their files still belong to it).
+    for (const meta of metas) {
+      if (meta.uidBase !== undefined && !this.d.uids.adopt(meta.uidBase)) {
+        this.d.log.warn(`sandbox ${meta.id} shares host uid range ${meta.uidBase} with another sandbox (corrupt meta?)`);
+      }
+    }
     // The table is rebuilt before recovery so cleanup of dead sandboxes can already sync policies.
     await this.d.network.init([]);
     for (const meta of metas) {
@@ -241,10 +254,12 @@ export class SandboxService {
         policy: { networkBlockAll: !!dto.networkBlockAll, networkAllowList: dto.networkAllowList ?? '', limitedEgress: !!dto.networkLimitEgress },
         metadata: dto.metadata ?? {},
         index: this.allocateIndex(),
+        uidBase: this.allocateUids(),
         desired: 'started',
         createdAt: new Date().toISOString(),
       };
       const live: Live = { meta, state: 'pulling_snapshot' };
+      // From here on removeLocked gives the range back.
       this.live.set(meta.id, live);
       this.setState(live, 'pulling_snapshot');
       try {
@@ -402,6 +417,17 @@ export class SandboxService {
     throw Errors.capacity();
   }
 
+  private allocateUids(): number {
+    const base = this.d.uids.allocate();
+    if (base === undefined) throw new RunnerError(503, `Runner has no free host uid range (all ${this.d.uids.ranges} in use)`);
+    return base;
+  }
+
+  /** Host uid/gid of the sandbox's root. */
+  private uidOf(meta: SandboxMeta): number {
+    return meta.uidBase ?? this.d.uidBase;
+  }
+
   private netOf(meta: SandboxMeta): SandboxNet {
     return { index: meta.index, ip: this.d.network.ipFor(meta.index), policy: meta.policy };
   }
@@ -452,19 +478,40 @@ export class SandboxService {
     const network = (this.teardowns.get(meta.index) ?? Promise.resolve())
       .then(() => this.d.network.setup(meta.index))
       .then(() => this.syncPolicies());
+    const uid = this.uidOf(meta);
     const filesystem = (async () => {
+      // The runtime reaches the rootfs and the /etc files from inside the user namespace, as the sandbox's root
+      // (host gid `uid`); no other sandbox's ids may walk in (the overlay's root is the sandbox root's, 0755).
+      for (const d of [bundle, etc]) {
+        await chown(d, 0, uid);
+        await chmod(d, 0o750);
+      }
       if (!(await isMounted(rootfs))) {
         await this.d.pool.mount(meta.id);
         const upper = this.d.pool.dir(meta.id);
+        // Only host root walks the writable layer: overlayfs reaches it with the mounter's credentials.
+        await chmod(upper, 0o700);
         await mkdir(join(upper, 'upper'), { recursive: true });
         await mkdir(join(upper, 'work'), { recursive: true });
         // The overlay's root directory takes the upper dir's owner: make it the sandbox's root.
-        await chown(join(upper, 'upper'), this.d.uidBase, this.d.uidBase);
-        await exec('mount', [
-          '-t', 'overlay', 'overlay', '-o',
-          `lowerdir=${this.d.images.lowerDir(image.key)},upperdir=${join(upper, 'upper')},workdir=${join(upper, 'work')}`,
-          rootfs,
-        ]);
+        await chown(join(upper, 'upper'), uid, uid);
+        const lower = this.d.images.lowerDir(image.key);
+        if (meta.uidBase === undefined) {
+          await exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(upper, 'upper')},workdir=${join(upper, 'work')}`, rootfs]);
+        } else {
+          // The image stays one shared copy on disk (owned by the legacy range); the sandbox sees it through an
+          // idmapped mount as owned by its own range.
+          await mountIdmappedOverlay(this.d.idmapHelper, {
+            lower,
+            upper: join(upper, 'upper'),
+            work: join(upper, 'work'),
+            stage: stageDir(dir),
+            target: rootfs,
+            fromBase: this.d.uidBase,
+            toBase: meta.uidBase,
+            size: RANGE_SIZE,
+          });
+        }
       }
       const ip = this.d.network.ipFor(meta.index);
       await writeFile(join(etc, 'resolv.conf'), `nameserver ${this.d.network.gateway}\noptions ndots:0\n`);
@@ -481,7 +528,7 @@ export class SandboxService {
       args: TOOLBOX_ARGS,
       env: this.processEnv(meta, image),
       netnsPath: this.d.network.nsPath(meta.index),
-      uidBase: this.d.uidBase,
+      uidBase: uid,
       cgroupsPath: `/shoal_${this.d.bridgeName}/${meta.id}`,
       cpu: meta.cpu,
       memoryGiB: meta.memoryGiB,
@@ -584,6 +631,7 @@ export class SandboxService {
       const r = await exec('umount', [rootfs], { allowFailure: true });
       if (r.code !== 0) await exec('umount', ['-l', rootfs], { allowFailure: true });
     }
+    await unmountStage(stageDir(this.d.store.sandboxDir(meta.id)));
     await this.d.pool.unmount(meta.id);
     await unlink(this.socketPath(meta.id)).catch(() => undefined);
     const l = this.live.get(meta.id);
@@ -605,6 +653,8 @@ export class SandboxService {
     await this.d.network.teardown(meta.index);
     await this.d.pool.remove(meta.id);
     await rm(this.d.store.sandboxDir(meta.id), { recursive: true, force: true });
+    // Only once no file of the sandbox is left may another sandbox get its ids.
+    if (meta.uidBase !== undefined) this.d.uids.release(meta.uidBase);
     l.agent?.destroy();
     this.live.delete(meta.id);
     void this.d.reporter.reportState(meta.id, 'destroyed');

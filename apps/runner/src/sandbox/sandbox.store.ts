@@ -17,6 +17,11 @@ export interface SandboxMeta {
   metadata: Record<string, string>;
   /** Host index in the runner subnet; also the netns/veth suffix and the XFS project id offset. */
   index: number;
+  /**
+   * First host uid/gid of the sandbox's own 65,536-id range (container 0 maps to it), from the runner's pool.
+   * Absent for sandboxes created before per-sandbox ranges: they keep the shared legacy range (`uidBase`).
+   */
+  uidBase?: number;
   /** What the runner last did on purpose; a restart restores it. */
   desired: 'started' | 'stopped' | 'destroyed';
   createdAt: string;
