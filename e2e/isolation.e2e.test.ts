@@ -696,20 +696,26 @@ out['made'] = {'ok': True, 'value': True}
     }
   });
 
-  test('files written as root inside are owned by an unprivileged uid on the host (overlay upper dir)', async () => {
+  test("files written inside are owned by the sandbox's own unprivileged host uid range (overlay upper dir)", async () => {
     await shOk(a, `sudo -n sh -c 'echo r > /rootfile-${rand} && echo r > /tmp/rootfile-${rand}' && echo u > ~/userfile-${rand}`);
     const upperA = join(platform.dataDir, 'runner/pool', a.id, 'upper');
     assert.ok(existsSync(upperA), `the sandbox's overlay upper dir is at ${upperA}`);
     const home = (await a.getUserHomeDir())!;
+    // Each sandbox has its own range of 65,536 host ids (its runner meta says where): root inside is its first id.
+    const rangeOf = async (id: string) =>
+      (JSON.parse(await readFile(join(platform.dataDir, 'runner/sandboxes', id, 'meta.json'), 'utf8')) as { uidBase: number }).uidBase;
+    const [rangeA, rangeB] = [await rangeOf(a.id), await rangeOf(b.id)];
+    assert.ok(rangeA >= 65536 && rangeB >= 65536 && Math.abs(rangeA - rangeB) >= 65536, `disjoint ranges ${rangeA}, ${rangeB}`);
     for (const p of [`rootfile-${rand}`, `tmp/rootfile-${rand}`, `${home.slice(1)}/userfile-${rand}`]) {
       const st = await stat(join(upperA, p));
-      assert.ok(st.uid >= 65536 && st.gid >= 65536, `${p} is owned by ${st.uid}:${st.gid} on the host`);
+      assert.ok(st.uid >= rangeA && st.uid < rangeA + 65536 && st.gid >= rangeA && st.gid < rangeA + 65536, `${p} is owned by ${st.uid}:${st.gid}, in A's range ${rangeA}`);
     }
+    assert.equal((await stat(join(upperA, `rootfile-${rand}`))).uid, rangeA, "root's file belongs to A's root");
     assert.ok((await stat(join(upperA, `rootfile-${rand}`))).uid !== (await stat(join(upperA, `${home.slice(1)}/userfile-${rand}`))).uid);
     if (bIsRoot) {
       await shOk(b, `echo r > /rootfile-${rand}`);
       const st = await stat(join(platform.dataDir, 'runner/pool', b.id, 'upper', `rootfile-${rand}`));
-      assert.ok(st.uid >= 65536, `root sandbox user's file owned by ${st.uid} on the host`);
+      assert.equal(st.uid, rangeB, `root sandbox user's file owned by ${st.uid} on the host, B's root`);
     }
   });
 });
