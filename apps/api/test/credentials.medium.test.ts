@@ -127,6 +127,7 @@ describe('no credential crosses into the sandbox', () => {
     for (const path of [`/preview/3000-${sandboxId}/ws`, `/preview/2280-${sandboxId}/process/pty/p/connect`, `/api/toolbox/${sandboxId}/toolbox/process/pty/q/connect`]) {
       const before = runner.upgrades.length;
       assert.equal(await wsStatus(path, hostile(token)), 101, path);
+      for (let i = 0; i < 50 && runner.upgrades.length <= before; i++) await new Promise((r) => setTimeout(r, 20));
       const up = runner.upgrades[before];
       assert.ok(up, `upgrade of ${path} reached the runner`);
       assertClean(up.headers as Record<string, string>, token);
