@@ -35,6 +35,8 @@ export interface RunnerConfig {
   stateSyncIntervalMs: number;
   /** Stop (not destroy) started sandboxes when the runner exits on SIGINT/SIGTERM; otherwise they keep running and are re-adopted. */
   stopSandboxesOnExit: boolean;
+  /** Snapshot refs whose sandboxes run under the relaxed seccomp profile (README "Containment"); none by default. */
+  unconfinedSnapshots: string[];
   /** The egress floor and the operator's network lists (network/floor.ts). */
   floor: FloorSettings;
 }
@@ -103,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
     stateSyncIntervalMs: int('SHOAL_RUNNER_STATE_SYNC_MS', 10_000, 500, 3_600_000),
     stopSandboxesOnExit: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT ?? '').toLowerCase()),
+    unconfinedSnapshots: (env.SHOAL_RUNNER_UNCONFINED_SNAPSHOTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     floor,
   };
   if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);

@@ -15,6 +15,7 @@ import { findIdmapHelper } from './storage/idmap.js';
 import { UidPool } from './sandbox/uid-pool.js';
 import { ensureNodeRuntime } from './toolbox/node-runtime.js';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 
 export interface Runner {
   sandboxes: SandboxService;
@@ -52,9 +53,16 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   const nodeRuntimeDir = await ensureNodeRuntime(cfg.dataDir);
   const shoalBinDir = join(cfg.dataDir, 'shoal-bin');
   await mkdir(shoalBinDir, { recursive: true, mode: 0o755 });
-  // Replaced by rename, never overwritten in place: running sandboxes execute this file (ETXTBSY).
-  await copyFile('/usr/bin/tini-static', join(shoalBinDir, `tini.${process.pid}`));
-  await rename(join(shoalBinDir, `tini.${process.pid}`), join(shoalBinDir, 'tini'));
+  // Replaced by rename, never overwritten in place: running sandboxes execute these files (ETXTBSY).
+  // shoal-exec (built by scripts/bootstrap.mjs) starts every user process with no inherited descriptor.
+  const shoalExec = fileURLToPath(new URL('../native/dist/shoal-exec', import.meta.url));
+  for (const [source, name] of [['/usr/bin/tini-static', 'tini'], [shoalExec, 'shoal-exec']] as const) {
+    await copyFile(source, join(shoalBinDir, `${name}.${process.pid}`)).catch((err: Error) => {
+      throw new Error(`${source} is missing (${err.message}); run npm start or scripts/bootstrap.mjs to build it`);
+    });
+    await chmod(join(shoalBinDir, `${name}.${process.pid}`), 0o755);
+    await rename(join(shoalBinDir, `${name}.${process.pid}`), join(shoalBinDir, name));
+  }
   await chmod(shoalBinDir, 0o755);
 
   const images = new ImageStore({
@@ -79,6 +87,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     toolboxDir: cfg.toolboxDir,
     nodeRuntimeDir,
     shoalBinDir,
+    unconfinedSnapshots: new Set(cfg.unconfinedSnapshots),
     backend,
     images,
     network,

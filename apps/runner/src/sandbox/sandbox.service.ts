@@ -29,8 +29,10 @@ export interface SandboxServiceDeps {
   defaultImage: string;
   toolboxDir: string;
   nodeRuntimeDir: string;
-  /** Holds `tini` (static), bind-mounted at /.shoal/bin. */
+  /** Holds `tini` and `shoal-exec` (static), bind-mounted at /.shoal/bin. */
   shoalBinDir: string;
+  /** Snapshot refs that run under the relaxed seccomp profile (SHOAL_RUNNER_UNCONFINED_SNAPSHOTS); empty by default. */
+  unconfinedSnapshots?: ReadonlySet<string>;
   backend: RuntimeBackend;
   images: ImageStore;
   network: Network;
@@ -534,6 +536,7 @@ export class SandboxService {
       memoryGiB: meta.memoryGiB,
       pidsLimit: Math.min(8192, 1024 * meta.cpu),
       rlimits: this.rlimits,
+      seccomp: this.d.unconfinedSnapshots?.has(meta.snapshot) ? 'relaxed' : 'default',
       binds: [
         { source: this.d.toolboxDir, destination: '/.shoal/toolbox', readonly: true },
         { source: this.d.nodeRuntimeDir, destination: '/.shoal/node', readonly: true },
@@ -589,8 +592,9 @@ export class SandboxService {
     env.set('HOME', '/root');
     if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
     for (const [k, v] of Object.entries(meta.env)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env.set(k, v);
+    // The toolbox listens only on this inherited socket: nothing answers for it on the sandbox's address.
     env.set('SHOAL_TOOLBOX_LISTEN_FD', '3');
-    env.set('SHOAL_TOOLBOX_PORT', '2280');
+    env.set('SHOAL_EXEC_HELPER', '/.shoal/bin/shoal-exec');
     env.set('SHOAL_SANDBOX_USER', meta.osUser);
     env.set('SHOAL_WORKDIR', image.workdir);
     if (meta.entrypoint.length) env.set('SHOAL_ENTRYPOINT', JSON.stringify(meta.entrypoint));
