@@ -5,8 +5,9 @@
  */
 export interface ToolboxConfig {
   listenFd: number | undefined;
-  port: number | undefined;
   socketPath: string | undefined;
+  /** shoal-exec, through which every user process starts with no inherited descriptor; unset outside a sandbox. */
+  execHelper: string | undefined;
   sandboxUser: string | undefined;
   workdir: string | undefined;
 }
@@ -27,16 +28,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Toolb
   const problems: string[] = [];
   const config: ToolboxConfig = {
     listenFd: integer('SHOAL_TOOLBOX_LISTEN_FD', env.SHOAL_TOOLBOX_LISTEN_FD, 0, 65535, problems),
-    port: integer('SHOAL_TOOLBOX_PORT', env.SHOAL_TOOLBOX_PORT, 0, 65535, problems),
     socketPath: env.SHOAL_TOOLBOX_SOCKET || undefined,
+    execHelper: env.SHOAL_EXEC_HELPER || undefined,
     sandboxUser: env.SHOAL_SANDBOX_USER || undefined,
     workdir: env.SHOAL_WORKDIR || undefined,
   };
   if (config.sandboxUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(config.sandboxUser)) {
     problems.push(`SHOAL_SANDBOX_USER is not a valid user name: ${JSON.stringify(config.sandboxUser)}`);
   }
-  if (config.listenFd === undefined && config.port === undefined && config.socketPath === undefined) {
-    problems.push('set at least one of SHOAL_TOOLBOX_LISTEN_FD, SHOAL_TOOLBOX_PORT, SHOAL_TOOLBOX_SOCKET');
+  if (config.execHelper !== undefined && !config.execHelper.startsWith('/')) {
+    problems.push(`SHOAL_EXEC_HELPER must be an absolute path, got ${JSON.stringify(config.execHelper)}`);
+  }
+  // No TCP listener on purpose: the toolbox is reachable only through the runner (README "Containment").
+  if (config.listenFd === undefined && config.socketPath === undefined) {
+    problems.push('set SHOAL_TOOLBOX_LISTEN_FD or SHOAL_TOOLBOX_SOCKET');
   }
   if (problems.length > 0) throw new ConfigError(`invalid toolbox configuration:\n  ${problems.join('\n  ')}`);
   for (const key of Object.keys(env)) if (key.startsWith('SHOAL_')) delete env[key];

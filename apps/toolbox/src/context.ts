@@ -11,6 +11,8 @@ export interface ToolboxContext {
   /** Scratch space of this daemon instance (session scripts, execute output files). */
   readonly runtimeDir: string;
   readonly log: (message: string) => void;
+  /** See `userSpawn`: set inside a sandbox, where user code must not inherit the daemon's descriptors. */
+  readonly execHelper?: string;
 }
 
 export function resolvePath(ctx: ToolboxContext, path: string): string {

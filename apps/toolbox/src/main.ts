@@ -51,7 +51,7 @@ function main(): void {
   const env = childEnvironment(identity);
   // Created after dropping privileges so the sandbox user owns it.
   const runtimeDir = makeRuntimeDir([tmpdir(), identity.home, '/dev/shm', workdir]);
-  const ctx: ToolboxContext = { identity, workdir, env, runtimeDir, log };
+  const ctx: ToolboxContext = { identity, workdir, env, runtimeDir, log, execHelper: config.execHelper };
   const app = buildToolbox(ctx);
 
   const servers: Server[] = [];
@@ -77,7 +77,6 @@ function main(): void {
     }
     serve((s) => s.listen(path), path);
   }
-  if (config.port !== undefined) serve((s) => s.listen(config.port, '0.0.0.0'), `0.0.0.0:${config.port}`);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { collect, startToolbox, type RunningToolbox } from './harness.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** Built by scripts/bootstrap.mjs (npm test) from apps/runner/native/shoal-exec.c. */
+const execHelper = join(appRoot, '../runner/native/dist/shoal-exec');
 
 /** The artifact the runner mounts: dist/ alone must run the daemon, native PTY addon included. */
 describe('toolbox bundle (dist/toolbox.cjs)', () => {
@@ -41,7 +43,8 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
     assert.deepEqual(JSON.parse(reason), { exitCode: 0 });
   });
 
-  it('serves on an inherited listening socket (SHOAL_TOOLBOX_LISTEN_FD), as the runner starts it', async () => {
+  /** Starts dist/toolbox.cjs the way the runner does: a listening socket inherited as fd 3. */
+  async function onInheritedSocket(env: Record<string, string> = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'toolbox-fd-'));
     const path = join(dir, 'runner.sock');
     const listener = createNetServer();
@@ -49,32 +52,75 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
     await once(listener, 'listening');
     // The runner hands the daemon a listening socket as fd 3; here the test's own listener plays that part.
     const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    // A descriptor the daemon inherits and that Node does not mark close-on-exec at startup (Node 20 marks only
+    // low numbers; fd 3, the listening socket, is among them), as anything its parents left open would be.
+    const marker = openSync(join(dir, 'inherited-marker'), 'w');
+    const stdio: (number | 'ignore')[] = ['ignore', 'ignore', 'ignore', fd, ...Array<'ignore'>(36).fill('ignore'), marker];
     const child = spawn(process.execPath, [join(appRoot, 'dist/toolbox.cjs')], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHOAL_TOOLBOX_LISTEN_FD: '3', SHOAL_WORKDIR: dir, TMPDIR: dir },
-      stdio: ['ignore', 'ignore', 'ignore', fd],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHOAL_TOOLBOX_LISTEN_FD: '3', SHOAL_WORKDIR: dir, TMPDIR: dir, ...env },
+      stdio,
     });
-    try {
-      // The test must stop accepting on the shared socket, but closing a unix listener unlinks its path (libuv):
-      // keep a second name for the same socket first.
-      linkSync(path, `${path}.daemon`);
-      listener.close();
-      const body = await new Promise<string>((resolve, reject) => {
+    closeSync(marker);
+    // The test must stop accepting on the shared socket, but closing a unix listener unlinks its path (libuv):
+    // keep a second name for the same socket first.
+    linkSync(path, `${path}.daemon`);
+    listener.close();
+    const call = (method: string, urlPath: string, json?: unknown) =>
+      new Promise<string>((resolve, reject) => {
         const attempt = (left: number) => {
-          const req = request({ socketPath: `${path}.daemon`, path: '/work-dir' }, (res) => {
+          const req = request({ socketPath: `${path}.daemon`, path: urlPath, method, headers: { 'content-type': 'application/json' } }, (res) => {
             let text = '';
             res.on('data', (c: Buffer) => (text += c.toString()));
             res.on('end', () => resolve(text));
           });
           req.on('error', (err) => (left > 0 ? setTimeout(() => attempt(left - 1), 50) : reject(err)));
-          req.end();
+          req.end(json === undefined ? undefined : JSON.stringify(json));
         };
         attempt(100);
       });
-      assert.deepEqual(JSON.parse(body), { dir });
-    } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
+    };
+    return { dir, call, stop };
+  }
+  /** Entries of `ls -l /proc/self/fd` beyond 0, 1, 2 and the directory `ls` itself opened. */
+  const extraFds = (listing: string) => listing.split('\n').filter((l) => / ([3-9]|\d\d+) -> /.test(l) && !/ -> \/proc\/\d+\/fd$/.test(l));
+
+  it('serves on an inherited listening socket (SHOAL_TOOLBOX_LISTEN_FD), as the runner starts it', async () => {
+    const tbFd = await onInheritedSocket();
+    try {
+      assert.deepEqual(JSON.parse(await tbFd.call('GET', '/work-dir')), { dir: tbFd.dir });
+      // Why shoal-exec exists: without it, whatever the daemon inherited reaches user commands.
+      const leaked = JSON.parse(await tbFd.call('POST', '/process/execute', { command: 'ls -l /proc/self/fd' })).result as string;
+      assert.ok(extraFds(leaked).some((l) => l.includes('inherited-marker')), `expected the unwrapped daemon to pass its descriptor on:\n${leaked}`);
+    } finally {
+      await tbFd.stop();
+    }
+  });
+
+  it('with SHOAL_EXEC_HELPER (shoal-exec), user commands and session commands get no inherited descriptor', async () => {
+    const tbFd = await onInheritedSocket({ SHOAL_EXEC_HELPER: execHelper });
+    try {
+      const exec = JSON.parse(await tbFd.call('POST', '/process/execute', { command: 'ls -l /proc/self/fd' })).result as string;
+      assert.match(exec, / 0 -> /);
+      assert.deepEqual(extraFds(exec), [], exec);
+      await tbFd.call('POST', '/process/session', { sessionId: 's' });
+      const session = JSON.parse(await tbFd.call('POST', '/process/session/s/exec', { command: 'ls -l /proc/self/fd' })) as { output: string; exitCode: number };
+      assert.equal(session.exitCode, 0, session.output);
+      assert.match(session.output, / 0 -> /);
+      assert.deepEqual(extraFds(session.output), [], session.output);
+      // A command that is not on PATH is still reported by the daemon itself, not as the helper's exit status.
+      assert.deepEqual(JSON.parse(await tbFd.call('POST', '/process/execute', { command: 'no-such-command-xyz' })), {
+        exitCode: -1,
+        result: 'exec: "no-such-command-xyz": executable file not found',
+      });
+    } finally {
+      await tbFd.stop();
     }
   });
 });

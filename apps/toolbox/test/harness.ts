@@ -46,6 +46,8 @@ export async function startToolbox(options: { entry?: string[]; env?: Record<str
     TMPDIR: dir,
     SHOAL_TOOLBOX_SOCKET: socket,
     SHOAL_WORKDIR: workdir,
+    // As in a sandbox: user processes start through shoal-exec (built by the bootstrap that npm test runs).
+    SHOAL_EXEC_HELPER: join(appRoot, '../runner/native/dist/shoal-exec'),
     ...options.env,
   };
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'ignore', 'pipe'] });

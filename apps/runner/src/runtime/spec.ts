@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { seccompProfile, type SeccompLevel } from './seccomp.js';
 
 /** Docker's default capability set minus NET_RAW (no raw sockets / ping spoofing) and MKNOD. */
 export const SANDBOX_CAPABILITIES = [
@@ -51,6 +52,8 @@ export interface SpecInput {
   memoryGiB: number;
   pidsLimit: number;
   rlimits: Rlimit[];
+  /** `default` unless the operator listed the snapshot in SHOAL_RUNNER_UNCONFINED_SNAPSHOTS (`relaxed`). */
+  seccomp?: SeccompLevel;
   /** Host files or directories bind-mounted read-only (toolbox, node runtime, tini, resolv.conf...). */
   binds: { source: string; destination: string; readonly: boolean }[];
 }
@@ -69,7 +72,8 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
       cwd: '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: s.rlimits,
-      // sudo inside the sandbox (passwordless for the sandbox user) needs setuid to raise privileges.
+      // Every process of the sandbox descends from this one and no_new_privs can never be cleared, so setting it here
+      // would break sudo (setuid) for the sandbox user; see README "Containment" for what confines root instead.
       noNewPrivileges: false,
     },
     root: { path: s.rootfs, readonly: false },
@@ -98,7 +102,10 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
         { type: 'mount' },
         { type: 'user' },
         { type: 'network', path: s.netnsPath },
+        // /proc/self/cgroup shows "/" instead of the host's hierarchy (runner name, sandbox ids of the host).
+        { type: 'cgroup' },
       ],
+      seccomp: seccompProfile(s.seccomp),
       // One shared unprivileged range for every sandbox: images are unpacked uid-shifted into it once.
       uidMappings: [{ containerID: 0, hostID: s.uidBase, size: 65536 }],
       gidMappings: [{ containerID: 0, hostID: s.uidBase, size: 65536 }],

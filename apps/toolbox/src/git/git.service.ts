@@ -8,6 +8,7 @@ import type {
 } from '@shoal/contracts';
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, ToolboxError } from '../http/errors.js';
+import { userSpawn } from '../process/user-spawn.js';
 import { parseStatusV2 } from './git-status.js';
 
 interface Credentials {
@@ -41,7 +42,7 @@ export class GitService {
   }
 
   /** Runs git as the sandbox user; a non-zero exit becomes a 400 carrying git's own (redacted) message. */
-  private run(cwd: string, args: string[], credentials: Credentials = {}, extraEnv: Record<string, string> = {}): Promise<string> {
+  private async run(cwd: string, args: string[], credentials: Credentials = {}, extraEnv: Record<string, string> = {}): Promise<string> {
     const env: Record<string, string> = {
       ...this.ctx.env,
       GIT_TERMINAL_PROMPT: '0',
@@ -56,14 +57,17 @@ export class GitService {
       env.TOOLBOX_GIT_PASSWORD = credentials.password ?? '';
       prefix.push('-c', 'credential.helper=', '-c', `credential.helper=${CREDENTIAL_HELPER}`);
     }
+    const notInstalled = () => badRequest('git is not installed in this sandbox');
+    const command = await userSpawn(this.ctx, 'git', [...prefix, ...args], cwd).catch(() => undefined);
+    if (!command) throw notInstalled();
     return new Promise((resolve, reject) => {
-      const child = spawn('git', [...prefix, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command.file, command.args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => out.push(c));
       child.stderr.on('data', (c: Buffer) => err.push(c));
       child.once('error', (e: NodeJS.ErrnoException) =>
-        reject(badRequest(e.code === 'ENOENT' ? 'git is not installed in this sandbox' : `git: ${e.message}`)),
+        reject(e.code === 'ENOENT' ? notInstalled() : badRequest(`git: ${e.message}`)),
       );
       child.once('close', (code) => {
         if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));

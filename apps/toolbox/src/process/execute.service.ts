@@ -8,6 +8,7 @@ import { EXECUTE_DEFAULT_TIMEOUT_SECONDS, type ExecuteRequest, type ExecuteRespo
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, requestTimeout } from '../http/errors.js';
 import { splitCommand } from './split-command.js';
+import { userSpawn } from './user-spawn.js';
 
 /** Linux O_TMPFILE (includes O_DIRECTORY): an unnamed file that vanishes with its last descriptor. */
 const O_TMPFILE = 0o20200000;
@@ -60,10 +61,15 @@ export class ExecuteService {
 
     const capture = await openCapture(this.ctx.runtimeDir);
     try {
+      const command = await userSpawn(this.ctx, file, args, cwd).catch((err: Error) => err);
       const outcome = await new Promise<{ code: number; timedOut: boolean } | { spawnError: Error }>((resolve) => {
+        if (command instanceof Error) {
+          resolve({ spawnError: command });
+          return;
+        }
         let child: ChildProcess;
         try {
-          child = spawn(file, args, {
+          child = spawn(command.file, command.args, {
             cwd,
             env: this.ctx.env,
             stdio: ['ignore', capture.fd, capture.fd],

@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import type { PtyCreateRequest, PtyExitReason, PtySessionInfo } from '@shoal/contracts';
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, conflict, fromErrno, gone, notFound } from '../http/errors.js';
+import { userSpawnPath } from './user-spawn.js';
 
 /** Output produced while no client is attached is kept (up to this much) for the next client to attach. */
 const BACKLOG_LIMIT = 1024 * 1024;
@@ -43,7 +44,8 @@ class PtySession {
   start(): Promise<void> {
     this.starting ??= loadNodePty().then((lib) => {
       const env = { ...this.ctx.env, TERM: 'xterm-256color', ...this.info.envs };
-      const pty = lib.spawn(this.shell, ['-i', '-l'], {
+      const command = userSpawnPath(this.ctx, this.shell, ['-i', '-l']);
+      const pty = lib.spawn(command.file, command.args, {
         name: env.TERM ?? 'xterm-256color',
         cols: this.info.cols,
         rows: this.info.rows,

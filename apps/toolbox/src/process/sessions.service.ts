@@ -8,6 +8,7 @@ import type { Session, SessionCommand } from '@shoal/contracts';
 import type { ToolboxContext } from '../context.js';
 import { badRequest, conflict, notFound } from '../http/errors.js';
 import { OutputLog, type StreamKind } from './output-log.js';
+import { userSpawnPath } from './user-spawn.js';
 
 interface Command {
   id: string;
@@ -43,7 +44,9 @@ class ShellSession {
     ctx: ToolboxContext,
     shellPath: string,
   ) {
-    this.shell = spawn(shellPath, [], {
+    // fd 3 is the status pipe: kept for the shell, closed for each command (`3>&-` below).
+    const command = userSpawnPath(ctx, shellPath, [], 4);
+    this.shell = spawn(command.file, command.args, {
       cwd: ctx.workdir,
       env: ctx.env,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
@@ -77,7 +80,7 @@ class ShellSession {
     this.commands.push(cmd);
     const sentinel = cmd.sentinel.toString('latin1');
     this.shell.stdin?.write(
-      `. '${script}' </dev/null; __shoal_rc=$?; printf '%s' '${sentinel}'; printf '%s' '${sentinel}' >&2; ` +
+      `. '${script}' </dev/null 3>&-; __shoal_rc=$?; printf '%s' '${sentinel}'; printf '%s' '${sentinel}' >&2; ` +
         `printf '%s %s\\n' '${id}' "$__shoal_rc" >&3; rm -f '${script}'\n`,
     );
     return cmd;
