@@ -8,7 +8,7 @@
 import type { Operation } from '../openapi.js';
 import type { Access } from './checker.js';
 
-const PUBLIC = ['healthControllerCheck', 'configControllerGetConfig', 'isSandboxPublic', 'isValidAuthToken'];
+const PUBLIC = ['healthControllerCheck', 'healthControllerReady', 'configControllerGetConfig', 'isSandboxPublic', 'isValidAuthToken'];
 const ADMIN = [
   'listUsers',
   'createUser',
