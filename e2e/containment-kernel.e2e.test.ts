@@ -136,6 +136,12 @@ attempt('fsopen', lambda: sysc(430, b'tmpfs', ctypes.c_uint(0)))
       assert.ok(lines.length > 0, 'no cgroup lines');
       for (const line of lines) assert.match(line, /:\/$/, `${actor}: host cgroup path visible: ${line}`);
       assert.doesNotMatch(r.result, new RegExp(sb.id), `${actor}: the host's path to this sandbox is visible`);
+      // /sys/fs/cgroup is the sandbox's own cgroup (no other sandbox, no runner hierarchy), with its own limits.
+      const fs = await sh(asActor(actor, 'find /sys/fs/cgroup -maxdepth 3 -name "shoal_*" | head -5; echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)'));
+      assert.doesNotMatch(fs.result, /shoal_/, `${actor}: the host's cgroup tree is visible: ${fs.result}`);
+      assert.match(fs.result, new RegExp(`mem=${sb.memory * 1024 ** 3}\\b`), `${actor}: ${fs.result}`);
+      const write = await sh(asActor(actor, 'echo 1 > /sys/fs/cgroup/pids/pids.max'));
+      assert.notEqual(write.exitCode, 0, `${actor}: wrote its own pids limit`);
     });
   }
 });

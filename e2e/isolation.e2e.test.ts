@@ -232,13 +232,11 @@ for p in ${py(writes)}: attempt(p, lambda p=p: open_for_write(p))
         sb,
         actor,
         `
-cg = {}
-for line in read('/proc/self/cgroup').splitlines():
-    _, ctrls, path = line.split(':', 2)
-    for c in ctrls.split(','): cg[c] = path
 targets = ['/sys/kernel/uevent_helper', '/sys/kernel/mm/transparent_hugepage/enabled', '/sys/kernel/profiling']
-if 'pids' in cg: targets.append('/sys/fs/cgroup/pids' + cg['pids'] + '/pids.max')
-if 'memory' in cg: targets.append('/sys/fs/cgroup/memory' + cg['memory'] + '/memory.limit_in_bytes')
+# The sandbox's own limits: at the root of its /sys/fs/cgroup (its cgroup namespace's view), and at their host paths
+# (hidden inside, since /sys/fs/cgroup shows only the sandbox's own cgroup).
+targets += ['/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']
+targets += [${py(cgroupDir('pids', sb.id) + '/pids.max')}, ${py(cgroupDir('memory', sb.id) + '/memory.limit_in_bytes')}]
 for c in ['pids', 'memory', 'cpu', 'devices', 'rdma', 'unified']:
     targets += ['/sys/fs/cgroup/%s/release_agent' % c, '/sys/fs/cgroup/%s/cgroup.procs' % c]
 out['targets'] = {'ok': True, 'value': targets}
@@ -248,7 +246,7 @@ attempt('create', lambda: open('/sys/shoal-escape', 'w'))
 `,
       );
       const targets = r.targets!.value as string[];
-      // The paths are built inside from /proc/self/cgroup; on the host they name A's real cgroup files, so a typo
+      // The paths name the sandbox's real cgroup files on the host, so a typo
       // cannot pass for a refusal. Inside, ENOENT (the file is not visible at all) is as good as a refusal.
       assert.ok(
         targets.some((t) => t.endsWith('/pids.max') && existsSync(t)),

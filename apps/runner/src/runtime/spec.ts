@@ -87,6 +87,9 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
       // A fresh sysfs cannot be mounted from a user namespace that does not own the network namespace, so /sys
       // is the host's, bind-mounted read-only (as rootless Docker does).
       { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] },
+      // Over the host's cgroup tree: the sandbox's own cgroup only (read-only), seen from its cgroup namespace as the
+      // root, so runtimes that size themselves from cgroup limits (JVM, libuv) read the sandbox's limits.
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
       ...s.binds.map((b) => ({
         destination: b.destination,
         type: 'bind',
