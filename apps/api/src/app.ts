@@ -21,6 +21,8 @@ import { ApiKeyService } from './services/api-key.service.js';
 import { OrganizationService } from './services/organization.service.js';
 import { RunnerService } from './services/runner.service.js';
 import { SandboxService } from './services/sandbox.service.js';
+import { HttpSnapshotProbe, ReadinessService, type SnapshotProbe } from './services/readiness.service.js';
+import { ReadinessRepository } from './repositories/readiness.repository.js';
 import type { Services } from './services/services.js';
 import { sharedSchemas } from './schemas.js';
 import { apiRoutes } from './routes/index.js';
@@ -33,6 +35,11 @@ export interface AppDeps {
   /** Runner client; tests pass a fake. Defaults to the HTTP client. */
   runnerAdapter?: RunnerAdapter;
   logger?: FastifyServerOptions['logger'];
+  /**
+   * How readiness asks runners whether they hold the default image. Defaults to the runners' HTTP snapshot endpoints;
+   * with a fake runnerAdapter and no probe, every image counts as present (the fake runner has no images to build).
+   */
+  snapshotProbe?: SnapshotProbe;
   /** Start the reconciler, the LISTEN connection and runner health checks when the app is ready (default true). */
   background?: boolean;
 }
@@ -96,9 +103,14 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   app.decorate('reconciler', reconciler);
 
   const authService = new AuthService(new AuthRepository(db), app.log);
+  const probe: SnapshotProbe =
+    deps.snapshotProbe ??
+    (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
+  const readiness = new ReadinessService(new ReadinessRepository(db), probe, { name: config.defaultSnapshot, image: config.defaultSnapshotImage });
   const services: Services = {
     config,
-    sandboxes: new SandboxService(db, reconciler, events, config),
+    readiness,
+    sandboxes: new SandboxService(db, reconciler, events, config, readiness),
     runners: runnerService,
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),

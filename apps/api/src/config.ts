@@ -13,6 +13,11 @@ export interface ApiConfig {
   previewDomain: string | undefined;
   adminApiKey: string | undefined;
   /**
+   * Write `<dataDir>/credentials.json` when the first start creates the admin key (default true). The platform
+   * supervisor turns it off: it publishes the file itself once the platform can serve create().
+   */
+  writeCredentials?: boolean;
+  /**
    * Key of the credential the API derives for calling runners (contracts `runnerCallToken`); the same value on every
    * API replica. Unset: generated once in `<dataDir>/platform-secret` (mode 0600) by `startApi`.
    */
@@ -83,6 +88,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     defaultSnapshotImage: env.SHOAL_DEFAULT_SNAPSHOT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
     previewDomain,
     adminApiKey,
+    writeCredentials: env.SHOAL_WRITE_CREDENTIALS !== '0',
     platformSecret,
     reconcileIntervalMs: intVar(env, 'SHOAL_RECONCILE_INTERVAL_MS', 1000, errors, 50),
     runnerHealthIntervalMs: intVar(env, 'SHOAL_RUNNER_HEALTH_INTERVAL_MS', 10_000, errors, 100),

@@ -28,6 +28,8 @@ export const Errors = {
   snapshotWithBuildInfo: () => new ApiError(400, 'Cannot specify a snapshot when using a build info entry'),
   buildInfoUnsupported: () => new ApiError(400, 'Building images (buildInfo) is not supported by this server yet'),
   noRunners: () => new ApiError(400, 'No available runners'),
+  defaultSnapshotNotReady: (name: string, detail: string) =>
+    new ApiError(503, `The default snapshot ${name} is still being built (${detail}); retry when GET /api/health/ready answers 200`),
   stateChangeInProgress: () => new ApiError(400, 'State change in progress'),
   notValidState: () => new ApiError(400, 'Sandbox is not in valid state'),
   notStarted: () => new ApiError(400, 'Sandbox is not started'),

@@ -34,7 +34,7 @@ export async function startApi(given: Readonly<ApiConfig>, logger: FastifyServer
       return bootstrap(client, config);
     });
     let credentialsFile: string | undefined;
-    if (boot.adminApiKey && config.dataDir) credentialsFile = await writeCredentials(config.dataDir, config.publicUrl, boot.adminApiKey);
+    if (boot.adminApiKey && config.dataDir && config.writeCredentials !== false) credentialsFile = await writeCredentials(config.dataDir, config.publicUrl, boot.adminApiKey);
     const app = await build({ config, pool, logger });
     await app.listen({ host: config.host, port: config.port });
     return {

@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'sandbox stop': () => import('./commands/sandbox/stop.js'),
   'sandbox delete': () => import('./commands/sandbox/delete.js'),
   'snapshot list': () => import('./commands/snapshot/list.js'),
+  'credentials reset': () => import('./commands/credentials/reset.js'),
 };
 
 async function help(): Promise<void> {

@@ -3,3 +3,4 @@ export * from './ports.js';
 export * from './registry.js';
 export * from './platform.js';
 export { ensureTraversable } from '@shoal/postgres';
+export { resetCredentials, readCredentials, CREDENTIALS, type ResetResult } from './credentials.js';

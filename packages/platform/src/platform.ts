@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runnerCallToken, runnerTokenHash } from '@shoal/contracts';
@@ -8,6 +8,8 @@ import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
+import { mintSupervisorKey, publishedKeyState, readCredentials, waitForReady, PENDING_CREDENTIALS, CREDENTIALS } from './credentials.js';
+import { generateApiKey, writeCredentials } from './api-keys.js';
 
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -65,7 +67,12 @@ export interface RunnerHandle {
 export interface Platform {
   /** The URL users give the SDK as DAYTONA_API_URL (ends in /api). */
   apiUrl: string;
+  /** The key published in credentials.json; when that file is missing, the supervisor's own key (rotated every start). */
   apiKey: string;
+  /** `<dataDir>/credentials.json`, written (atomically) only once GET /api/health/ready answered 200. */
+  credentialsFile: string;
+  /** True when credentials.json was lost after the first start: `shoal credentials reset` mints a new key. */
+  credentialsMissing: boolean;
   databaseUrl: string;
   registryAddress: string;
   defaultSnapshot: string;
@@ -85,6 +92,8 @@ export interface Platform {
 }
 
 interface PersistedLayout {
+  /** The API URL of the last start, for `shoal credentials reset` on a stopped platform. */
+  apiUrl?: string;
   postgresPort: number;
   registryPort: number;
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
@@ -169,6 +178,17 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // the platform processes and from there into sandboxes.
     const baseEnv: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, HOME: '/root', NODE_ENV: 'production' };
 
+    layout.apiUrl = apiUrl;
+    await writeFile(join(dataDir, 'platform.json'), JSON.stringify(layout, null, 2), { mode: 0o600 });
+    const credentialsFile = join(dataDir, CREDENTIALS);
+    const published = await readCredentials(credentialsFile);
+    let pendingKey: string | undefined;
+    if (!published) {
+      // Survives a crash before readiness: the next start publishes the same key instead of minting another.
+      pendingKey = (await readCredentials(join(dataDir, PENDING_CREDENTIALS)))?.apiKey ?? opts.adminApiKey ?? generateApiKey();
+      await writeCredentials(dataDir, publicUrl, pendingKey, PENDING_CREDENTIALS);
+    }
+
     const api = new ManagedProcess({
       name: 'api',
       command: process.execPath,
@@ -187,7 +207,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         SHOAL_API_LOG_LEVEL: 'warn',
         SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
         ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
-        ...(opts.adminApiKey ? { SHOAL_ADMIN_API_KEY: opts.adminApiKey } : {}),
+        // The key of a first start is chosen here and kept in a private pending file until the platform is ready.
+        ...(pendingKey ? { SHOAL_ADMIN_API_KEY: pendingKey } : {}),
+        SHOAL_WRITE_CREDENTIALS: '0',
         SHOAL_PLATFORM_SECRET: platformSecret,
         ...opts.extraApiEnv,
       },
@@ -198,8 +220,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     };
     await startApi();
     started.push(() => api.stop());
-    const credentials = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8')) as { apiKey: string };
-    const apiKey = credentials.apiKey;
+    // The supervisor registers runners with a key of its own, so a lost credentials.json never stops a start.
+    const supervisorKey = await mintSupervisorKey(databaseUrl);
+    const userKey = await publishedKeyState(databaseUrl, published?.apiKey, pendingKey);
+    if (!userKey) await rm(join(dataDir, PENDING_CREDENTIALS), { force: true });
+    const apiKey = userKey?.key ?? supervisorKey;
 
     const runners: RunnerHandle[] = layout.runners.slice(0, opts.runners ?? 1).map((r, index) => {
       const url = `http://127.0.0.1:${r.port}`;
@@ -249,17 +274,25 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     for (const r of runners) {
       await startRunner(r.index);
       started.push(() => r.process.stop('SIGTERM', 9000));
-      await registerRunner(apiUrl, apiKey, r);
+      await registerRunner(apiUrl, supervisorKey, r);
     }
 
     if (opts.prepareDefaultSnapshot !== false && runners.length > 0) {
       log(`[platform] preparing the default snapshot ${defaultSnapshot} (built from Debian packages on first run)`);
       await prepareImage(runners[0]!, defaultImage);
+      // The file is the signal scripts poll for: it appears only when create() of the default snapshot can succeed.
+      await waitForReady(apiUrl, 600_000, () => api.running);
+    }
+    if (userKey?.pending) {
+      await writeCredentials(dataDir, publicUrl, userKey.key);
+      await rm(join(dataDir, PENDING_CREDENTIALS), { force: true });
     }
 
     return {
       apiUrl,
       apiKey,
+      credentialsFile,
+      credentialsMissing: !userKey,
       databaseUrl,
       registryAddress,
       defaultSnapshot,

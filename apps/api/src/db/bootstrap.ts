@@ -1,10 +1,8 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type pg from 'pg';
 import type { ApiConfig } from '../config.js';
-import { PERMISSIONS, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
+import { ADMIN_USER_ID, adminOrganizationId, mintAdminApiKey, writeCredentials } from './admin-key.js';
 
-export const ADMIN_USER_ID = 'shoal-admin';
+export { ADMIN_USER_ID, writeCredentials };
 
 export interface BootstrapResult {
   /** Set only on the start that created the admin: the key is shown once. */
@@ -21,14 +19,10 @@ type BootstrapConfig = Pick<ApiConfig, 'adminApiKey' | 'defaultSnapshot' | 'defa
 export async function bootstrap(client: pg.PoolClient, config: BootstrapConfig): Promise<BootstrapResult> {
   await client.query('BEGIN');
   try {
-    const existing = await client.query<{ organization_id: string }>(
-      `SELECT ou.organization_id FROM organization_user ou JOIN organization o ON o.id = ou.organization_id
-        WHERE ou.user_id = $1 AND o.personal ORDER BY o.created_at LIMIT 1`,
-      [ADMIN_USER_ID],
-    );
+    const existing = await adminOrganizationId(client);
     let result: BootstrapResult;
-    if (existing.rows[0]) {
-      result = { adminOrganizationId: existing.rows[0].organization_id };
+    if (existing) {
+      result = { adminOrganizationId: existing };
     } else {
       await client.query(`INSERT INTO "user" (id, name, email, role) VALUES ($1, 'Shoal Admin', '', 'admin') ON CONFLICT DO NOTHING`, [
         ADMIN_USER_ID,
@@ -42,12 +36,7 @@ export async function bootstrap(client: pg.PoolClient, config: BootstrapConfig):
       );
       const orgId = org.rows[0]!.id;
       await client.query(`INSERT INTO organization_user (organization_id, user_id, role) VALUES ($1, $2, 'owner')`, [orgId, ADMIN_USER_ID]);
-      const key = config.adminApiKey ?? generateApiKey();
-      await client.query(
-        `INSERT INTO api_key (organization_id, user_id, name, key_hash, key_prefix, key_suffix, permissions)
-         VALUES ($1, $2, 'admin', $3, 'dtn', $4, $5)`,
-        [orgId, ADMIN_USER_ID, hashApiKey(key), key.slice(-3), [...PERMISSIONS]],
-      );
+      const key = await mintAdminApiKey(client, orgId, { name: 'admin', ...(config.adminApiKey ? { value: config.adminApiKey } : {}) });
       result = { adminApiKey: key, adminOrganizationId: orgId };
     }
     // The default snapshot may change between starts (new SHOAL_DEFAULT_SNAPSHOT); add it if missing, never rewrite.
@@ -62,13 +51,4 @@ export async function bootstrap(client: pg.PoolClient, config: BootstrapConfig):
     await client.query('ROLLBACK');
     throw err;
   }
-}
-
-/** Writes `<dataDir>/credentials.json` (mode 0600) for the CLI and the e2e tests. */
-export async function writeCredentials(dataDir: string, publicUrl: string, apiKey: string): Promise<string> {
-  await mkdir(dataDir, { recursive: true });
-  const file = join(dataDir, 'credentials.json');
-  await writeFile(file, JSON.stringify({ apiUrl: `${publicUrl}/api`, apiKey }, null, 2) + '\n', { mode: 0o600 });
-  await chmod(file, 0o600);
-  return file;
 }

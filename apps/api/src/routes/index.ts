@@ -25,6 +25,7 @@ import getAllSnapshots from './snapshots/get-all-snapshots.js';
 import getSnapshot from './snapshots/get-snapshot.js';
 import getConfig from './system/get-config.js';
 import health from './system/health.js';
+import healthReady from './system/health-ready.js';
 import createUser from './users/create-user.js';
 import getAuthenticatedUser from './users/get-authenticated-user.js';
 import getUser from './users/get-user.js';
@@ -36,6 +37,7 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
     app,
     [
       health,
+      healthReady,
       getConfig,
       getAuthenticatedUser,
       listUsers,

@@ -2,7 +2,7 @@ import type { Static } from '@sinclair/typebox';
 import type { ApiKey } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
-import { generateApiKey, hashApiKey, maskApiKey, type Permission } from '../auth/api-key-format.js';
+import { apiKeyRecord, maskApiKey, type Permission } from '../auth/api-key-format.js';
 import type { ApiKeyRepository } from '../repositories/api-key.repository.js';
 import type { OrganizationRepository } from '../repositories/organization.repository.js';
 import type { ApiKeyList, ApiKeyResponse, CreateApiKeyBody } from '../schemas.js';
@@ -24,14 +24,12 @@ export class ApiKeyService {
       if (Number.isNaN(expiresAt.getTime())) throw Errors.badRequest('expiresAt must be a valid date');
       if (expiresAt.getTime() <= Date.now()) throw Errors.badRequest('expiresAt must be in the future');
     }
-    const value = generateApiKey();
+    const { value, ...stored } = apiKeyRecord();
     const row = await this.keys.insert({
       organizationId: p.organizationId,
       userId: p.userId,
       name: body.name,
-      keyHash: hashApiKey(value),
-      keyPrefix: 'dtn',
-      keySuffix: value.slice(-3),
+      ...stored,
       permissions: [...new Set(body.permissions)],
       expiresAt,
     });

@@ -40,6 +40,8 @@ export class SandboxService {
     private readonly reconciler: Reconciler,
     private readonly events: SandboxEvents,
     private readonly config: SandboxServiceConfig,
+    /** Refuses creates of the default snapshot while it is still being built (503 instead of a sandbox stuck waiting). */
+    private readonly readiness?: { assertDefaultSnapshotServable(): Promise<void> },
   ) {
     this.sandboxes = new SandboxRepository(db);
     this.snapshots = new SnapshotRepository(db);
@@ -71,6 +73,7 @@ export class SandboxService {
     const snapshot = await this.snapshots.findByIdOrName(p.organizationId, snapshotName);
     if (!snapshot) throw Errors.snapshotNotFound(snapshotName);
     if (snapshot.state !== 'active') throw Errors.snapshotNotActive(snapshotName, snapshot.state);
+    if (this.readiness && snapshot.general && snapshot.name === this.config.defaultSnapshot) await this.readiness.assertDefaultSnapshotServable();
     if (body.cpu || body.gpu || body.memory || body.disk) throw Errors.resourcesWithSnapshot();
 
     const org = await this.orgs.findById(p.organizationId);

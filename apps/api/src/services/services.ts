@@ -1,6 +1,7 @@
 import type { ApiConfig } from '../config.js';
 import type { ApiKeyService } from './api-key.service.js';
 import type { OrganizationService } from './organization.service.js';
+import type { ReadinessService } from './readiness.service.js';
 import type { RunnerService } from './runner.service.js';
 import type { SandboxService } from './sandbox.service.js';
 
@@ -11,4 +12,5 @@ export interface Services {
   runners: RunnerService;
   apiKeys: ApiKeyService;
   organizations: OrganizationService;
+  readiness: ReadinessService;
 }

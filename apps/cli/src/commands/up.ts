@@ -1,5 +1,4 @@
-import { chmod, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { startPlatform } from '@shoal/platform';
 import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { CliConfig } from '../config.js';
@@ -34,9 +33,19 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       denyCidrs: cidrList(flagString(args, 'deny-cidrs')),
     },
   });
-  const credentialsFile = join(dataDir, 'credentials.json');
-  await writeFile(credentialsFile, JSON.stringify({ apiUrl: platform.apiUrl, apiKey: platform.apiKey }, null, 2) + '\n', { mode: 0o600 });
-  await chmod(credentialsFile, 0o600);
+  const credentialsFile = platform.credentialsFile;
+  if (platform.credentialsMissing) {
+    // The database keeps only hashes: the old key cannot be shown again, a new one can be minted.
+    console.log(
+      [
+        '',
+        `${credentialsFile} is missing, so no API key can be shown (keys are stored hashed). Existing keys keep working.`,
+        'Mint a new admin key and rewrite the file with:',
+        '',
+        `  ${recoveryCommand(dataDir)}`,
+      ].join('\n'),
+    );
+  }
   const seconds = ((Date.now() - t0) / 1000).toFixed(1);
   console.log(
     [
@@ -44,13 +53,14 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       `Shoal is ready (${seconds} s).`,
       '',
       `  API URL:  ${platform.apiUrl}`,
-      `  API key:  ${platform.apiKey}`,
-      `  Saved in: ${credentialsFile}`,
+      ...(platform.credentialsMissing
+        ? [`  API key:  (missing; run ${recoveryCommand(dataDir)})`]
+        : [`  API key:  ${platform.apiKey}`, `  Saved in: ${credentialsFile}`]),
       '',
       'Use it from the official Daytona SDK (npm install @daytonaio/sdk@0.108.1):',
       '',
       `  export DAYTONA_API_URL=${platform.apiUrl}`,
-      `  export DAYTONA_API_KEY=${platform.apiKey}`,
+      `  export DAYTONA_API_KEY=${platform.credentialsMissing ? '<the new key>' : platform.apiKey}`,
       '',
       "  import { Daytona } from '@daytonaio/sdk';",
       '  const sandbox = await new Daytona().create();',
@@ -87,6 +97,11 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       }
     });
   });
+}
+
+/** What `npm start` prints when credentials.json is lost (tests run exactly this line). */
+export function recoveryCommand(dataDir: string): string {
+  return `npx shoal credentials reset --data-dir ${dataDir}`;
 }
 
 function cidrList(raw: string | undefined): string[] {
