@@ -7,10 +7,11 @@ import { Type, type Static } from '@sinclair/typebox';
  *
  * Startup (env, read once by the daemon):
  *   SHOAL_TOOLBOX_LISTEN_FD  an inherited, already-listening unix socket (the runner's private channel)
- *   SHOAL_TOOLBOX_PORT       also listen on 0.0.0.0:<port> (2280 inside the sandbox)
  *   SHOAL_TOOLBOX_SOCKET     a unix socket path to listen on (dev / tests)
  *   SHOAL_SANDBOX_USER       create the user if missing and drop privileges to it (only when started as uid 0)
  *   SHOAL_WORKDIR            the image WORKDIR; empty means the user's home
+ *   SHOAL_EXEC_HELPER        shoal-exec: every user process starts through it, with no inherited descriptor
+ * There is no TCP listener: port 2280 of a sandbox reaches the toolbox only through the runner's proxy.
  * Readiness: `GET /version` answers 200 once the daemon serves requests.
  */
 
