@@ -32,7 +32,10 @@ export interface PlatformOptions {
   imageCacheDir?: string;
   previewDomain?: string;
   adminApiKey?: string;
-  /** Build or pull the default snapshot on the first runner before reporting ready (default true). */
+  /**
+   * Build or pull the default snapshot on the first runner and wait for GET /api/health/ready before publishing
+   * credentials.json (default true). With false the file is published as soon as the runners are registered.
+   */
   prepareDefaultSnapshot?: boolean;
   /** Stop running sandboxes when the runner exits (default true: Ctrl-C leaves nothing running). */
   stopSandboxesOnExit?: boolean;
