@@ -109,6 +109,8 @@ export class FakeRunner {
         },
       });
     }
+    // Readiness asks whether the default image is present; the fake runs no images, so every one counts as present.
+    if (req.method === 'GET' && path === '/snapshots/exists') return send(200, { exists: true });
     if (req.method === 'POST' && path === '/sandboxes') {
       const b = JSON.parse(body.toString('utf8')) as { id: string };
       await delay();
