@@ -159,6 +159,7 @@ describe('isolation: escape attempts from inside sandboxes', () => {
       `/proc/self/cwd/${'../'.repeat(16)}${hostMarker.slice(1)}`,
       join(platform.dataDir, 'credentials.json'),
       join(platform.dataDir, 'platform.json'),
+      join(platform.dataDir, 'platform-secret'),
       join(platform.dataDir, 'runner/sandboxes', a.id, 'meta.json'),
     ];
     for (const [actor, sb] of actors()) {

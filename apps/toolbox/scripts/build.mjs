@@ -2,7 +2,7 @@
 // addon beside it, so that dist/ alone is what the runner bind-mounts at /.shoal/toolbox.
 import { build } from 'esbuild';
 import process from 'node:process';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,11 +35,13 @@ const nodePtyNative = {
   },
 };
 
-rmSync(dist, { recursive: true, force: true });
+// Each file is written under a temporary name and renamed into place: the runner bind-mounts dist/ into sandboxes
+// that may be starting while a second `npm test` or `npm start` rebuilds, and must never see a missing bundle.
 mkdirSync(dist, { recursive: true });
+const tmp = (name) => join(dist, `.${name}.${process.pid}.tmp`);
 await build({
   entryPoints: [join(root, 'src/main.ts')],
-  outfile: join(dist, 'toolbox.cjs'),
+  outfile: tmp('toolbox.cjs'),
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -52,5 +54,7 @@ await build({
   plugins: [nodePtyNative],
   logLevel: 'warning',
 });
-copyFileSync(join(ptyDir, 'build/Release/pty.node'), join(dist, 'pty.node'));
+copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));
+renameSync(tmp('pty.node'), join(dist, 'pty.node'));
+renameSync(tmp('toolbox.cjs'), join(dist, 'toolbox.cjs'));
 process.stdout.write(`built ${join(dist, "toolbox.cjs")}\n`);
