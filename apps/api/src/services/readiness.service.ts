@@ -90,8 +90,11 @@ export class ReadinessService {
    * would wait minutes for the image and fail in `error`.
    */
   async assertDefaultSnapshotServable(): Promise<void> {
+    // Once a runner held the image, creates pay nothing here: another runner without it pulls it from the registry.
+    if (this.present.size > 0) return;
     const r = await this.report();
-    if (r.checks.defaultSnapshot.status === 'up') return;
+    // Without a healthy runner the create path's own answer stands (400 "No available runners", as the reference).
+    if (r.checks.defaultSnapshot.status === 'up' || r.checks.runners.status !== 'up') return;
     const p = r.checks.defaultSnapshot.progress;
     const detail = p ? `${p.runner}: ${p.phase}` : r.missing.join('; ');
     throw Errors.defaultSnapshotNotReady(r.checks.defaultSnapshot.name, detail);
