@@ -112,8 +112,13 @@ describe('sandbox lifecycle through the SDK', () => {
     const link = await sandbox.getPreviewLink(2280);
     assert.match(link.url, /^https?:\/\//);
     assert.ok(link.token.length >= 16);
-    const res = await fetch(`${link.url}/version`, { headers: { 'X-Daytona-Preview-Token': link.token } });
+    // The toolbox port opens only with an API key that may change the sandbox, as the SDK sends on its WebSockets;
+    // the preview token alone opens the user's app ports, never the toolbox.
+    const auth = { authorization: `Bearer ${platform.apiKey}`, 'X-Daytona-Preview-Token': link.token };
+    const res = await fetch(`${link.url}/version`, { headers: auth });
     assert.equal(res.status, 200);
+    const tokenOnly = await fetch(`${link.url}/version`, { headers: { 'X-Daytona-Preview-Token': link.token } });
+    assert.equal(tokenOnly.status, 401, `preview token alone on 2280: HTTP ${tokenOnly.status}`);
     const denied = await fetch(`${link.url}/version`);
     assert.ok(denied.status === 401 || denied.status === 403, `no token: HTTP ${denied.status}`);
   });
