@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import type { Sandbox } from '@daytonaio/sdk';
+import type { CreateSandboxFromSnapshotParams, Sandbox } from '@daytonaio/sdk';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import { deleteAndWait } from './src/toolbox-helpers.js';
 
@@ -189,7 +189,7 @@ describe('containment: the egress floor', { timeout: 600_000 }, () => {
       network: { allowPrivateCidrs: [privateOpen], limitedEgressCidrs: [privateOpen] },
     });
     const sdk = platform.sdk();
-    const create = async (params: Parameters<typeof sdk.create>[0]) => {
+    const create = async (params: CreateSandboxFromSnapshotParams) => {
       const sb = await sdk.create(params, { timeout: 120 });
       sandboxes.push(sb);
       return sb;
@@ -216,7 +216,7 @@ describe('containment: the egress floor', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const sb of sandboxes) await deleteAndWait(sb).catch(() => undefined);
+    for (const sb of sandboxes) await deleteAndWait(platform, sb).catch(() => undefined);
     await platform?.close();
     await removeOutside();
   });
