@@ -780,8 +780,9 @@ while time.time() < end and not os.path.exists('/tmp/attack-stop'):
     assert.ok(Number.isFinite(max) && max > 0, 'A has a numeric pids limit');
     await launch(`
 import os, time
-# Short on purpose: at the limit A cannot fork the shell that would write the stop file, so the deadline ends it.
-end = time.time() + 12
+# Bounded on purpose: at the limit A cannot fork the shell that would write the stop file, so the deadline ends it.
+# Long enough to outlast both series of 30 commands measured on B on a slow host.
+end = time.time() + 25
 kids = []
 try:
     while len(kids) < 100000:
