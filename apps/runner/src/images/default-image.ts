@@ -9,7 +9,7 @@ const SUITE = 'bookworm';
 const MIRROR = 'http://deb.debian.org/debian';
 const PACKAGES = [
   'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm', 'git', 'curl', 'ca-certificates', 'build-essential',
-  'locales', 'procps', 'sudo', 'iproute2', 'less', 'nano',
+  'locales', 'procps', 'sudo', 'iproute2', 'less', 'nano', 'python3-matplotlib',
 ];
 export const DEFAULT_IMAGE_ENV = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
