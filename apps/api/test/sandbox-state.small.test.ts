@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { derivedState, nextAction, settledState, validateNetworkAllowList } from '../src/services/sandbox-state.js';
+import { derivedState, nextAction, settledState } from '../src/services/sandbox-state.js';
 import { loadConfig } from '../src/config.js';
 
 test('derived state follows the Daytona mapping', () => {
@@ -35,15 +35,6 @@ test('errored sandboxes are only ever destroyed, never restarted by the reconcil
   for (const d of ['started', 'stopped', 'archived']) assert.equal(nextAction('error', d), null);
   assert.equal(nextAction('error', 'destroyed'), 'destroy');
   assert.equal(nextAction('destroyed', 'started'), null);
-});
-
-test('network allow list validation', () => {
-  assert.equal(validateNetworkAllowList('10.0.0.0/8,192.168.1.0/16'), null);
-  assert.equal(validateNetworkAllowList(''), null);
-  assert.match(validateNetworkAllowList('10.0.0.0')!, /Missing CIDR prefix/);
-  assert.match(validateNetworkAllowList('10.0.0.300/8')!, /Invalid IP address: "10.0.0.300"/);
-  assert.match(validateNetworkAllowList('10.0.0.0/33')!, /prefix length/);
-  assert.equal(validateNetworkAllowList('1.1.1.1/32,1.1.1.2/32,1.1.1.3/32,1.1.1.4/32,1.1.1.5/32,1.1.1.6/32'), 'Network allow list cannot contain more than 5 networks');
 });
 
 test('config reports every invalid variable at once', () => {

@@ -36,8 +36,10 @@ describe('network policy', () => {
   it('parses allow lists of at most 5 IPv4 CIDRs', () => {
     assert.deepEqual(parseAllowList(''), []);
     assert.deepEqual(parseAllowList(undefined), []);
-    assert.deepEqual(parseAllowList(' 198.18.0.7/24 , 1.2.3.4 '), ['198.18.0.0/24', '1.2.3.4/32']);
-    assert.throws(() => parseAllowList('1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5,6.6.6.6'), NetworkPolicyError);
+    assert.deepEqual(parseAllowList(' 198.18.0.7/24 , 1.2.3.4/32 '), ['198.18.0.0/24', '1.2.3.4/32']);
+    // A bare address is refused here exactly as the API refuses it (one parser, packages/contracts).
+    assert.throws(() => parseAllowList('1.2.3.4'), /Missing CIDR prefix length/);
+    assert.throws(() => parseAllowList('1.1.1.1/32,2.2.2.2/32,3.3.3.3/32,4.4.4.4/32,5.5.5.5/32,6.6.6.6/32'), NetworkPolicyError);
     assert.throws(() => parseAllowList('1.2.3.4/33'), NetworkPolicyError);
     assert.throws(() => parseAllowList('example.com'), NetworkPolicyError);
     assert.throws(() => parseAllowList('1.2.3.4; flush ruleset'), NetworkPolicyError);

@@ -3,3 +3,4 @@ export * from './runner.js';
 export * from './sandbox-state.js';
 export * from './toolbox.js';
 export * from './runner-auth.js';
+export * from './network-allow-list.js';

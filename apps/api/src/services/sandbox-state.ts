@@ -56,23 +56,3 @@ export function settledState(action: Exclude<SandboxAction, null>): string {
       return 'destroyed';
   }
 }
-
-/** Validates a comma-separated allow list: at most 5 IPv4 CIDRs. Returns the error message or null. */
-export function validateNetworkAllowList(value: string): string | null {
-  const networks = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (networks.length > 5) return 'Network allow list cannot contain more than 5 networks';
-  for (const network of networks) {
-    const slash = network.indexOf('/');
-    if (slash < 0) return `Invalid network format: "${network}". Missing CIDR prefix length (e.g., /24)`;
-    const ip = network.slice(0, slash);
-    const prefix = network.slice(slash + 1);
-    const octets = ip.split('.');
-    const ipOk = octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
-    if (!ipOk) return `Invalid IP address: "${ip}" in network "${network}". Must be a valid IPv4 address`;
-    if (!/^\d{1,2}$/.test(prefix) || Number(prefix) > 32) return `Invalid CIDR prefix length: "${prefix}" in network "${network}". Must be between 0 and 32`;
-  }
-  return null;
-}

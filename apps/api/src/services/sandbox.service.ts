@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { TOOLBOX_PORT } from '@shoal/contracts';
+import { parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
 import { sql } from 'kysely';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
@@ -16,7 +16,6 @@ import { SandboxRepository, type SandboxListFilter } from '../repositories/sandb
 import { SshAccessRepository } from '../repositories/ssh-access.repository.js';
 import type { CreateSandboxBody, ListSandboxesQuery, PortPreviewUrl, SandboxDto, SshAccessDto, SshAccessValidationDto } from '../schemas.js';
 import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
-import { validateNetworkAllowList } from './sandbox-state.js';
 
 export interface SandboxServiceConfig {
   defaultSnapshot: string;
@@ -66,8 +65,8 @@ export class SandboxService {
       throw Errors.buildInfoUnsupported();
     }
     if (body.networkAllowList !== undefined) {
-      const problem = validateNetworkAllowList(body.networkAllowList);
-      if (problem) throw Errors.badRequest(problem);
+      const allow = parseNetworkAllowList(body.networkAllowList);
+      if (!allow.ok) throw Errors.badRequest(allow.message);
     }
     const snapshotName = body.snapshot?.trim() || this.config.defaultSnapshot;
     const snapshot = await this.snapshots.findByIdOrName(p.organizationId, snapshotName);

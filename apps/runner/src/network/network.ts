@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { access, writeFile } from 'node:fs/promises';
-import { intToIp, ipToInt, parseSubnet } from '../config.js';
+import { parseNetworkAllowList } from '@shoal/contracts';
+import { intToIp, ipToInt } from '../config.js';
 import { exec } from '../util/exec.js';
 import { cidrOverlaps, cidrString, defaultFloor, nftElements, type Cidr, type FloorSettings } from './floor.js';
 
@@ -20,16 +21,14 @@ export interface SandboxNet {
 
 export class NetworkPolicyError extends Error {}
 
-/** Parses Daytona's comma-separated allow list: at most 5 IPv4 CIDRs (a bare address means /32). */
+/**
+ * The allow list as CIDRs to install, parsed by the same contract the API validated it with, so the two never disagree
+ * (a bare address, for one, is refused by both).
+ */
 export function parseAllowList(raw: string | undefined): string[] {
-  if (!raw || !raw.trim()) return [];
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  if (items.length > 5) throw new NetworkPolicyError('networkAllowList accepts at most 5 CIDRs');
-  return items.map((item) => {
-    const cidr = parseSubnet(item.includes('/') ? item : `${item}/32`, 0, 32);
-    if (!cidr) throw new NetworkPolicyError(`Invalid CIDR in networkAllowList: ${item}`);
-    return `${cidr.base}/${cidr.prefix}`;
-  });
+  const parsed = parseNetworkAllowList(raw);
+  if (!parsed.ok) throw new NetworkPolicyError(parsed.message);
+  return parsed.cidrs;
 }
 
 /**
