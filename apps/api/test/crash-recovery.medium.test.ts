@@ -88,8 +88,13 @@ test('SIGKILL during 20 creates: after a restart every sandbox settles, none is 
     }
     first.kill('SIGKILL');
     await once(first, 'exit');
+    const killedAt = Date.now();
     await Promise.all(creates);
-    const rows = (await c.query(`SELECT id FROM sandbox`)).rows as { id: string }[];
+    const rows = (await c.query(`SELECT id, state FROM sandbox`)).rows as { id: string; state: string }[];
+    // What the dead API had recorded: a sandbox it already knew as started must never be created again.
+    const startedAtKill = new Set(rows.filter((r) => r.state === 'started').map((r) => r.id));
+    const inFlightAtKill = rows.filter((r) => r.state !== 'started').length;
+    assert.ok(inFlightAtKill > 0, 'the kill happened with creates in flight');
     assert.equal(rows.length, 20, 'every accepted create is in the database');
     await startApi(port);
     const deadline = Date.now() + 30_000;
@@ -103,8 +108,14 @@ test('SIGKILL during 20 creates: after a restart every sandbox settles, none is 
       assert.ok(s.state === 'started' || (s.state === 'error' && s.error_reason), `${s.id} ended ${s.state}`);
       assert.equal(s.claimed_by, null);
     }
-    // Re-sent creates are idempotent on the runner: exactly the 20 sandboxes exist there, once each.
+    // Exactly the 20 sandboxes exist on the runner, and no create was sent for one the runner was still creating or
+    // had already reported created (re-sending a create whose answer died with the API is allowed: it is idempotent).
     assert.deepEqual([...runner.states.keys()].sort(), rows.map((r) => r.id).sort());
+    // Only a create answered just before the kill, whose result the dead API had not written yet, may be re-sent.
+    const duplicates = runner.duplicateCreates.filter((d) => d.reason === 'in-flight' || startedAtKill.has(d.id) || d.answeredAt! > killedAt);
+    assert.deepEqual(duplicates, [], 'creates sent for sandboxes the runner was still creating or the API knew were started');
+    const resent = runner.retriedCreates.length + runner.duplicateCreates.length;
+    console.log(`# at the kill: ${inFlightAtKill} of 20 creates in flight; re-sent after the restart: ${resent} (${runner.duplicateCreates.length} after an answer the API received)`);
   } finally {
     await c.end();
   }

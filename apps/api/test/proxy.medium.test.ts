@@ -55,8 +55,10 @@ describe('toolbox proxy', () => {
   });
 
   test('execute returns the daemon answer as is', async () => {
-    const res = await app.inject({ method: 'POST', url: `/api/toolbox/${sandboxId}/toolbox/process/execute`, headers: adminAuth, payload: { command: 'echo hi' } });
-    assert.deepEqual(res.json(), { exitCode: 0, result: 'hi' });
+    // The fake answers with the command it received: the body crossed the proxy intact and the answer came back as is.
+    const command = `printf '%s' "a b" ; echo ${sandboxId}`;
+    const res = await app.inject({ method: 'POST', url: `/api/toolbox/${sandboxId}/toolbox/process/execute`, headers: adminAuth, payload: { command } });
+    assert.deepEqual(res.json(), { exitCode: 0, result: command });
   });
 
   test('streams a 64 MiB chunked multipart upload through', async () => {

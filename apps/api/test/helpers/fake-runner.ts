@@ -8,6 +8,10 @@ import { TEST_PLATFORM_SECRET } from './database.js';
  * FAKE RUNNER — for medium tests only. A small HTTP server that speaks the runner API of
  * packages/contracts/src/runner.ts, keeps sandbox states in memory and records every call, so tests can assert what
  * the API asked of its runner. It runs no containers. The real runner is exercised by the e2e tests.
+ *
+ * It is built so the assertions made against it can fail: `process/execute` answers with the command it received
+ * (not a canned string), and a create the API should not have sent is recorded in `duplicateCreates` instead of
+ * being absorbed by the state map.
  */
 
 export interface RecordedCall {
@@ -25,9 +29,24 @@ export interface FakeRunnerOptions {
   failCreate?: Set<string>;
 }
 
+/** A create the API sent for a sandbox the runner already had, or was still creating. */
+export interface DuplicateCreate {
+  id: string;
+  /** `in-flight`: an earlier create of the id had not answered yet; `answered`: the API had already been told it exists. */
+  reason: 'in-flight' | 'answered';
+  /** For `answered`: when (Date.now()) the earlier create's answer was written to a live connection. */
+  answeredAt?: number;
+}
+
 export class FakeRunner {
   readonly calls: RecordedCall[] = [];
   readonly states = new Map<string, string>();
+  /** Creates that a correct API never sends. A re-send after an answer was lost (API killed mid-call) is not one. */
+  readonly duplicateCreates: DuplicateCreate[] = [];
+  /** Creates re-sent after the earlier create's answer never reached the API (its connection was gone): legitimate. */
+  readonly retriedCreates: string[] = [];
+  private readonly creating = new Set<string>();
+  private readonly answeredCreates = new Map<string, number>();
   /** Every accepted WebSocket upgrade, with the headers that reached the runner. */
   readonly upgrades: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
   private server!: http.Server;
@@ -113,9 +132,20 @@ export class FakeRunner {
     if (req.method === 'GET' && path === '/snapshots/exists') return send(200, { exists: true });
     if (req.method === 'POST' && path === '/sandboxes') {
       const b = JSON.parse(body.toString('utf8')) as { id: string };
-      await delay();
+      if (this.creating.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'in-flight' });
+      else if (this.answeredCreates.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'answered', answeredAt: this.answeredCreates.get(b.id)! });
+      else if (this.states.has(b.id)) this.retriedCreates.push(b.id);
+      this.creating.add(b.id);
+      try {
+        await delay();
+      } finally {
+        this.creating.delete(b.id);
+      }
       if (this.opts.failCreate?.has(b.id) || this.opts.failCreate?.has('*')) return send(500, { statusCode: 500, message: 'image pull failed (fake)' });
       this.states.set(b.id, 'started');
+      // Only an answer that can still reach the API counts as delivered; a killed API never learns of this create.
+      // (A killed peer shows as a half-closed socket: the server still holds it open to write this answer.)
+      if (!req.socket.destroyed && !req.socket.readableEnded) this.answeredCreates.set(b.id, Date.now());
       return send(201, JSON.stringify(b.id), 'application/json');
     }
     let m = /^\/sandboxes\/([^/]+)\/(start|stop|destroy)$/.exec(path);
@@ -130,6 +160,7 @@ export class FakeRunner {
     if (m && req.method === 'DELETE') {
       const id = decodeURIComponent(m[1]!);
       if (!this.states.delete(id)) return send(404, { statusCode: 404, message: 'sandbox not found' });
+      this.answeredCreates.delete(id);
       return send(200, 'Sandbox removed', 'text/plain');
     }
     if (m && req.method === 'GET') {
@@ -139,7 +170,8 @@ export class FakeRunner {
     // Toolbox and port proxy targets: echo what arrived so tests can check what was forwarded.
     m = /^\/sandboxes\/([^/]+)\/(toolbox|ports\/\d+)(\/.*)?$/.exec(path);
     if (m) {
-      if (path.endsWith('/process/execute')) return send(200, { exitCode: 0, result: 'hi' });
+      // Answers with what it was asked to run, so a test sees the command that crossed the API unchanged.
+      if (path.endsWith('/process/execute')) return send(200, { exitCode: 0, result: String((JSON.parse(body.toString('utf8') || '{}') as { command?: unknown }).command ?? '') });
       return send(200, {
         forwarded: { method: req.method, path, search: url.search, bytes: body.length, contentType: req.headers['content-type'] ?? null, authorization: req.headers.authorization ?? null, headers: req.headers },
       });
