@@ -11,6 +11,14 @@ import { createRunner, type Runner } from '../src/runner.js';
 import { exec } from '../src/util/exec.js';
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * The runner e2e tests drive crun, netns and mounts, which need root. Without it they fail (as a `before` hook) rather
+ * than skip: a run that silently skipped the sandbox tier must not read as green.
+ */
+export function requireRoot(): void {
+  if (!isRoot) throw new Error('the runner e2e tests need root (crun, network namespaces, mounts); run them as root');
+}
 export const TOKEN = 'test-runner-token';
 const repoRoot = resolve(import.meta.dirname, '../../..');
 

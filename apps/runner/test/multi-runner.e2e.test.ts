@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../src/util/exec.js';
-import { api, crunExec, destroyRunner, isRoot, sandboxBody, startRegistry, startRunner, waitFor, type TestRunner } from './helpers.js';
+import { api, crunExec, destroyRunner, requireRoot, sandboxBody, startRegistry, startRunner, waitFor, type TestRunner } from './helpers.js';
 
 // Two runners on one machine: separate data dirs, bridges, subnets and nftables tables that never interfere.
-describe('two runners on one host (e2e)', { skip: isRoot ? false : 'needs root', timeout: 15 * 60_000 }, () => {
+describe('two runners on one host (e2e)', { timeout: 15 * 60_000 }, () => {
+  before(requireRoot);
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let a: TestRunner;
   let b: TestRunner;

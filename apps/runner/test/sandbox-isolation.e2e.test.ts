@@ -5,10 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../src/util/exec.js';
-import { api, crunExec, destroyRunner, isRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, type TestRunner } from './helpers.js';
+import { api, crunExec, destroyRunner, requireRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, type TestRunner } from './helpers.js';
 
 // Limits, isolation and network policy of real sandboxes (real crun, netns, nftables). Needs root.
-describe('runner sandbox isolation (e2e)', { skip: isRoot ? false : 'needs root', timeout: 15 * 60_000 }, () => {
+describe('runner sandbox isolation (e2e)', { timeout: 15 * 60_000 }, () => {
+  before(requireRoot);
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let t: TestRunner;
   let image: string;

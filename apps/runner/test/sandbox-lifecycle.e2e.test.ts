@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import {
-  api, crunExec, destroyRunner, hostCounts, isRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, TOKEN,
+  api, crunExec, destroyRunner, hostCounts, requireRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, TOKEN,
   type TestRunner,
 } from './helpers.js';
 
 // Real crun, real images, real network: needs root (the e2e tier runs as root).
-describe('runner sandbox lifecycle (e2e)', { skip: isRoot ? false : 'needs root', timeout: 15 * 60_000 }, () => {
+describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
+  before(requireRoot);
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let t: TestRunner;
   let image: string;

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SandboxMeta } from '../src/sandbox/sandbox.store.js';
 import { exec } from '../src/util/exec.js';
-import { api, crunExec, destroyRunner, isRoot, sandboxBody, startRegistry, startRunner, type TestRunner } from './helpers.js';
+import { api, crunExec, destroyRunner, requireRoot, sandboxBody, startRegistry, startRunner, type TestRunner } from './helpers.js';
 
 // Per-sandbox host uid ranges on a real runner: the pool's limits, what stays mounted, and sandboxes from before
 // per-sandbox ranges (meta without one).
-describe('runner uid ranges (e2e)', { skip: isRoot ? false : 'needs root', timeout: 10 * 60_000 }, () => {
+describe('runner uid ranges (e2e)', { timeout: 10 * 60_000 }, () => {
+  before(requireRoot);
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let t: TestRunner;
   let image: string;
