@@ -189,4 +189,27 @@ ALTER TABLE runner ADD CONSTRAINT runner_api_key_hash_key UNIQUE (api_key_hash);
 ALTER TABLE runner DROP COLUMN api_key;
 `,
   },
+  {
+    version: 3,
+    name: 'sandbox-work-notify',
+    // Every API replica LISTENs on shoal_sandbox_work (reconciler/sandbox-events.ts). Raising the NOTIFY in the
+    // database, when a desired state is set, covers every writer (requests of any replica, auto-stop/archive/delete)
+    // and is delivered only on commit, when the row is visible to the woken replicas. PostgreSQL folds identical
+    // notifications of one transaction into one, so a batch of rows costs one wake-up per listener. Re-runnable (a
+    // test replays migrations from version 2).
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_notify_sandbox_work() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_sandbox_work', '');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS sandbox_work_insert ON sandbox;
+CREATE TRIGGER sandbox_work_insert AFTER INSERT ON sandbox
+  FOR EACH ROW WHEN (NEW.state <> NEW.desired_state) EXECUTE FUNCTION shoal_notify_sandbox_work();
+DROP TRIGGER IF EXISTS sandbox_work_update ON sandbox;
+CREATE TRIGGER sandbox_work_update AFTER UPDATE OF desired_state, attempts ON sandbox
+  FOR EACH ROW WHEN (NEW.state <> NEW.desired_state AND (OLD.desired_state IS DISTINCT FROM NEW.desired_state OR (OLD.attempts > 0 AND NEW.attempts = 0)))
+  EXECUTE FUNCTION shoal_notify_sandbox_work();
+`,
+  },
 ];

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
 import type { Sandbox } from '../db/schema.js';
@@ -9,7 +8,21 @@ import { nextAction, settledState, type SandboxAction } from '../services/sandbo
 import type { RunnerHealthChecker } from '../services/runner.service.js';
 import type { RunnerAdapter } from './runner-client.js';
 import { RunnerCallError } from './runner-client.js';
-import { STATE_CHANNEL, WORK_CHANNEL, type SandboxEvents } from './sandbox-events.js';
+import { STATE_CHANNEL, type SandboxEvents } from './sandbox-events.js';
+
+/**
+ * A failing destroy (runner down or restarting, teardown refused) is retried this many times in all, then the sandbox
+ * is parked in `error` with the last reason; a new DELETE re-arms it. The reference gives up at once (any exception
+ * puts the sandbox in `error`); a few retries ride out a runner restart.
+ */
+export const DESTROY_MAX_ATTEMPTS = 5;
+/** Wait before destroy retry n (n = 1, 2, ...): base * 2^(n-1), at most DESTROY_BACKOFF_MAX_MS (1 s, 2 s, 4 s, 8 s). */
+export const DESTROY_BACKOFF_BASE_MS = 1000;
+export const DESTROY_BACKOFF_MAX_MS = 60_000;
+
+export function destroyBackoffMs(failures: number): number {
+  return Math.min(DESTROY_BACKOFF_MAX_MS, DESTROY_BACKOFF_BASE_MS * 2 ** (failures - 1));
+}
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -18,7 +31,7 @@ export interface ReconcilerOptions {
   autoTransitionIntervalMs: number;
   /** Sandboxes this process drives at once at most (each is one runner call at a time). */
   maxConcurrent?: number;
-  /** Destroy attempts before a sandbox is given up as `error`. */
+  /** Destroy attempts before a sandbox is given up as `error` (default DESTROY_MAX_ATTEMPTS). */
   maxDestroyAttempts?: number;
 }
 
@@ -26,10 +39,13 @@ export interface ReconcilerOptions {
  * Moves each sandbox's `state` toward its `desiredState`, one idempotent runner call at a time. Runs in every API
  * process; claims in PostgreSQL (row locks + lease, see SandboxRepository.claim) make sure each sandbox is driven by
  * at most one process at a time, and a crashed process's claims expire and are retried by the others.
+ * New work wakes every process at once: a trigger NOTIFYs the work channel whenever a desired state is set (migration
+ * 3), SandboxEvents LISTENs and calls wake(); the interval tick only catches retries that fall due and lost claims.
  */
 export class Reconciler {
   readonly owner = `api-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly repo: SandboxRepository;
+  private readonly orgs: OrganizationRepository;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private rerun = false;
@@ -40,7 +56,7 @@ export class Reconciler {
   private active = 0;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly runners: RunnerAdapter,
     private readonly health: RunnerHealthChecker,
     private readonly events: SandboxEvents,
@@ -48,6 +64,7 @@ export class Reconciler {
     private readonly opts: ReconcilerOptions,
   ) {
     this.repo = new SandboxRepository(db);
+    this.orgs = new OrganizationRepository(db);
   }
 
   start(): void {
@@ -90,12 +107,9 @@ export class Reconciler {
     this.inFlight.add(p);
   }
 
-  /** Tells every API process (including this one) that some sandbox wants work. */
-  async notifyWork(): Promise<void> {
-    await sql`SELECT pg_notify(${WORK_CHANNEL}, '')`.execute(this.db);
-  }
-
   private async tick(): Promise<void> {
+    // Work first: a tick woken by a NOTIFY reaches its runner call without waiting behind the housekeeping below.
+    await this.claimAndDrive();
     const now = Date.now();
     if (now - this.lastHealthRun >= this.opts.runnerHealthIntervalMs) {
       this.lastHealthRun = now;
@@ -103,11 +117,17 @@ export class Reconciler {
     }
     if (now - this.lastAutoRun >= this.opts.autoTransitionIntervalMs) {
       this.lastAutoRun = now;
+      // Desired states changed here NOTIFY (migration 3), which wakes every replica, this one included, for the work.
       const changed = await this.repo.applyAutoTransitions();
       if (changed > 0) this.log.info({ changed }, 'auto-stop/archive/delete changed desired states');
     }
-    // Claimed sandboxes run as independent tasks so one slow runner call (an image pull) never holds up the tick:
-    // auto-transitions, health checks and other sandboxes keep moving. Each finished task wakes the loop again.
+  }
+
+  /**
+   * Claimed sandboxes run as independent tasks so one slow runner call (an image pull) never holds up the tick:
+   * auto-transitions, health checks and other sandboxes keep moving. Each finished task wakes the loop again.
+   */
+  private async claimAndDrive(): Promise<void> {
     for (;;) {
       const capacity = (this.opts.maxConcurrent ?? 32) - this.active;
       if (this.stopped || capacity <= 0) return;
@@ -159,43 +179,46 @@ export class Reconciler {
   private async act(sb: Sandbox): Promise<void> {
     const action = nextAction(sb.state, sb.desiredState);
     if (!action) {
-      await this.repo.finish(sb.id, this.owner, {});
+      await this.repo.release(sb.id, this.owner);
       return;
     }
     const renew = setInterval(() => {
       this.repo.renewClaim(sb.id, this.owner, this.opts.leaseMs).catch(() => {});
     }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
     renew.unref();
-    let set: Record<string, unknown>;
+    let failed: { err: unknown } | null = null;
     try {
       await this.perform(action, sb);
-      set = { state: settledState(action), errorReason: null, attempts: 0, nextAttemptAt: null, lastActivityAt: sql`now()` };
-      if (action === 'destroy') set.destroyedAt = sql`now()`;
     } catch (err) {
-      set = this.failure(action, sb, err);
+      failed = { err };
     } finally {
       clearInterval(renew);
     }
-    const held = await this.repo.finish(sb.id, this.owner, set);
+    const held = failed ? await this.failure(action, sb, failed.err) : await this.repo.settle(sb.id, this.owner, settledState(action));
     if (!held) this.log.warn({ sandboxId: sb.id, action }, 'lost the claim while acting; another process will retry');
     this.events.emitLocal(sb.id);
-    await sql`SELECT pg_notify(${STATE_CHANNEL}, ${sb.id})`.execute(this.db).catch(() => {});
+    await this.repo.notify(STATE_CHANNEL, sb.id).catch(() => {});
   }
 
-  private failure(action: Exclude<SandboxAction, null>, sb: Sandbox, err: unknown): Record<string, unknown> {
+  private failure(action: Exclude<SandboxAction, null>, sb: Sandbox, err: unknown): Promise<boolean> {
     const message = err instanceof Error ? err.message : String(err);
     this.log.warn({ sandboxId: sb.id, action, err: message }, 'runner action failed');
-    // Destroy is retried with back-off (a runner may be restarting); giving up leaves the row visible as error.
-    if (action === 'destroy' && sb.attempts + 1 < (this.opts.maxDestroyAttempts ?? 5)) {
-      const delayMs = Math.min(60_000, 1000 * 2 ** sb.attempts);
-      return { attempts: sb.attempts + 1, nextAttemptAt: sql`now() + ${delayMs} * interval '1 millisecond'` };
-    }
-    return { state: 'error', errorReason: message, attempts: 0, nextAttemptAt: null };
+    if (action !== 'destroy') return this.repo.fail(sb.id, this.owner, message);
+    // Destroy is retried with back-off (a runner may be restarting); giving up parks the row as error with the reason.
+    const failures = sb.attempts + 1;
+    const max = this.opts.maxDestroyAttempts ?? DESTROY_MAX_ATTEMPTS;
+    if (failures < max) return this.repo.scheduleRetry(sb.id, this.owner, failures, destroyBackoffMs(failures));
+    return this.repo.fail(sb.id, this.owner, `Destroy failed after ${failures} attempts: ${message}`, failures);
   }
 
   private async perform(action: Exclude<SandboxAction, null>, sb: Sandbox): Promise<void> {
     if (action === 'archive') return; // files stay on the runner; archived is bookkeeping only in Shoal
-    const runner = sb.runnerId ? await this.repo.runnerOf(sb.runnerId) : undefined;
+    // The organization's setting applies when the sandbox is created on its runner, as in the reference; both reads
+    // go out together since they sit between the claim and the runner call.
+    const [runner, org] = await Promise.all([
+      sb.runnerId ? this.repo.runnerOf(sb.runnerId) : undefined,
+      action === 'create' ? this.orgs.findById(sb.organizationId) : undefined,
+    ]);
     if (action === 'destroy') {
       if (!runner) return; // never placed (or its runner was deregistered): nothing to tear down
       await this.runners.destroySandbox(runner, sb.id).catch(ignoreNotFound);
@@ -205,8 +228,6 @@ export class Reconciler {
     if (!runner) throw new Error('Sandbox has no runner');
     switch (action) {
       case 'create': {
-        // The organization's setting applies when the sandbox is created on its runner, as in the reference.
-        const org = await new OrganizationRepository(this.db).findById(sb.organizationId);
         await this.runners.createSandbox(runner, {
           id: sb.id,
           userId: sb.organizationId,

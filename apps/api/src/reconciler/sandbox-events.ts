@@ -43,6 +43,8 @@ export class SandboxEvents {
       await client.query(`LISTEN ${WORK_CHANNEL}`);
       await client.query(`LISTEN ${STATE_CHANNEL}`);
       this.client = client;
+      // Work NOTIFYed while no connection was listening is lost; look for it now rather than at the next poll.
+      this.onWork();
     } catch (err) {
       this.onError(err);
       client.end().catch(() => {});

@@ -50,6 +50,8 @@ function needsWork(eb: SandboxEb): Expression<SqlBool> {
     eb('sandbox.state', '<>', 'destroyed'),
     eb.or([eb('sandbox.desiredState', '=', 'destroyed'), eb('sandbox.state', 'not in', ['error', 'build_failed'])]),
     eb.or([eb('sandbox.nextAttemptAt', 'is', null), eb('sandbox.nextAttemptAt', '<=', sql<Date>`now()`)]),
+    // A destroy that used up its attempts keeps its count and has no next attempt: it waits for a new DELETE.
+    eb.not(eb.and([eb('sandbox.attempts', '>', 0), eb('sandbox.nextAttemptAt', 'is', null)])),
     eb.or([eb('sandbox.claimExpiresAt', 'is', null), eb('sandbox.claimExpiresAt', '<', sql<Date>`now()`)]),
   ]);
 }
@@ -151,23 +153,63 @@ export class SandboxRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async update(id: string, set: Partial<Record<keyof Sandbox, unknown>>): Promise<SandboxWithRunner | undefined> {
+  /** `touchActivity` also counts the change as activity (auto-stop and auto-archive start over). */
+  async update(id: string, set: Partial<Record<keyof Sandbox, unknown>>, opts: { touchActivity?: boolean } = {}): Promise<SandboxWithRunner | undefined> {
     await this.db
       .updateTable('sandbox')
-      .set({ ...(set as object), updatedAt: sql`now()` })
+      .set({ ...(set as object), updatedAt: sql`now()`, ...(opts.touchActivity ? { lastActivityAt: sql`now()` } : {}) })
       .where('id', '=', id)
       .execute();
     return this.findById(id);
   }
 
-  /**
-   * Records a state the runner reports, in one statement so it cannot interleave with a reconciler claim: rows being
-   * driven right now are left alone (the action's own outcome wins), and a sandbox being deleted only accepts `destroyed`.
-   */
-  async applyRunnerReport(id: string, runnerId: string, set: Partial<Record<keyof Sandbox, unknown>>, state: string): Promise<boolean> {
+  /** A user's DELETE: unconditional, so it may land while a create or start is in flight (destroyed once that settles). */
+  async requestDestroy(id: string): Promise<void> {
+    await this.update(id, { desiredState: 'destroyed', backupState: 'None' }, { touchActivity: true });
+  }
+
+  /** A new DELETE of a sandbox whose destroy gave up (see needsWork): its attempts start over. */
+  async rearmDestroy(id: string): Promise<boolean> {
     const res = await this.db
       .updateTable('sandbox')
-      .set({ ...(set as object), updatedAt: sql`now()` })
+      .set({ attempts: 0, nextAttemptAt: null, updatedAt: sql`now()`, lastActivityAt: sql`now()` })
+      .where('id', '=', id)
+      .where('desiredState', '=', 'destroyed')
+      .where('state', '<>', 'destroyed')
+      .where('attempts', '>', 0)
+      .where('nextAttemptAt', 'is', null)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async markBackedUp(id: string): Promise<SandboxWithRunner | undefined> {
+    return this.update(id, { backupState: 'Completed', lastBackupAt: sql`now()` });
+  }
+
+  /**
+   * Records a settled state a runner reports, as an observation: one statement, so it cannot interleave with a
+   * reconciler claim or a user's action (PostgreSQL re-checks the conditions and recomputes the CASE against the
+   * newest row version when it had to wait for a concurrent writer).
+   * - Rows being driven right now are left alone: the action's own outcome wins.
+   * - `state` (observed) takes the report. `desired_state` follows it only when nothing was pending (state = desired):
+   *   the sandbox changed on its own (crashed, was OOM-killed, vanished). While a user's start/stop/delete is pending
+   *   the desired state is the user's and stays; the reconciler keeps driving toward it. `error` never moves it.
+   * - A sandbox being deleted only accepts `destroyed`.
+   * A report without a reason often trails the failed runner call whose answer already gave the precise reason; that
+   * reason is kept.
+   */
+  async applyRunnerReport(id: string, runnerId: string, state: 'started' | 'stopped' | 'destroyed' | 'error', errorReason: string | undefined): Promise<boolean> {
+    const followDesired = state !== 'error';
+    // Every expression in SET reads the old row, so the CASE sees what was pending before this report.
+    const res = await this.db
+      .updateTable('sandbox')
+      .set({
+        state,
+        ...(followDesired ? { desiredState: sql`CASE WHEN state = desired_state THEN ${state} ELSE desired_state END` } : {}),
+        errorReason: state === 'error' ? sql`coalesce(${errorReason ?? null}::text, error_reason, 'Sandbox failed on runner')` : null,
+        ...(state === 'destroyed' ? { destroyedAt: sql`now()` } : {}),
+        updatedAt: sql`now()`,
+      })
       .where('id', '=', id)
       .where('runnerId', '=', runnerId)
       .where('claimedBy', 'is', null)
@@ -235,7 +277,7 @@ export class SandboxRepository {
   }
 
   /** Records the outcome of an action and releases the claim, only if we still hold it. */
-  async finish(id: string, owner: string, set: Partial<Record<keyof Sandbox, unknown>>): Promise<boolean> {
+  private async finish(id: string, owner: string, set: Partial<Record<keyof Sandbox, unknown>>): Promise<boolean> {
     const res = await this.db
       .updateTable('sandbox')
       .set({ ...(set as object), claimedBy: null, claimExpiresAt: null, updatedAt: sql`now()` })
@@ -243,6 +285,41 @@ export class SandboxRepository {
       .where('claimedBy', '=', owner)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Nothing to do after all (the row settled meanwhile): just lets go of the claim. */
+  release(id: string, owner: string): Promise<boolean> {
+    return this.finish(id, owner, {});
+  }
+
+  /** The action succeeded: the row settles in `state` and any retry bookkeeping is cleared. */
+  settle(id: string, owner: string, state: string): Promise<boolean> {
+    return this.finish(id, owner, {
+      state,
+      errorReason: null,
+      attempts: 0,
+      nextAttemptAt: null,
+      lastActivityAt: sql`now()`,
+      ...(state === 'destroyed' ? { destroyedAt: sql`now()` } : {}),
+    });
+  }
+
+  /** The action failed and is retried no earlier than `delayMs` from now; `attempts` failures so far. */
+  scheduleRetry(id: string, owner: string, attempts: number, delayMs: number): Promise<boolean> {
+    return this.finish(id, owner, { attempts, nextAttemptAt: sql`now() + ${delayMs} * interval '1 millisecond'` });
+  }
+
+  /**
+   * The action failed for good: the row shows `error` with the reason. `attempts` > 0 (a destroy that used up its
+   * attempts) parks the row until a new DELETE re-arms it (see needsWork and rearmDestroy).
+   */
+  fail(id: string, owner: string, reason: string, attempts = 0): Promise<boolean> {
+    return this.finish(id, owner, { state: 'error', errorReason: reason, attempts, nextAttemptAt: null });
+  }
+
+  /** Tells every API process listening on `channel` (see SandboxEvents) that `payload` changed. */
+  async notify(channel: string, payload: string): Promise<void> {
+    await sql`SELECT pg_notify(${channel}, ${payload})`.execute(this.db);
   }
 
   async runnerOf(runnerId: string) {

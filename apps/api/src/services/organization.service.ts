@@ -1,12 +1,13 @@
 import type { Static } from '@sinclair/typebox';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Organization, Snapshot, User } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
 import { PERMISSIONS, generateApiKey, hashApiKey } from '../auth/api-key-format.js';
 import { OrganizationRepository, SnapshotRepository } from '../repositories/organization.repository.js';
+import { ReadinessRepository } from '../repositories/readiness.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
+import { UserRepository } from '../repositories/user.repository.js';
 import type {
   CreatedUserDto,
   CreateUserBody,
@@ -20,10 +21,16 @@ import type {
 export class OrganizationService {
   private readonly orgs: OrganizationRepository;
   private readonly sandboxes: SandboxRepository;
+  private readonly snapshots: SnapshotRepository;
+  private readonly users: UserRepository;
+  private readonly database: ReadinessRepository;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.orgs = new OrganizationRepository(db);
     this.sandboxes = new SandboxRepository(db);
+    this.snapshots = new SnapshotRepository(db);
+    this.users = new UserRepository(db);
+    this.database = new ReadinessRepository(db);
   }
 
   async list(p: UserPrincipal): Promise<Static<typeof OrganizationDto>[]> {
@@ -73,19 +80,19 @@ export class OrganizationService {
   /* ---- users ---- */
 
   async me(p: UserPrincipal): Promise<Static<typeof UserDto>> {
-    const u = await this.db.selectFrom('user').selectAll().where('id', '=', p.userId).executeTakeFirst();
+    const u = await this.users.findById(p.userId);
     if (!u) throw Errors.unauthorized();
     return toUserDto(u);
   }
 
   async getUser(id: string): Promise<Static<typeof UserDto>> {
-    const u = await this.db.selectFrom('user').selectAll().where('id', '=', id).executeTakeFirst();
+    const u = await this.users.findById(id);
     if (!u) throw Errors.notFound(`User with ID ${id} not found`);
     return toUserDto(u);
   }
 
   async listUsers(): Promise<Static<typeof UserDto>[]> {
-    return (await this.db.selectFrom('user').selectAll().orderBy('createdAt').execute()).map(toUserDto);
+    return (await this.users.list()).map(toUserDto);
   }
 
   /**
@@ -94,40 +101,19 @@ export class OrganizationService {
    */
   async createUser(body: CreateUserBody): Promise<Static<typeof CreatedUserDto>> {
     const id = body.id ?? crypto.randomUUID();
-    return this.db.transaction().execute(async (trx) => {
-      const user = await trx
-        .insertInto('user')
-        .values({ id, name: body.name, email: body.email ?? '', role: (body.role ?? 'user') as 'admin' | 'user' })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .returningAll()
-        .executeTakeFirst();
-      if (!user) throw Errors.conflict(`User with ID ${id} already exists`);
-      const quota: Record<string, number> = {};
-      for (const [k, v] of Object.entries(body.personalOrganizationQuota ?? {})) if (typeof v === 'number') quota[k] = v;
-      const org = await trx
-        .insertInto('organization')
-        .values({ name: 'Personal', createdBy: id, personal: true, ...quota })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await trx.insertInto('organizationUser').values({ organizationId: org.id, userId: id, role: 'owner' }).execute();
-      let apiKey: string | undefined;
-      if (body.createApiKey) {
-        apiKey = generateApiKey();
-        await trx
-          .insertInto('apiKey')
-          .values({
-            organizationId: org.id,
-            userId: id,
-            name: 'default',
-            keyHash: hashApiKey(apiKey),
-            keyPrefix: 'dtn',
-            keySuffix: apiKey.slice(-3),
-            permissions: [...PERMISSIONS],
-          })
-          .execute();
-      }
-      return { ...toUserDto(user), organizationId: org.id, ...(apiKey ? { apiKey } : {}) };
+    const quota: Record<string, number> = {};
+    for (const [k, v] of Object.entries(body.personalOrganizationQuota ?? {})) if (typeof v === 'number') quota[k] = v;
+    const apiKey = body.createApiKey ? generateApiKey() : undefined;
+    const created = await this.users.createWithPersonalOrganization({
+      id,
+      name: body.name,
+      email: body.email ?? '',
+      role: (body.role ?? 'user') as 'admin' | 'user',
+      quota,
+      ...(apiKey ? { apiKey: { keyHash: hashApiKey(apiKey), keySuffix: apiKey.slice(-3), permissions: [...PERMISSIONS] } } : {}),
     });
+    if (!created) throw Errors.conflict(`User with ID ${id} already exists`);
+    return { ...toUserDto(created.user), organizationId: created.organization.id, ...(apiKey ? { apiKey } : {}) };
   }
 
   /* ---- snapshots (minimal) ---- */
@@ -135,7 +121,7 @@ export class OrganizationService {
   async listSnapshots(p: UserPrincipal, q: { page?: number; limit?: number; name?: string; sort?: string; order?: 'asc' | 'desc' }) {
     const page = q.page ?? 1;
     const limit = q.limit ?? 100;
-    const { items, total } = await new SnapshotRepository(this.db).list(p.organizationId, {
+    const { items, total } = await this.snapshots.list(p.organizationId, {
       ...(q.name ? { name: q.name } : {}),
       sort: q.sort ?? 'lastUsedAt',
       order: q.order ?? 'desc',
@@ -147,7 +133,7 @@ export class OrganizationService {
 
   /** A snapshot of another organization is 403 in the reference API; a missing one is 404. */
   async getSnapshot(p: UserPrincipal, idOrName: string): Promise<Static<typeof SnapshotDto>> {
-    const repo = new SnapshotRepository(this.db);
+    const repo = this.snapshots;
     const s = await repo.findByIdOrName(p.organizationId, idOrName);
     if (s) return toSnapshotDto(s, p);
     if (!p.isAdmin) {
@@ -161,7 +147,7 @@ export class OrganizationService {
   }
 
   async healthCheck(): Promise<void> {
-    await sql`SELECT 1`.execute(this.db);
+    await this.database.ping();
   }
 }
 

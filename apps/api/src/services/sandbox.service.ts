@@ -1,6 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
 import { parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
-import { sql } from 'kysely';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
 import type { Organization } from '../db/schema.js';
@@ -11,9 +10,9 @@ import { randomToken } from '../auth/api-key-format.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import type { SandboxEvents } from '../reconciler/sandbox-events.js';
 import { OrganizationRepository, SnapshotRepository } from '../repositories/organization.repository.js';
-import { RunnerRepository } from '../repositories/runner.repository.js';
 import { SandboxRepository, type SandboxListFilter } from '../repositories/sandbox.repository.js';
 import { SshAccessRepository } from '../repositories/ssh-access.repository.js';
+import { inTransaction } from '../repositories/transaction.js';
 import type { CreateSandboxBody, ListSandboxesQuery, PortPreviewUrl, SandboxDto, SshAccessDto, SshAccessValidationDto } from '../schemas.js';
 import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
 
@@ -82,11 +81,10 @@ export class SandboxService {
     this.checkPerSandbox(org, res);
 
     const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
-    const row = await this.db.transaction().execute(async (trx) => {
-      const repo = new SandboxRepository(trx);
+    const row = await inTransaction(this.db, async ({ sandboxes: repo, runners }) => {
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id), res);
-      const runner = await new RunnerRepository(trx).pickForSandbox(body.target);
+      const runner = await runners.pickForSandbox(body.target);
       if (!runner) throw Errors.noRunners();
       return repo.insert({
         organizationId: org.id,
@@ -168,8 +166,7 @@ export class SandboxService {
     if (!org) throw Errors.sandboxNotFound(id);
     this.checkSuspended(org);
     this.checkPerSandbox(org, sb);
-    await this.db.transaction().execute(async (trx) => {
-      const repo = new SandboxRepository(trx);
+    await inTransaction(this.db, async ({ sandboxes: repo }) => {
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id, sb.id), sb);
       // A new preview token on every start: links handed out before the stop stop working.
@@ -189,9 +186,14 @@ export class SandboxService {
 
   async remove(p: UserPrincipal, id: string): Promise<void> {
     const sb = await this.findAccessible(p, id);
-    if (sb.state === 'destroyed' || sb.desiredState === 'destroyed') return;
+    if (sb.state === 'destroyed') return;
+    if (sb.desiredState === 'destroyed') {
+      // Deleting again retries a destroy that gave up (the sandbox shows `error` with the reason); otherwise a no-op.
+      if (await this.sandboxes.rearmDestroy(sb.id)) this.reconciler.driveSoon(sb.id);
+      return;
+    }
     // Unconditional: deleting while a create or start is in flight is allowed; the reconciler destroys once that settles.
-    await this.sandboxes.update(sb.id, { desiredState: 'destroyed', backupState: 'None', lastActivityAt: sql`now()` });
+    await this.sandboxes.requestDestroy(sb.id);
     this.reconciler.driveSoon(sb.id);
   }
 
@@ -212,13 +214,13 @@ export class SandboxService {
     if (sb.autoDeleteInterval === 0) throw Errors.ephemeralBackup();
     if (sb.backupState !== 'None' && sb.backupState !== 'Completed') throw Errors.backupInProgress();
     if (sb.state === 'destroyed' || sb.desiredState === 'destroyed') throw Errors.notValidState();
-    const updated = await this.sandboxes.update(sb.id, { backupState: 'Completed', lastBackupAt: sql`now()` });
+    const updated = await this.sandboxes.markBackedUp(sb.id);
     return toSandboxDto(updated ?? sb);
   }
 
   async replaceLabels(p: UserPrincipal, id: string, labels: Record<string, string>): Promise<{ labels: Record<string, string> }> {
     const sb = await this.findAccessible(p, id);
-    const updated = await this.sandboxes.update(sb.id, { labels: JSON.stringify(labels), lastActivityAt: sql`now()` });
+    const updated = await this.sandboxes.update(sb.id, { labels: JSON.stringify(labels) }, { touchActivity: true });
     return { labels: updated?.labels ?? labels };
   }
 
@@ -230,7 +232,7 @@ export class SandboxService {
   async setAutoStop(p: UserPrincipal, id: string, minutes: number): Promise<void> {
     if (minutes < 0) throw Errors.badRequest('Auto-stop interval must be non-negative');
     const sb = await this.findAccessible(p, id);
-    await this.sandboxes.update(sb.id, { autoStopInterval: minutes, lastActivityAt: sql`now()` });
+    await this.sandboxes.update(sb.id, { autoStopInterval: minutes }, { touchActivity: true });
   }
 
   async setAutoArchive(p: UserPrincipal, id: string, minutes: number): Promise<void> {
@@ -305,19 +307,16 @@ export class SandboxService {
   }
 
   /**
-   * A runner reports what happened to a sandbox on its own (a crash, an OOM kill, a finished destroy). Only settled
-   * states are recorded; transitional reports are acknowledged and dropped because the reconciler owns transitions.
+   * A runner reports what happened to a sandbox (a crash, an OOM kill, a finished destroy, or the outcome of an action
+   * it is doing for us). Only settled states are recorded; transitional reports are acknowledged and dropped because
+   * the reconciler owns transitions. A report is an observation: it never overrides a start, stop or delete the user
+   * asked for and that is still pending (see SandboxRepository.applyRunnerReport).
    */
   async reportState(runnerId: string, id: string, state: string, errorReason: string | undefined): Promise<void> {
     const sb = await this.sandboxes.findById(id);
     if (!sb || sb.runnerId !== runnerId) throw Errors.sandboxNotFound(id);
-    let set: Record<string, unknown>;
-    // A report without a reason often trails the failed runner call whose answer already gave the precise reason; keep it.
-    if (state === 'error') set = { state: 'error', errorReason: errorReason ?? sql`coalesce(error_reason, 'Sandbox failed on runner')` };
-    else if (state === 'started' || state === 'stopped' || state === 'destroyed')
-      set = { state, desiredState: state, errorReason: null, ...(state === 'destroyed' ? { destroyedAt: sql`now()` } : {}) };
-    else return;
-    if (await this.sandboxes.applyRunnerReport(id, runnerId, set, state)) this.events.emitLocal(id);
+    if (state !== 'error' && state !== 'started' && state !== 'stopped' && state !== 'destroyed') return;
+    if (await this.sandboxes.applyRunnerReport(id, runnerId, state, errorReason)) this.events.emitLocal(id);
   }
 
   /** Drives the sandbox in this process (fast path) and waits for it to settle or for the wait budget to run out. */

@@ -1,0 +1,17 @@
+import type { Db } from '../db/database.js';
+import { RunnerRepository } from './runner.repository.js';
+import { SandboxRepository } from './sandbox.repository.js';
+
+/** The repositories a service may use inside one transaction. */
+export interface TransactionRepositories {
+  sandboxes: SandboxRepository;
+  runners: RunnerRepository;
+}
+
+/**
+ * Runs `fn` in one database transaction with repositories bound to it, so a service can combine checks and writes
+ * atomically (e.g. quota check and insert under the organization's row lock) without issuing SQL itself.
+ */
+export function inTransaction<T>(db: Db, fn: (repos: TransactionRepositories) => Promise<T>): Promise<T> {
+  return db.transaction().execute((trx) => fn({ sandboxes: new SandboxRepository(trx), runners: new RunnerRepository(trx) }));
+}
