@@ -27,6 +27,7 @@ import type { Services } from './services/services.js';
 import { sharedSchemas } from './schemas.js';
 import { apiRoutes } from './routes/index.js';
 import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/proxy.js';
+import { ProxyTraffic } from './proxy/traffic.js';
 
 export interface AppDeps {
   config: Readonly<ApiConfig>;
@@ -149,10 +150,12 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     },
     { prefix: '/api' },
   );
+  // Proxied user traffic has connections, timeouts and per-organization caps of its own (proxy/traffic.ts).
+  const proxyDeps = { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, traffic: ProxyTraffic.fromConfig(config), config };
   await app.register(async (proxy) => {
-    proxyRoutes(proxy, { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, config });
+    proxyRoutes(proxy, proxyDeps);
   });
-  attachUpgradeHandler(app, { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, config });
+  attachUpgradeHandler(app, proxyDeps);
 
   if (deps.background !== false) {
     app.addHook('onReady', async () => {
@@ -163,6 +166,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   app.addHook('onClose', async () => {
     await reconciler!.stop();
     await events.close();
+    await proxyDeps.traffic.close();
     await httpAdapter.close();
     if (adapter !== httpAdapter && 'close' in adapter && typeof adapter.close === 'function') await (adapter.close as () => Promise<void>)();
     await db.destroy().catch(() => {});

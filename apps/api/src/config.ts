@@ -33,6 +33,14 @@ export interface ApiConfig {
   maxAutoArchiveInterval: number;
   /** pino level of the API's own log (`info` logs every request). */
   logLevel: string;
+  /** Open proxied requests/WebSockets per organization and API process (0: no cap); the next one gets 429. */
+  proxyMaxStreamsPerOrg: number;
+  /** Proxied traffic to runners: connect, headers and body-idle bounds (README "Configuration"). */
+  proxyConnectTimeoutMs: number;
+  proxyHeadersTimeoutMs: number;
+  proxyIdleTimeoutMs: number;
+  /** Idle bound of a proxied WebSocket (PTY, log follow) in both directions; 0: none. */
+  proxyWsIdleTimeoutMs: number;
   version: string;
 }
 
@@ -97,6 +105,11 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     createWaitMs: intVar(env, 'SHOAL_CREATE_WAIT_MS', 30_000, errors, 0),
     maxAutoArchiveInterval: intVar(env, 'SHOAL_MAX_AUTO_ARCHIVE_INTERVAL', 43200, errors, 1),
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
+    proxyMaxStreamsPerOrg: intVar(env, 'SHOAL_PROXY_MAX_STREAMS_PER_ORG', 128, errors),
+    proxyConnectTimeoutMs: intVar(env, 'SHOAL_PROXY_CONNECT_TIMEOUT_MS', 5000, errors, 100),
+    proxyHeadersTimeoutMs: intVar(env, 'SHOAL_PROXY_HEADERS_TIMEOUT_MS', 600_000, errors, 100),
+    proxyIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_IDLE_TIMEOUT_MS', 900_000, errors, 100),
+    proxyWsIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_WS_IDLE_TIMEOUT_MS', 3_600_000, errors),
     version: '0.108.1-shoal',
   };
   if (errors.length) throw new Error(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);

@@ -41,4 +41,7 @@ export const Errors = {
   sandboxFailed: (reason: string) => new ApiError(400, `Sandbox failed to start: ${reason}`),
   orgSuspended: (reason: string | null) => new ApiError(403, reason ? `Organization is suspended: ${reason}` : 'Organization is suspended'),
   insufficientPermissions: (perms: string[]) => new ApiError(403, `Insufficient permissions for assigning: ${perms.join(', ')}`),
+  tooManyProxyStreams: (limit: number) =>
+    new ApiError(429, `Too many open toolbox/preview streams for this organization (limit ${limit}); close some and retry`),
+  gatewayTimeout: (message: string) => new ApiError(504, message),
 } as const;

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -12,17 +13,23 @@ import { HttpRunnerAdapter } from '../reconciler/runner-client.js';
 import type { RunnerRepository } from '../repositories/runner.repository.js';
 import type { SandboxRepository } from '../repositories/sandbox.repository.js';
 import { timingSafeEqualStr } from '../services/sandbox.service.js';
+import { TCP_KEEPALIVE_MS, type ProxyTraffic } from './traffic.js';
 
 export interface ProxyDeps {
   authService: AuthService;
   sandboxes: SandboxRepository;
   runners: RunnerRepository;
+  /** Gives the runner credential; its connection pool is the reconciler's and never carries proxied traffic. */
   http: HttpRunnerAdapter;
+  /** The proxy's own connections and the per-organization stream cap (one instance for HTTP and upgrades). */
+  traffic: ProxyTraffic;
   config: Readonly<ApiConfig>;
 }
 
 interface Upstream {
   runner: Runner;
+  /** The sandbox's organization, whose cap of open streams this request counts against. */
+  organizationId: string;
   /** Path on the runner, including the query string. */
   path: string;
 }
@@ -74,7 +81,7 @@ async function toolboxUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   deps.sandboxes.bumpActivity(sb.id).catch(() => {});
   const rest = url.slice(m[0].length);
   const path = `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${rest.startsWith('/') || rest === '' || rest.startsWith('?') ? rest : `/${rest}`}`;
-  return { runner, path };
+  return { runner, organizationId: sb.organizationId, path };
 }
 
 /**
@@ -125,7 +132,7 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   if (pathPart === '') pathPart = '/';
   const search = params.toString();
   rest = pathPart + (search ? `?${search}` : '');
-  return { runner, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}` };
+  return { runner, organizationId: sb.organizationId, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}` };
 }
 
 /** The caller's headers minus every platform credential, plus the API's own credential for the runner. */
@@ -150,8 +157,15 @@ export function appCookies(value: string | string[]): string | undefined {
   return pairs.length ? pairs.map((p) => p.trim()).join('; ') : undefined;
 }
 
-/** Streams the request to the runner and the answer back, never buffering either body. */
+/**
+ * Streams the request to the runner and the answer back, never buffering either body. The request holds one of its
+ * organization's stream slots until the response is over, whichever way it ends.
+ */
 async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply, up: Upstream): Promise<FastifyReply> {
+  const release = deps.traffic.limiter.tryAcquire(up.organizationId);
+  if (!release) throw Errors.tooManyProxyStreams(deps.traffic.limiter.maxPerOrg);
+  reply.raw.once('finish', release);
+  reply.raw.once('close', release);
   const abort = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
@@ -159,18 +173,21 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
   const hasBody = req.body !== undefined && req.body !== null && typeof (req.body as Readable).pipe === 'function';
   let res;
   try {
-    res = await deps.http.pool(up.runner.apiUrl).request({
+    // Timeouts are the proxy pool's (connect, headers, body idle): see ProxyTraffic.
+    res = await deps.traffic.pool(up.runner.apiUrl).request({
       method: req.method as 'GET',
       path: up.path,
       headers: forwardHeaders(req.headers, deps.http.credential(up.runner)),
       body: hasBody ? (req.body as Readable) : null,
       signal: abort.signal,
-      headersTimeout: 0,
-      bodyTimeout: 0,
     });
   } catch (err) {
     if (abort.signal.aborted) return reply;
-    req.log.warn({ err: (err as Error).message, runner: up.runner.domain }, 'proxy upstream failed');
+    const code = (err as { code?: string }).code;
+    req.log.warn({ err: (err as Error).message, code, runner: up.runner.domain }, 'proxy upstream failed');
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+      throw Errors.gatewayTimeout(`The sandbox did not answer within ${deps.traffic.opts.headersTimeoutMs} ms`);
+    }
     throw Errors.badGateway(`Runner unreachable: ${(err as Error).message}`);
   }
   reply.code(res.statusCode);
@@ -212,7 +229,17 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
         ? previewUpstream(deps, url, req.headers)
         : Promise.reject(Errors.notFound(`Cannot ${req.method} ${url.split('?')[0]}`));
     resolve.then(
-      (up) => spliceUpgrade(req, socket, head, up, deps.http.credential(up.runner)),
+      (up) => {
+        if (socket.destroyed) return;
+        const release = deps.traffic.limiter.tryAcquire(up.organizationId);
+        if (!release) {
+          const err = Errors.tooManyProxyStreams(deps.traffic.limiter.maxPerOrg);
+          writeHttpError(socket, err.statusCode, err.message, url);
+          return;
+        }
+        socket.once('close', release);
+        spliceUpgrade(req, socket, head, up, deps.http.credential(up.runner), deps.traffic.opts);
+      },
       (err: unknown) => {
         const status = err instanceof ApiError ? err.statusCode : 500;
         const message = err instanceof ApiError ? err.message : 'Internal server error';
@@ -223,7 +250,12 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
   });
 }
 
-function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, runnerCredential: string): void {
+/**
+ * Bounds: connecting to the runner (connect timeout) and its handshake answer (headers timeout); once upgraded, the
+ * tunnel is closed after `wsIdleTimeoutMs` without a byte either way, and TCP keep-alive frees it when a peer vanishes.
+ * Its own connection (no agent): an upgraded socket never returns to a pool.
+ */
+function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, runnerCredential: string, limits: ProxyTraffic['opts']): void {
   const target = new URL(up.runner.apiUrl);
   const headers = forwardHeaders(req.headers, runnerCredential);
   headers.connection = 'Upgrade';
@@ -236,8 +268,37 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
     method: req.method,
     path: up.path,
     headers,
+    agent: false,
   });
+  const fail = (status: number, message: string) => {
+    upstream.destroy();
+    writeHttpError(socket, status, message, req.url ?? '/');
+  };
+  const handshake = setTimeout(() => fail(504, `The sandbox did not answer within ${limits.headersTimeoutMs} ms`), limits.headersTimeoutMs);
+  upstream.on('socket', (s) => {
+    if (!s.connecting) return;
+    const connect = setTimeout(() => fail(502, `Runner unreachable: connect timed out after ${limits.connectTimeoutMs} ms`), limits.connectTimeoutMs);
+    s.once('connect', () => clearTimeout(connect));
+    s.once('close', () => clearTimeout(connect));
+  });
+  upstream.on('close', () => clearTimeout(handshake));
   upstream.on('upgrade', (res, upSocket, upHead) => {
+    clearTimeout(handshake);
+    if (socket.destroyed) {
+      upSocket.destroy();
+      return;
+    }
+    upSocket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    // An upgrade hands over the server's net.Socket (typed Duplex by the 'upgrade' event).
+    const client = socket as Socket;
+    client.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    if (limits.wsIdleTimeoutMs > 0) {
+      // The client socket sees traffic of both directions (reads from the client, writes of the sandbox's frames).
+      client.setTimeout(limits.wsIdleTimeoutMs, () => {
+        upSocket.destroy();
+        socket.destroy();
+      });
+    }
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? 'Switching Protocols'}`];
     for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
     socket.write(lines.join('\r\n') + '\r\n\r\n');
@@ -251,6 +312,7 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
     socket.pipe(upSocket);
   });
   upstream.on('response', (res) => {
+    clearTimeout(handshake);
     // The runner refused the upgrade: relay its answer as a plain HTTP response.
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
@@ -261,13 +323,16 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
     socket.write(lines.join('\r\n') + '\r\n\r\n');
     res.pipe(socket);
   });
-  upstream.on('error', (err) => writeHttpError(socket, 502, `Runner unreachable: ${err.message}`, req.url ?? '/'));
+  upstream.on('error', (err) => {
+    clearTimeout(handshake);
+    writeHttpError(socket, 502, `Runner unreachable: ${err.message}`, req.url ?? '/');
+  });
   socket.on('close', () => upstream.destroy());
   upstream.end();
 }
 
 function writeHttpError(socket: Duplex, status: number, message: string, path: string): void {
-  if (socket.destroyed) return;
+  if (socket.destroyed || socket.writableEnded) return;
   const body = JSON.stringify(errorEnvelope(status, message, path));
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -33,6 +33,7 @@ export interface RunnerAdapter {
 
 const LONG_CALL_MS = 15 * 60_000;
 const SHORT_CALL_MS = 10_000;
+const CONNECT_MS = 5_000;
 
 /** HTTP client for the runner API (packages/contracts/src/runner.ts); one keep-alive pool per runner origin. */
 export class HttpRunnerAdapter implements RunnerAdapter {
@@ -45,11 +46,15 @@ export class HttpRunnerAdapter implements RunnerAdapter {
     return `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`;
   }
 
-  pool(apiUrl: string): Pool {
+  /**
+   * Control calls only (reconciler, health checks): proxied user traffic has its own connections (proxy/traffic.ts),
+   * so user streams can never take these. Every call is bounded: connect, then headers and body per call().
+   */
+  private pool(apiUrl: string): Pool {
     const origin = new URL(apiUrl).origin;
     let pool = this.pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, headersTimeout: LONG_CALL_MS, bodyTimeout: 0 });
+      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, connect: { timeout: CONNECT_MS }, headersTimeout: LONG_CALL_MS, bodyTimeout: LONG_CALL_MS });
       this.pools.set(origin, pool);
     }
     return pool;

@@ -49,9 +49,16 @@ export class RunnerService implements RunnerHealthChecker {
     return (await this.runners.list()).filter((r) => r.state === 'ready');
   }
 
+  /**
+   * Claims the runners due for a check and probes them in the background: the caller is the reconcile tick, and a
+   * slow or hung runner (up to the client's 10 s bound) must not hold up every other sandbox's work. The claim lease
+   * keeps a runner from being probed twice at once.
+   */
   async checkDueRunners(): Promise<void> {
     const due = await this.runners.claimDueChecks(this.healthIntervalMs, Math.max(5000, this.healthIntervalMs));
-    await Promise.all(due.map((r) => this.check(r)));
+    for (const r of due) {
+      this.check(r).catch((err: unknown) => this.log.warn({ runnerId: r.id, err: (err as Error).message }, 'recording a runner health check failed'));
+    }
   }
 
   private async check(r: Runner): Promise<void> {
