@@ -5,7 +5,7 @@ import { GitService } from './git/git.service.js';
 import { Router } from './http/router.js';
 import { ExecuteService } from './process/execute.service.js';
 import { PtyService } from './process/pty.service.js';
-import { SessionsService } from './process/sessions.service.js';
+import { SessionsService, type SessionLimits } from './process/sessions.service.js';
 import { registerFileRoutes } from './routes/files.routes.js';
 import { registerGitRoutes } from './routes/git.routes.js';
 import { registerInfoRoutes } from './routes/info.routes.js';
@@ -20,9 +20,9 @@ export interface ToolboxApp {
 }
 
 /** Wires services and routes; listens on nothing (main.ts attaches the handlers to its servers). */
-export function buildToolbox(ctx: ToolboxContext): ToolboxApp {
+export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits): ToolboxApp {
   const router = new Router(ctx.log);
-  const sessions = new SessionsService(ctx);
+  const sessions = new SessionsService(ctx, sessionLimits);
   const interactiveShell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
   const pty = new PtyService(ctx, ctx.identity.shell && existsSync(ctx.identity.shell) ? ctx.identity.shell : interactiveShell);
   registerInfoRoutes(router, ctx);

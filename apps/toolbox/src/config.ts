@@ -10,6 +10,12 @@ export interface ToolboxConfig {
   execHelper: string | undefined;
   sandboxUser: string | undefined;
   workdir: string | undefined;
+  /** The toolbox's own scratch filesystem (session scripts and log spool), off the user's disk; the runner mounts it. */
+  runDir: string | undefined;
+  /** Idle sessions are deleted after this long; 0 never. Unset: the default of limits.ts. */
+  sessionIdleSeconds: number | undefined;
+  /** Settings that were ignored (bad values the sandbox must still start with), to log once running. */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {}
@@ -32,7 +38,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Toolb
     execHelper: env.SHOAL_EXEC_HELPER || undefined,
     sandboxUser: env.SHOAL_SANDBOX_USER || undefined,
     workdir: env.SHOAL_WORKDIR || undefined,
+    runDir: env.SHOAL_TOOLBOX_RUN_DIR || undefined,
+    sessionIdleSeconds: undefined,
+    warnings: [],
   };
+  // Not fatal when wrong: a sandbox's env can carry it too, and a bad value must not keep the sandbox from starting.
+  const idle: string[] = [];
+  config.sessionIdleSeconds = integer('SHOAL_TOOLBOX_SESSION_IDLE_SECONDS', env.SHOAL_TOOLBOX_SESSION_IDLE_SECONDS, 0, 31_536_000, idle);
+  config.warnings.push(...idle.map((p) => `${p}; using the default`));
   if (config.sandboxUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/i.test(config.sandboxUser)) {
     problems.push(`SHOAL_SANDBOX_USER is not a valid user name: ${JSON.stringify(config.sandboxUser)}`);
   }

@@ -36,7 +36,7 @@ function nextFreeId(used: Set<number>): number {
  * Inside a sandbox, started as root: makes sure `name` exists in the image's /etc (many images have no such user),
  * gives it a home, then drops to it for good. Never called in dev mode, so tests never touch the host's /etc.
  */
-export function becomeSandboxUser(name: string): Identity {
+export function becomeSandboxUser(name: string, beforeDrop: (uid: number, gid: number) => void = () => undefined): Identity {
   let entry = readPasswd().find((p) => p.name === name);
   if (!entry) {
     const groups = readGroups();
@@ -60,6 +60,7 @@ export function becomeSandboxUser(name: string): Identity {
     chownSync(home, entry.uid, entry.gid);
   }
   const shell = entry.shell && existsSync(entry.shell) ? entry.shell : defaultShell();
+  beforeDrop(entry.uid, entry.gid);
   if (entry.uid !== 0) {
     (process as { initgroups?: (user: string, extraGroup: number) => void }).initgroups?.(name, entry.gid);
     process.setgid?.(entry.gid);

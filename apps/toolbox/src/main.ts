@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildToolbox } from './app.js';
 import { childEnvironment, loadConfig } from './config.js';
 import type { ToolboxContext } from './context.js';
 import { becomeSandboxUser, currentIdentity, type Identity } from './identity.js';
+import { SESSION_IDLE_DEFAULT_SECONDS } from './process/limits.js';
+import { DEFAULT_SESSION_LIMITS } from './process/sessions.service.js';
 
 const log = (message: string) => process.stderr.write(`[toolbox] ${message}\n`);
 
@@ -25,13 +27,17 @@ function chooseWorkdir(requested: string | undefined, identity: Identity): strin
   return process.cwd();
 }
 
-/** Some images have no writable /tmp; the daemon must still start, so fall back along a few candidates. */
-function makeRuntimeDir(candidates: string[]): string {
+/**
+ * The runner's tmpfs for the toolbox comes first: session scripts and logs there survive a full disk and cost the
+ * user no quota. Without it (dev mode, an older runner) or if it is unusable, some images have no writable /tmp; the
+ * daemon must still start, so fall back along a few candidates.
+ */
+function makeRuntimeDir(candidates: string[], runDir: string | undefined): string {
   for (const base of candidates) {
     try {
-      return mkdtempSync(join(base, base === tmpdir() ? 'shoal-toolbox-' : '.shoal-toolbox-'));
+      return mkdtempSync(join(base, base === tmpdir() || base === runDir ? 'shoal-toolbox-' : '.shoal-toolbox-'));
     } catch {
-      // Try the next candidate.
+      if (base === runDir) log(`${runDir} is not usable: session logs go to the sandbox's own disk`);
     }
   }
   throw new Error(`no writable directory for the toolbox's scratch files among ${candidates.join(', ')}`);
@@ -45,14 +51,27 @@ function main(): void {
     log((err as Error).message);
     process.exit(2);
   }
+  for (const warning of config.warnings) log(warning);
+  const runDir = config.runDir;
+  // The runner mounts it root-owned and 0700; it becomes the sandbox user's (the toolbox's own uid from here on).
+  const claimRunDir = (uid: number, gid: number) => {
+    if (!runDir) return;
+    try {
+      chownSync(runDir, uid, gid);
+      chmodSync(runDir, 0o700);
+    } catch (err) {
+      log(`cannot take ${runDir}: ${(err as Error).message}`);
+    }
+  };
   const identity =
-    config.sandboxUser && process.getuid?.() === 0 ? becomeSandboxUser(config.sandboxUser) : currentIdentity();
+    config.sandboxUser && process.getuid?.() === 0 ? becomeSandboxUser(config.sandboxUser, claimRunDir) : currentIdentity();
   const workdir = chooseWorkdir(config.workdir, identity);
   const env = childEnvironment(identity);
   // Created after dropping privileges so the sandbox user owns it.
-  const runtimeDir = makeRuntimeDir([tmpdir(), identity.home, '/dev/shm', workdir]);
+  const runtimeDir = makeRuntimeDir([...(runDir ? [runDir] : []), tmpdir(), identity.home, '/dev/shm', workdir], runDir);
   const ctx: ToolboxContext = { identity, workdir, env, runtimeDir, log, execHelper: config.execHelper };
-  const app = buildToolbox(ctx);
+  const idleSeconds = config.sessionIdleSeconds ?? SESSION_IDLE_DEFAULT_SECONDS;
+  const app = buildToolbox(ctx, { ...DEFAULT_SESSION_LIMITS, idleMs: idleSeconds * 1000 });
 
   const servers: Server[] = [];
   const serve = (listen: (server: Server) => void, what: string) => {

@@ -4,7 +4,7 @@ import { splitCommand } from '../src/process/split-command.js';
 import { globToRegExp } from '../src/files/glob.js';
 import { goTimeString } from '../src/files/file-info.js';
 import { parseStatusV2 } from '../src/git/git-status.js';
-import { OutputLog, stripMarkers, wantsMarkers } from '../src/process/output-log.js';
+import { Framer, stripMarkers, wantsMarkers } from '../src/process/output-log.js';
 import { dispositionFilename } from '../src/files/transfer.js';
 import { exitReason } from '../src/process/pty.service.js';
 
@@ -71,14 +71,16 @@ describe('parseStatusV2', () => {
   });
 });
 
-describe('OutputLog framing', () => {
+describe('session log framing', () => {
   it('prefixes every line and re-marks a stream switch in the middle of a line', () => {
-    const log = new OutputLog();
-    log.append('stdout', Buffer.from('a\nb'));
-    log.append('stderr', Buffer.from('E\n'));
-    log.append('stdout', Buffer.from('c\n'));
-    assert.equal(log.contents().toString(), '\x01\x01\x01a\n\x01\x01\x01b\x02\x02\x02E\n\x01\x01\x01c\n');
-    assert.equal(stripMarkers(log.contents()).toString(), 'a\nbE\nc\n');
+    const framer = new Framer();
+    const log = Buffer.concat([
+      framer.frame('stdout', Buffer.from('a\nb')),
+      framer.frame('stderr', Buffer.from('E\n')),
+      framer.frame('stdout', Buffer.from('c\n')),
+    ]);
+    assert.equal(log.toString(), '\x01\x01\x01a\n\x01\x01\x01b\x02\x02\x02E\n\x01\x01\x01c\n');
+    assert.equal(stripMarkers(log).toString(), 'a\nbE\nc\n');
   });
   it('keeps markers unless an SDK older than 0.27.0 asks', () => {
     assert.equal(wantsMarkers(undefined), true);

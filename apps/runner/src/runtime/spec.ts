@@ -58,6 +58,19 @@ export interface SpecInput {
   binds: { source: string; destination: string; readonly: boolean }[];
 }
 
+/**
+ * The toolbox's own scratch filesystem (session scripts, session log spool): a small tmpfs, so that neither a full
+ * sandbox disk nor the disk quota can take session output away, and its size bounds what the spool can cost the
+ * sandbox's memory. The toolbox takes it over (0700, its own uid) before dropping privileges.
+ */
+export const TOOLBOX_RUN_DIR = '/.shoal/run';
+const TOOLBOX_RUN_SIZE = '144m';
+
+/** The toolbox's run dir is the runner's to say (a user's env var of the same name is dropped). */
+function toolboxEnv(env: string[]): string[] {
+  return [...env.filter((kv) => !kv.startsWith('SHOAL_TOOLBOX_RUN_DIR=')), `SHOAL_TOOLBOX_RUN_DIR=${TOOLBOX_RUN_DIR}`];
+}
+
 /** The OCI runtime config.json for one sandbox. */
 export function sandboxSpec(s: SpecInput): Record<string, unknown> {
   const memory = s.memoryGiB * 1024 ** 3;
@@ -68,7 +81,7 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
       terminal: false,
       user: { uid: 0, gid: 0 },
       args: s.args,
-      env: s.env,
+      env: toolboxEnv(s.env),
       cwd: '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: s.rlimits,
@@ -84,6 +97,7 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: TOOLBOX_RUN_DIR, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'nodev', 'mode=700', `size=${TOOLBOX_RUN_SIZE}`, 'nr_inodes=16384'] },
       // A fresh sysfs cannot be mounted from a user namespace that does not own the network namespace, so /sys
       // is the host's, bind-mounted read-only (as rootless Docker does).
       { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] },

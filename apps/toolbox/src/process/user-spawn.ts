@@ -47,11 +47,18 @@ export function notFound(file: string): NodeJS.ErrnoException {
  * their status pipe on fd 3). Without a helper (the toolbox run outside a sandbox, in tests) the command is spawned
  * as is. Rejects with an ENOENT error when `file` is not on PATH.
  */
-export async function userSpawn(ctx: ToolboxContext, file: string, args: string[], cwd: string, closeFrom = 3): Promise<UserSpawn> {
+export async function userSpawn(
+  ctx: ToolboxContext,
+  file: string,
+  args: string[],
+  cwd: string,
+  closeFrom = 3,
+  options: { capture?: boolean } = {},
+): Promise<UserSpawn> {
   if (!ctx.execHelper) return { file, args };
   const resolved = await resolveExecutable(file, ctx.env.PATH, cwd);
   if (resolved === undefined) throw notFound(file);
-  return throughHelper(ctx, resolved, file, args, closeFrom);
+  return throughHelper(ctx, resolved, file, args, closeFrom, options.capture === true);
 }
 
 /** Same as `userSpawn` for a program given by absolute path (the user's shell), where there is nothing to look up. */
@@ -59,6 +66,8 @@ export function userSpawnPath(ctx: ToolboxContext, path: string, args: string[],
   return ctx.execHelper ? throughHelper(ctx, path, path, args, closeFrom) : { file: path, args };
 }
 
-function throughHelper(ctx: ToolboxContext, resolved: string, argv0: string, args: string[], closeFrom: number): UserSpawn {
-  return { file: ctx.execHelper!, args: [...(closeFrom === 3 ? [] : [`--close-from=${closeFrom}`]), resolved, argv0, ...args] };
+/** `capture`: stdout and stderr become one pipe the helper relays to its stdout until the command exits (shoal-exec.c). */
+function throughHelper(ctx: ToolboxContext, resolved: string, argv0: string, args: string[], closeFrom: number, capture = false): UserSpawn {
+  const options = [...(closeFrom === 3 ? [] : [`--close-from=${closeFrom}`]), ...(capture ? ['--capture'] : [])];
+  return { file: ctx.execHelper!, args: [...options, resolved, argv0, ...args] };
 }

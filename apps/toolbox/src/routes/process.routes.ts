@@ -10,7 +10,7 @@ import {
 import { renderError } from '../http/errors.js';
 import type { Router, UpgradeContext } from '../http/router.js';
 import type { ExecuteService } from '../process/execute.service.js';
-import { stripMarkers, wantsMarkers } from '../process/output-log.js';
+import { newCursor, stripMarkers, wantsMarkers, type OutputLog } from '../process/output-log.js';
 import type { PtyService } from '../process/pty.service.js';
 import { commandInfo, type SessionsService } from '../process/sessions.service.js';
 
@@ -20,6 +20,67 @@ function sdkVersion(req: IncomingMessage): string | undefined {
   // Browser SDKs cannot set headers on a WebSocket and send the version as a subprotocol instead.
   const protocols = String(req.headers['sec-websocket-protocol'] ?? '');
   return /X-Daytona-SDK-Version~([^,\s]+)/.exec(protocols)?.[1];
+}
+
+/** A follower stops reading the spool while this much is queued for its socket (the toolbox's memory stays flat). */
+const FOLLOW_HIGH_WATER = 1024 * 1024;
+/**
+ * Bytes per frame or chunk sent to a follower. The SDK's stream demuxer spreads each frame into a call's arguments
+ * (`buf.push(...chunk)`), which overflows the stack somewhere above 100 KiB.
+ */
+const FOLLOW_CHUNK = 32 * 1024;
+
+/**
+ * Streams a log to one follower from the start, reading the spool as the follower's socket drains: a slow follower
+ * costs no memory, and one that falls behind the kept tail gets the truncation marker and resumes from the tail.
+ * `send` returns false when the sink is full and calls `drained` once it can take more.
+ */
+function follow(
+  log: OutputLog,
+  sink: { send(data: Buffer, drained: () => void): boolean; end(): void; onClose(listener: () => void): void },
+): void {
+  const cursor = newCursor();
+  let scheduled = false;
+  let waiting = false;
+  let closed = false;
+  const pump = () => {
+    scheduled = false;
+    if (closed || waiting) return;
+    for (;;) {
+      const chunk = log.read(cursor, FOLLOW_CHUNK);
+      if (!chunk) break;
+      if (!sink.send(chunk, onDrained)) {
+        waiting = true;
+        return;
+      }
+    }
+    if (log.done(cursor)) finish();
+  };
+  const schedule = () => {
+    if (!scheduled && !closed) {
+      scheduled = true;
+      setImmediate(pump);
+    }
+  };
+  const onDrained = () => {
+    waiting = false;
+    schedule();
+  };
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    log.off('data', schedule);
+    log.off('end', schedule);
+    sink.end();
+  };
+  log.on('data', schedule);
+  log.on('end', schedule);
+  sink.onClose(() => {
+    closed = true;
+    log.off('data', schedule);
+    log.off('end', schedule);
+  });
+  pump();
 }
 
 function rejectUpgrade(ctx: UpgradeContext, status: number, message: string): void {
@@ -125,14 +186,10 @@ export function registerProcessRoutes(
       }
       // Plain-HTTP follow: a chunked body that ends when the command does.
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      res.write(frame(cmd.log.contents()));
-      const onData = (data: Buffer) => res.write(frame(data));
-      const onEnd = () => res.end();
-      cmd.log.on('data', onData);
-      cmd.log.once('end', onEnd);
-      res.on('close', () => {
-        cmd.log.off('data', onData);
-        cmd.log.off('end', onEnd);
+      follow(cmd.log, {
+        send: (data, drained) => res.write(frame(data)) || (res.once('drain', drained), false),
+        end: () => res.end(),
+        onClose: (listener) => res.on('close', listener),
       });
       return 'handled';
     },
@@ -150,20 +207,16 @@ export function registerProcessRoutes(
     const markers = wantsMarkers(sdkVersion(ctx.req));
     const frame = (data: Buffer) => (markers ? data : stripMarkers(data));
     accept(ctx, (ws) => {
-      // Replay from the start, then follow; binary frames because a chunk may end inside a UTF-8 sequence.
-      const replay = log.contents();
-      if (replay.length) ws.send(frame(replay), { binary: true });
-      if (log.ended) {
-        ws.close(1000);
-        return;
-      }
-      const onData = (data: Buffer) => ws.send(frame(data), { binary: true });
-      const onEnd = () => ws.close(1000);
-      log.on('data', onData);
-      log.once('end', onEnd);
-      ws.on('close', () => {
-        log.off('data', onData);
-        log.off('end', onEnd);
+      // From the start, then following; binary frames because a chunk may end inside a UTF-8 sequence.
+      follow(log, {
+        send: (data, drained) => {
+          ws.send(frame(data), { binary: true }, () => {
+            if (ws.bufferedAmount < FOLLOW_HIGH_WATER) drained();
+          });
+          return ws.bufferedAmount < FOLLOW_HIGH_WATER;
+        },
+        end: () => ws.close(1000),
+        onClose: (listener) => ws.on('close', listener),
       });
     });
   });
