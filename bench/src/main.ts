@@ -1,118 +1,150 @@
 /*
- * `npm run bench`: starts a Shoal platform of its own, measures it through the official SDK and prints a table of
- * medians and tail latencies beside the raw floors measured in the same run; the JSON lands in bench/results/.
- * Options: --quick (small sample counts), --skip-density, --data-dir DIR.
+ * `npm run bench`: starts a Shoal platform of its own, measures it through the official SDK and prints medians and
+ * p99 beside floors that do the same work without Shoal, sampled interleaved with it in the same run (see
+ * platform-bench.ts and oci-floor.ts for what each floor is). JSON and a Markdown table land in bench/results/.
+ * Options: --quick (small sample counts), --skip-density, --skip-list-seed (lists with only the bench's own
+ * sandboxes), --data-dir DIR.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Daytona } from '@daytonaio/sdk';
 import { freePort, startPlatform } from '@shoal/platform';
-import { floorSample, ociRuntimeName } from './oci-floor.js';
-import { density, echoLatency, readThroughput, timeToInteractive, transferThroughput, waitAllDestroyed, type Row } from './platform-bench.js';
-import { fmt, summarize, type Summary } from './stats.js';
+import { OciFloor, ociRuntimeName } from './oci-floor.js';
+import {
+  density,
+  echoLatency,
+  readThroughput,
+  removeSeeded,
+  seedSandboxes,
+  timeToInteractive,
+  TransferFloor,
+  transferThroughput,
+  waitAllDestroyed,
+  type Row,
+} from './platform-bench.js';
+import { renderTable } from './report.js';
 
-const args = new Set(process.argv.slice(2));
-const quick = args.has('--quick');
+const args = process.argv.slice(2);
+const flags = new Set(args);
+const quick = flags.has('--quick');
+const dataDirArg = args.includes('--data-dir') ? args[args.indexOf('--data-dir') + 1] : undefined;
 const counts = quick
-  ? { seq: 10, conc: 5, floor: 10, echo: 50, transferRepeats: 1, rpsSeconds: 3, density: 20 }
-  : { seq: 100, conc: 50, floor: 100, echo: 500, transferRepeats: 3, rpsSeconds: 10, density: 300 };
-
-function isSummary(v: Summary | number): v is Summary {
-  return typeof v === 'object';
-}
-
-function printRows(rows: Row[]): void {
-  const header = ['benchmark', 'unit', 'p50', 'p95', 'p99', 'floor p50', 'floor p99', 'ratio p50', 'floor'];
-  const lines = rows.map((r) => {
-    const v = r.value;
-    const f = r.floor;
-    const p50 = isSummary(v) ? v.p50 : v;
-    const fp50 = f === undefined ? undefined : isSummary(f) ? f.p50 : f;
-    const ratio = fp50 === undefined ? '' : r.unit === 'ms' ? `${(p50 / fp50).toFixed(2)}x` : `${(p50 / fp50).toFixed(2)}x`;
-    return [
-      r.name,
-      r.unit,
-      fmt(p50),
-      isSummary(v) ? fmt(v.p95) : '',
-      isSummary(v) ? fmt(v.p99) : '',
-      fp50 === undefined ? '' : fmt(fp50),
-      f !== undefined && isSummary(f) ? fmt(f.p99) : '',
-      ratio,
-      r.floorName ?? '',
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmtLine = (l: string[]) => l.map((c, i) => (i < 2 || i === 8 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(fmtLine(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const l of lines) console.log(fmtLine(l));
-}
+  ? { seq: 10, conc: 5, concRounds: 1, echo: 50, transferRepeats: 1, rpsSeconds: 3, density: 20, listSize: 1000 }
+  : { seq: 60, conc: 20, concRounds: 2, echo: 300, transferRepeats: 3, rpsSeconds: 8, density: 100, listSize: 1000 };
+const SUBNET_OCTET = 230;
 
 async function main(): Promise<void> {
-  const scratch = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
+  const scratch = dataDirArg ?? (await mkdtemp(join(tmpdir(), 'shoal-bench-')));
   const dataDir = join(scratch, 'platform');
+  const runnerDataDir = join(dataDir, 'runner');
+  const started = Date.now();
   console.log(`bench: starting a platform in ${dataDir}${quick ? ' (quick mode)' : ''}`);
   const platform = await startPlatform({
     dataDir,
     apiPort: await freePort(),
     bridgePrefix: 'shbench',
     preferWellKnownPorts: false,
-    subnetOctet: 230,
+    subnetOctet: SUBNET_OCTET,
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_BENCH_VERBOSE ? (l) => console.log(l) : () => undefined,
   });
   const rows: Row[] = [];
+  const notes: string[] = [];
+  let floor: OciFloor | undefined;
+  let transfer: TransferFloor | undefined;
   try {
     const daytona = new Daytona({ apiUrl: platform.apiUrl, apiKey: platform.apiKey, target: 'us' });
-    const orgs = (await (await fetch(`${platform.apiUrl}/organizations`, { headers: { authorization: `Bearer ${platform.apiKey}` } })).json()) as Array<{ id: string }>;
+    const auth = { authorization: `Bearer ${platform.apiKey}` };
+    const orgs = (await (await fetch(`${platform.apiUrl}/organizations`, { headers: auth })).json()) as Array<{ id: string }>;
     // The bench org must hold the concurrent and density runs.
     await fetch(`${platform.apiUrl}/organizations/${orgs[0]!.id}/quota`, {
       method: 'PATCH',
-      headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ totalCpuQuota: 10000, totalMemoryQuota: 100000, totalDiskQuota: 1000000 }),
     });
-    console.log(`bench: OCI runtime ${await ociRuntimeName()}`);
+    const runtime = await ociRuntimeName();
+    console.log(`bench: OCI runtime ${runtime}`);
 
-    console.log('bench: time to interactive (SDK create() + executeCommand("node -v"))');
-    const tti = await timeToInteractive(daytona, counts.seq, counts.conc);
-    const floor: number[] = [];
-    for (let i = 0; i < counts.floor; i++) {
-      floor.push(await floorSample({ runnerDataDir: join(dataDir, 'runner'), image: platform.defaultImage, scratchDir: scratch }, i));
-    }
-    const floorSummary = summarize(floor);
-    for (const r of tti) rows.push({ ...r, floor: floorSummary, floorName: 'OCI runtime alone: overlay + run node -v' });
-
+    // The sandbox the single-sandbox rows use; its sizes are the floor's (the default snapshot's).
     const sandbox = await daytona.create();
+    floor = new OciFloor({
+      runnerDataDir,
+      toolboxDir: fileURLToPath(new URL('../../apps/toolbox/dist', import.meta.url)),
+      image: platform.defaultImage,
+      scratchDir: join(scratch, 'floor'),
+      imageUidBase: 100000,
+      // Just past the runner's pool of 255 ranges ((octet+1) x 2^24): a range no sandbox of this host can hold.
+      sandboxUidBase: (SUBNET_OCTET + 1) * 2 ** 24 + 255 * 65536,
+      bridge: `shbf${process.pid % 100000}`,
+      subnet: { base: '10.229.0.0', prefix: 24 },
+      cpu: sandbox.cpu,
+      memoryGiB: sandbox.memory,
+      diskGiB: sandbox.disk,
+    });
+    await floor.init();
+    if (!floor.diskEnforced) notes.push('No loop devices: neither the runner nor the floor used a sized disk image.');
+
+    console.log('bench: time to interactive (SDK create() [+ executeCommand("node -v")] vs the OCI floor, interleaved)');
+    const t = { daytona, apiUrl: platform.apiUrl, apiKey: platform.apiKey, runnerDataDir };
+    rows.push(...(await timeToInteractive(t, floor, counts.seq, counts.conc, counts.concRounds)));
+
     console.log('bench: executeCommand latency');
     rows.push(await echoLatency(sandbox, counts.echo));
+
     console.log('bench: file transfer');
-    rows.push(...(await transferThroughput(sandbox, 1, counts.transferRepeats * 3)));
-    rows.push(...(await transferThroughput(sandbox, 100, counts.transferRepeats)));
+    const transferDir = join(scratch, 'transfer-floor');
+    await mkdir(transferDir, { recursive: true });
+    transfer = await TransferFloor.start(transferDir);
+    rows.push(...(await transferThroughput(sandbox, transfer, 1, counts.transferRepeats * 3)));
+    rows.push(...(await transferThroughput(sandbox, transfer, 100, counts.transferRepeats)));
+    await transfer.stop();
+    transfer = undefined;
+
     console.log('bench: API read throughput');
-    rows.push(...(await readThroughput(platform.apiUrl, platform.apiKey, sandbox.id, counts.rpsSeconds)));
+    let seeded = 0;
+    if (!flags.has('--skip-list-seed')) {
+      seeded = await seedSandboxes(platform.databaseUrl, sandbox.id, counts.listSize);
+      notes.push(
+        `List rows: ${seeded} of the ${counts.listSize} sandboxes are stopped rows inserted into PostgreSQL (copies of an API-created row, ` +
+          'labelled and deleted afterwards); 1,000 real creates (each a disk image, overlay, namespace and toolbox) do not fit this run.',
+      );
+    }
+    const inOrg = ((await (await fetch(`${platform.apiUrl}/sandbox`, { headers: auth })).json()) as unknown[]).length;
+    try {
+      rows.push(...(await readThroughput(platform.apiUrl, platform.apiKey, sandbox.id, counts.rpsSeconds, inOrg, seeded)));
+    } finally {
+      if (seeded) await removeSeeded(platform.databaseUrl);
+    }
     await sandbox.delete();
 
-    if (!args.has('--skip-density')) {
+    if (!flags.has('--skip-density')) {
       console.log('bench: density');
       rows.push(...(await density(daytona, counts.density)));
     }
     const left = await waitAllDestroyed(platform.apiUrl, platform.apiKey, 600_000);
     if (left > 0) console.log(`bench: ${left} sandbox(es) were still being destroyed when the platform stopped`);
   } finally {
+    await transfer?.stop().catch(() => undefined);
+    await floor?.close().catch(() => undefined);
     await platform.stop();
     // Never delete recursively through a sandbox disk that is still mounted.
     if (readFileSync('/proc/self/mountinfo', 'utf8').includes(scratch)) console.log(`bench: mounts left below ${scratch}; not removing it`);
-    else await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+    else if (!dataDirArg) await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
   }
+  const minutes = (Date.now() - started) / 60000;
+  const table = renderTable(rows);
   console.log('');
-  printRows(rows);
-  const resultsDir = new URL('../results/', import.meta.url).pathname;
+  console.log(table);
+  for (const n of notes) console.log(`note: ${n}`);
+  const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });
-  const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ quick, counts, rows }, null, 2));
-  console.log(`\nbench: results written to ${file}`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = join(resultsDir, `bench-${stamp}.json`);
+  await writeFile(file, JSON.stringify({ quick, counts, runtime: await ociRuntimeName(), minutes, notes, rows }, null, 2));
+  console.log(`\nbench: ${minutes.toFixed(1)} min; results written to ${file}`);
 }
 
 await main();
