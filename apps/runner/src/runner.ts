@@ -26,6 +26,16 @@ export interface Runner {
   pool: DiskPool;
   dns: DnsForwarder;
   close(): Promise<void>;
+  /**
+   * Leaves the host as the operator chose: with `stopSandboxes` every sandbox is stopped and the runner's bridge, nft
+   * table, namespaces and cgroups are removed; otherwise sandboxes keep running (the next start re-adopts them). Never
+   * takes much longer than `graceMs`: past it, what still runs is torn down without waiting for its turn.
+   */
+  shutdown(opts: { stopSandboxes: boolean; graceMs: number; closeHttp: () => Promise<void> }): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 export interface Logger {
@@ -103,6 +113,10 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   sandboxes.startStateSync(cfg.stateSyncIntervalMs);
   sandboxes.reportAll();
   const metrics = new HostMetrics(cfg.dataDir, sandboxes, images);
+  const close = async () => {
+    await sandboxes.close();
+    await dns.stop();
+  };
   return {
     sandboxes,
     images,
@@ -111,9 +125,36 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     network,
     pool,
     dns,
-    async close() {
-      await sandboxes.close();
-      await dns.stop();
+    close,
+    async shutdown({ stopSandboxes, graceMs, closeHttp }) {
+      const t0 = Date.now();
+      const since = () => `${Date.now() - t0} ms`;
+      sandboxes.beginShutdown(stopSandboxes ? 'stop' : 'keep');
+      const count = sandboxes.all().filter((s) => s.state !== 'stopped' && s.state !== 'destroyed').length;
+      // Proxied streams (log follows, WebSockets) may never end on their own: the HTTP side gets two seconds, and
+      // sandboxes are stopped meanwhile rather than after.
+      const http = Promise.race([closeHttp().catch(() => undefined), sleep(2000)]);
+      const orderly = stopSandboxes ? sandboxes.stopAll() : sandboxes.settle();
+      const inTime = await Promise.race([orderly.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!inTime) {
+        log.warn(`sandboxes did not ${stopSandboxes ? 'stop' : 'settle'} within ${graceMs} ms`);
+        if (stopSandboxes) {
+          await sandboxes.forceCleanup();
+          // Work still in flight gives up at its next step and undoes what it did; give it a moment, then sweep
+          // again whatever it made meanwhile.
+          await Promise.race([sandboxes.settle(), sleep(3000)]);
+          await sandboxes.forceCleanup();
+        }
+      }
+      log.info(`${stopSandboxes ? 'stopped' : 'left running'} ${count} sandbox(es) after ${since()}`);
+      await http;
+      await close();
+      if (stopSandboxes) {
+        // Nothing runs any more, so nothing needs the bridge, the table or the cgroup parents; the next start recreates them.
+        await network.removeHostState();
+        await sandboxes.removeCgroupParents();
+        log.info(`removed bridge ${network.bridge}, table inet ${network.table}, namespaces and cgroups after ${since()}`);
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { forgetPid, recordPid } from './leftovers.js';
 
 export interface ManagedProcessOptions {
   name: string;
@@ -9,6 +10,16 @@ export interface ManagedProcessOptions {
   cwd: string;
   /** Receives every output line, already prefixed with the process name. */
   log: (line: string) => void;
+  /**
+   * Start the process in a process group of its own: a Ctrl-C in the terminal (SIGINT to the whole foreground group)
+   * then does not reach it, and it ends only when the supervisor stops it, in the supervisor's order.
+   */
+  ownProcessGroup?: boolean;
+  /**
+   * Where the process's PID and start time are recorded while it runs, so that the next start can end it if the
+   * supervisor was killed without stopping it (see leftovers.ts).
+   */
+  pidFile?: string;
 }
 
 /**
@@ -35,8 +46,14 @@ export class ManagedProcess {
       cwd: this.opts.cwd,
       env: this.opts.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.opts.ownProcessGroup === true,
     });
     this.child = child;
+    const pidFile = this.opts.pidFile;
+    if (pidFile && child.pid !== undefined) {
+      recordPid(pidFile, child.pid);
+      child.on('exit', () => forgetPid(pidFile, child.pid!));
+    }
     const onLine = (line: string) => {
       // Processes that already tag their own lines (`[runner] ...`) are not tagged twice.
       this.opts.log(line.startsWith(`[${this.opts.name}]`) ? line : `[${this.opts.name}] ${line}`);

