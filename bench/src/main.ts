@@ -33,7 +33,7 @@ const quick = flags.has('--quick');
 const dataDirArg = args.includes('--data-dir') ? args[args.indexOf('--data-dir') + 1] : undefined;
 const counts = quick
   ? { seq: 10, conc: 5, concRounds: 1, echo: 50, transferRepeats: 1, rpsSeconds: 3, density: 20, listSize: 1000 }
-  : { seq: 60, conc: 20, concRounds: 2, echo: 300, transferRepeats: 3, rpsSeconds: 8, density: 100, listSize: 1000 };
+  : { seq: 40, conc: 10, concRounds: 2, echo: 200, transferRepeats: 3, rpsSeconds: 5, density: 50, listSize: 1000 };
 const SUBNET_OCTET = 230;
 
 async function main(): Promise<void> {
