@@ -1,9 +1,13 @@
 // Issue "Control plane", acceptance 3: SIGKILL the API in the middle of creating 20 sandboxes, start it again, and every
 // sandbox ends `started` or `error` with a reason — none stuck in a transitional state, none created twice on the runner.
+// The kill waits for evidence that work is in flight (claimed, unfinished rows in the database), the test checks that
+// some creates really lost their answer, and after the restart one full create -> exec -> delete must succeed.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 
 let platform: TestPlatform;
@@ -29,24 +33,78 @@ async function listRun(label: string): Promise<Row[]> {
   return ((await res.json()) as { items: Row[] }).items;
 }
 
+/** Rows of this run that are not settled yet, and how many of them an API process holds a claim on (is working on). */
+async function inFlight(db: pg.Client, label: string): Promise<{ unsettled: number; claimed: number }> {
+  const r = await db.query(
+    `SELECT count(*)::int AS unsettled, count(claimed_by)::int AS claimed FROM sandbox
+      WHERE labels->>'crash' = $1 AND state NOT IN ('started', 'error', 'destroyed')`,
+    [label],
+  );
+  return r.rows[0] as { unsettled: number; claimed: number };
+}
+
 test('SIGKILL of the API while 20 sandboxes are being created: all converge, none is created twice', async () => {
   const label = `crash-${Date.now()}`;
-  // Fire the creates without waiting for them: the API dies while some are inserted, some claimed, some running.
-  const creates = Array.from({ length: 20 }, () =>
-    fetch(`${platform.apiUrl}/sandbox`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ labels: { crash: label }, env: {} }),
-    }).then(
-      (r) => r.status,
-      () => 0,
-    ),
-  );
-  await new Promise((r) => setTimeout(r, 700));
-  await platform.api.kill();
-  const statuses = await Promise.all(creates);
-  await platform.startApi();
+  const db = new pg.Client({ connectionString: platform.databaseUrl });
+  await db.connect();
+  try {
+    // Fire the creates without waiting for them: the API dies while some are inserted, some claimed, some running.
+    const creates = Array.from({ length: 20 }, () =>
+      fetch(`${platform.apiUrl}/sandbox`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ labels: { crash: label }, env: {} }),
+      }).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    );
+    // Kill only once the reconciler is working on several creates (claimed in the database, runner calls running);
+    // a fixed sleep could kill an API that had not even received them on a loaded host.
+    const deadline = Date.now() + 60_000;
+    let atKill = await inFlight(db, label);
+    while (atKill.claimed < 3) {
+      assert.ok(Date.now() < deadline, `creates never got in flight: ${JSON.stringify(atKill)}`);
+      await new Promise((r) => setTimeout(r, 50));
+      atKill = await inFlight(db, label);
+    }
+    await platform.api.kill();
+    const statuses = await Promise.all(creates);
+    const lost = statuses.filter((s) => s === 0).length;
+    console.log(`# at the kill: ${atKill.unsettled} unsettled, ${atKill.claimed} claimed; ${lost} of 20 creates lost their answer`);
+    assert.ok(atKill.unsettled > 0 && atKill.claimed > 0, 'work was in flight in the database at the kill');
+    assert.ok(lost > 0, 'some creates were still waiting for their answer when the API died');
+    await platform.startApi();
+    await convergeAndCheck(label, statuses);
+    await fullCycle();
+  } finally {
+    await db.end();
+  }
+});
 
+/** One full create -> exec -> delete through the SDK, which must succeed on the first try after the restart. */
+async function fullCycle(): Promise<void> {
+  const token = `alive-${randomBytes(6).toString('hex')}`;
+  const sb = await platform.sdk().create({ labels: { crash: 'after-restart' } }, { timeout: 120 });
+  assert.equal(sb.state, 'started');
+  const r = await sb.process.executeCommand(`echo ${token}`);
+  assert.deepEqual([r.exitCode, r.result.trim()], [0, token], 'exec after the restart');
+  await sb.delete();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const state = await platform
+      .sdk()
+      .get(sb.id)
+      .then((s) => String(s.state))
+      .catch((err: Error) => (/not found/i.test(err.message) ? 'gone' : `error: ${err.message}`));
+    const onRunner = await readdir(join(platform.dataDir, 'runner', 'sandboxes')).catch(() => [] as string[]);
+    if ((state === 'gone' || state === 'destroyed') && !onRunner.includes(sb.id)) break;
+    assert.ok(Date.now() < deadline, `delete after the restart did not finish: ${state}, on the runner: ${onRunner.includes(sb.id)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function convergeAndCheck(label: string, statuses: number[]): Promise<void> {
   const accepted = statuses.filter((s) => s === 200).length;
   const deadline = Date.now() + 180_000;
   let rows: Row[] = [];
@@ -72,4 +130,4 @@ test('SIGKILL of the API while 20 sandboxes are being created: all converge, non
   for (const r of rows) {
     await fetch(`${platform.apiUrl}/sandbox/${r.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
   }
-});
+}
