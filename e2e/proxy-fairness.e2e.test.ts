@@ -12,7 +12,8 @@ import { deleteAndWait, eventually, isNotFound } from './src/toolbox-helpers.js'
 const STREAMS = 200;
 /** The API's default SHOAL_PROXY_MAX_STREAMS_PER_ORG; the platform is started without overriding it. */
 const DEFAULT_CAP = 128;
-const SAMPLES = 15;
+/** create() samples per series; fewer only to show a broken build failing in less time. */
+const SAMPLES = Number(process.env.SHOAL_FAIRNESS_SAMPLES ?? 15);
 
 let platform: TestPlatform;
 let streamer: Sandbox | undefined;
