@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { errorEnvelope } from '@shoal/contracts';
+import { ApiError, Errors } from '../src/errors.js';
+
+/*
+ * Pins the error catalogue: clients (the official SDK, scripts written against Daytona) match on these statuses,
+ * envelope `error` names and message texts, so changing, adding or removing an entry must be a deliberate edit here too.
+ */
+type Entry = [args: unknown[], statusCode: number, error: string, message: string];
+
+const PINNED: Record<keyof typeof Errors, Entry> = {
+  badRequest: [['bad thing'], 400, 'Bad Request', 'bad thing'],
+  unauthorized: [[], 401, 'Unauthorized', 'Unauthorized'],
+  forbidden: [[], 403, 'Forbidden', 'Forbidden resource'],
+  notFound: [['gone'], 404, 'Not Found', 'gone'],
+  conflict: [['taken'], 409, 'Conflict', 'taken'],
+  badGateway: [['upstream'], 502, 'Bad Gateway', 'upstream'],
+  unavailable: [['later'], 503, 'Service Unavailable', 'later'],
+  sandboxNotFound: [['sb-1'], 404, 'Not Found', 'Sandbox with ID sb-1 not found'],
+  snapshotNotFound: [['img:1'], 400, 'Bad Request', 'Snapshot img:1 not found. Did you add it through the Daytona Dashboard?'],
+  snapshotNotActive: [['img:1', 'pending'], 400, 'Bad Request', 'Snapshot img:1 is pending'],
+  resourcesWithSnapshot: [[], 400, 'Bad Request', 'Cannot specify Sandbox resources when using a snapshot'],
+  snapshotWithBuildInfo: [[], 400, 'Bad Request', 'Cannot specify a snapshot when using a build info entry'],
+  buildInfoUnsupported: [[], 400, 'Bad Request', 'Building images (buildInfo) is not supported by this server yet'],
+  noRunners: [[], 400, 'Bad Request', 'No available runners'],
+  defaultSnapshotNotReady: [
+    ['shoal/sandbox:0.1.0', 'building, 40%'],
+    503,
+    'Service Unavailable',
+    'The default snapshot shoal/sandbox:0.1.0 is still being built (building, 40%); retry when GET /api/health/ready answers 200',
+  ],
+  stateChangeInProgress: [[], 400, 'Bad Request', 'State change in progress'],
+  notValidState: [[], 400, 'Bad Request', 'Sandbox is not in valid state'],
+  notStarted: [[], 400, 'Bad Request', 'Sandbox is not started'],
+  notStopped: [[], 400, 'Bad Request', 'Sandbox is not stopped'],
+  notRunning: [[], 400, 'Bad Request', 'Sandbox is not running'],
+  ephemeralArchive: [[], 400, 'Bad Request', 'Ephemeral sandboxes cannot be archived'],
+  ephemeralBackup: [[], 400, 'Bad Request', 'Ephemeral sandboxes cannot be backed up'],
+  backupInProgress: [[], 400, 'Bad Request', 'Sandbox backup is already in progress'],
+  sandboxFailed: [['image pull failed'], 400, 'Bad Request', 'Sandbox failed to start: image pull failed'],
+  orgSuspended: [['unpaid'], 403, 'Forbidden', 'Organization is suspended: unpaid'],
+  insufficientPermissions: [[['write:sandboxes', 'delete:sandboxes']], 403, 'Forbidden', 'Insufficient permissions for assigning: write:sandboxes, delete:sandboxes'],
+  tooManyProxyStreams: [[64], 429, 'Too Many Requests', 'Too many open toolbox/preview streams for this organization (limit 64); close some and retry'],
+  gatewayTimeout: [['runner did not answer'], 504, 'Gateway Timeout', 'runner did not answer'],
+};
+
+test('the catalogue has exactly the pinned entries', () => {
+  assert.deepEqual(Object.keys(Errors).sort(), Object.keys(PINNED).sort());
+});
+
+for (const [name, [args, statusCode, error, message]] of Object.entries(PINNED)) {
+  test(`${name}: ${statusCode} ${error}`, () => {
+    const make = Errors[name as keyof typeof Errors] as (...a: unknown[]) => ApiError;
+    const err = make(...args);
+    assert.ok(err instanceof ApiError);
+    const env = errorEnvelope(err.statusCode, err.message, '/api/x');
+    assert.deepEqual({ statusCode: env.statusCode, error: env.error, message: env.message }, { statusCode, error, message });
+  });
+}
+
+test('defaults: unauthorized/forbidden take an override; orgSuspended without a reason', () => {
+  assert.equal(Errors.unauthorized('Invalid API key').message, 'Invalid API key');
+  assert.equal(Errors.forbidden('No').message, 'No');
+  assert.equal(Errors.orgSuspended(null).message, 'Organization is suspended');
+});
