@@ -3,7 +3,8 @@
 // platform gets it at once). With 5 sandboxes started, 3 being created and 2 being deleted, within 20 s of the signal
 // no process, mount, netns, bridge, nft table, loop device or cgroup of that platform may be left. Then the same for
 // SIGTERM; the operator's choice to keep sandboxes running (re-adopted by the next start); and a SIGKILLed platform,
-// whose leftovers the next start ends before it serves.
+// whose leftovers the next start ends before it serves. The cases run in order on one data dir (the SIGTERM case
+// restarts the SIGINT case's sandboxes): run the file whole, not one case by name.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
