@@ -1,21 +1,20 @@
-import { closeSync, openSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
-import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import type { CreateRunnerSandbox, NetworkSettings, ResizeSandbox, RunnerSandboxInfo, RunnerSandboxState } from '@shoal/contracts';
 import { Errors, RunnerError } from '../errors.js';
-import type { ImageRecord, ImageStore } from '../images/image-store.js';
+import type { ImageStore } from '../images/image-store.js';
 import { NetworkPolicyError, parseAllowList, type Network, type SandboxNet } from '../network/network.js';
 import type { RuntimeBackend } from '../runtime/backend.js';
-import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
-import { mountIdmappedOverlay, stageDir, unmountStage } from '../storage/idmap.js';
-import { isMounted, type DiskPool } from '../storage/quota.js';
-import { exec, ExecError } from '../util/exec.js';
+import type { DiskPool } from '../storage/quota.js';
+import { ExecError } from '../util/exec.js';
 import type { ApiReporter } from './api-reporter.js';
+import { SandboxCgroups } from './cgroups.js';
+import { ContainerLauncher } from './container-launch.js';
+import type { LiveSandbox } from './live-sandbox.js';
+import { recoverSandboxes } from './recovery.js';
 import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
-import { toolboxVersion } from './toolbox-client.js';
-import { RANGE_SIZE, type UidPool } from './uid-pool.js';
+import { StateSync } from './state-sync.js';
+import type { UidPool } from './uid-pool.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -44,145 +43,76 @@ export interface SandboxServiceDeps {
   stopGraceMs?: number;
 }
 
-interface Live {
-  meta: SandboxMeta;
-  state: RunnerSandboxState;
-  errorReason?: string;
-  pid?: number;
-  agent?: Agent;
-}
-
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** ext4's largest file is 16 TiB; the sparse image must fit. */
 const MAX_DISK_GIB = 8192;
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const TOOLBOX_ARGS = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/node/bin/node', '/.shoal/toolbox/toolbox.cjs'];
 
-/** Owns every sandbox's lifecycle; all actions on one sandbox are serialized by a per-id lock. */
+/**
+ * Owns every sandbox's lifecycle (create, start, stop, destroy, remove, resize, shutdown); all actions on one sandbox
+ * are serialized by a per-id lock. Putting containers on the host is container-launch.ts's, bringing sandboxes back
+ * after a restart recovery.ts's, cgroups cgroups.ts's and keeping the API's view true state-sync.ts's.
+ */
 export class SandboxService {
-  private readonly live = new Map<string, Live>();
+  private readonly live = new Map<string, LiveSandbox>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  private rlimits: Rlimit[] = [];
-  private readonly runDir: string;
-  private syncTimer?: NodeJS.Timeout;
   private policySync: Promise<void> = Promise.resolve();
-  /** Netns deletions still in flight, by sandbox index: a restart of that sandbox must wait for its own. */
-  private readonly teardowns = new Map<number, Promise<void>>();
   private closing: 'stop' | 'keep' | undefined;
+  private readonly cgroups: SandboxCgroups;
+  private readonly launcher: ContainerLauncher;
+  private readonly stateSync: StateSync;
 
   constructor(private readonly d: SandboxServiceDeps) {
-    this.runDir = join(d.dataDir, 'run');
+    this.cgroups = new SandboxCgroups(d.bridgeName);
+    this.launcher = new ContainerLauncher({ ...d, cgroups: this.cgroups });
+    this.stateSync = new StateSync({
+      reporter: d.reporter,
+      backend: d.backend,
+      sandboxes: () => this.live.values(),
+      find: (id) => this.live.get(id),
+      onDied: (l) =>
+        this.locked(l.meta.id, async () => {
+          if (l.state !== 'started') return;
+          await this.cleanupRuntime(l.meta, false);
+          this.setState(l, 'stopped');
+        }),
+    });
   }
 
   /** Loads persisted sandboxes and re-adopts the ones whose container still runs. */
   async init(): Promise<void> {
-    this.rlimits = await clampedRlimits();
-    await mkdir(this.runDir, { recursive: true, mode: 0o700 });
-    const metas = await this.d.store.init();
-    // Every range a sandbox on disk holds is taken again before anything is allocated, destroyed-but-not-removed ones too (their files still belong to it).
-    for (const meta of metas) {
-      if (meta.uidBase !== undefined && !this.d.uids.adopt(meta.uidBase)) {
-        this.d.log.warn(`sandbox ${meta.id} shares host uid range ${meta.uidBase} with another sandbox (corrupt meta?)`);
-      }
-    }
-    // The table is rebuilt before recovery so cleanup of dead sandboxes can already sync policies.
-    await this.d.network.init([]);
-    for (const meta of metas) {
-      const st = await this.d.backend.state(meta.id);
-      const live: Live = { meta, state: 'stopped' };
-      this.live.set(meta.id, live);
-      if (meta.desired === 'destroyed') {
-        // A destroy interrupted by a crash is finished here: no process, mount or netns may survive it.
-        await this.cleanupRuntime(meta, false);
-        live.state = 'destroyed';
-        continue;
-      }
-      if (st?.status === 'running' && (await toolboxVersion(this.socketPath(meta.id))) !== undefined) {
-        live.state = 'started';
-        live.pid = st.pid;
-        this.d.log.info(`re-adopted running sandbox ${meta.id}`);
-        continue;
-      }
-      await this.cleanupRuntime(meta, false);
-      live.state = 'stopped';
-    }
-    // A crash between `crun run` and saving the sandbox's metadata leaves a container nobody knows: remove it.
-    for (const id of await this.d.backend.list().catch(() => [] as string[])) {
-      if (this.live.has(id)) continue;
-      this.d.log.warn(`removing unknown container ${id} left by a previous run`);
-      await this.d.backend.kill(id, 'KILL').catch(() => undefined);
-      await this.d.backend.delete(id).catch(() => undefined);
-    }
-    await this.sweepCgroups();
+    await this.launcher.init();
+    await recoverSandboxes({
+      store: this.d.store,
+      uids: this.d.uids,
+      network: this.d.network,
+      backend: this.d.backend,
+      log: this.d.log,
+      answers: (id) => this.launcher.answers(id),
+      release: (meta) => this.cleanupRuntime(meta, false),
+      adopt: (l) => this.live.set(l.meta.id, l),
+    });
+    await this.cgroups.sweep(this.runningIds());
     await this.syncPolicies();
-  }
-
-  /**
-   * Removes cgroup directories of sandboxes that are not running. The runtime deletes them itself, but not when it
-   * was killed halfway or the kernel still held the group busy; an empty group left behind is only rmdir'd, so a
-   * group that still has processes stays (rmdir fails) and nothing running is disturbed. Runs before the API serves.
-   */
-  private async sweepCgroups(): Promise<void> {
-    const keep = new Set([...this.live.values()].filter((l) => l.state === 'started').map((l) => l.meta.id));
-    for (const dir of await this.cgroupParents()) {
-      const children = await readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (const e of children) {
-        if (e.isDirectory() && !keep.has(e.name)) await rmdir(join(dir, e.name)).catch(() => undefined);
-      }
-    }
   }
 
   /** With nothing running, the runner's parent cgroups go too (the next start recreates them). */
   async removeCgroupParents(): Promise<void> {
-    await this.sweepCgroups();
-    for (const dir of await this.cgroupParents()) await rmdir(dir).catch(() => undefined);
+    await this.cgroups.removeParents(this.runningIds());
   }
 
-  private async cgroupParents(): Promise<string[]> {
-    const controllers = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
-    return controllers.map((c) => join('/sys/fs/cgroup', c, `shoal_${this.d.bridgeName}`));
+  private runningIds(): Set<string> {
+    return new Set([...this.live.values()].filter((l) => l.state === 'started').map((l) => l.meta.id));
   }
-
-  /** Removes one sandbox's cgroups after its container is gone; a group the kernel still reports busy is retried briefly. */
-  private async removeCgroups(id: string): Promise<void> {
-    let left = (await this.cgroupParents()).map((p) => join(p, id));
-    for (let round = 0; round < 20 && left.length > 0; round++) {
-      if (round > 0) await sleep(25);
-      const busy: string[] = [];
-      for (const dir of left) {
-        const err = await rmdir(dir).then(
-          () => undefined,
-          (e: NodeJS.ErrnoException) => e,
-        );
-        if (err && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') busy.push(dir);
-      }
-      left = busy;
-    }
-  }
-
 
   /** Notices containers that died on their own and, when an API is configured, repairs its view of our sandboxes. */
   startStateSync(intervalMs: number): void {
-    const tick = async () => {
-      await this.checkAlive();
-      if (!this.d.reporter.enabled) return;
-      const remote = await this.d.reporter.sandboxesInStates(['started']);
-      for (const r of remote ?? []) {
-        const l = this.live.get(r.id);
-        const local = l ? l.state : 'destroyed';
-        if (local !== r.state && !['creating', 'starting', 'stopping', 'destroying', 'pulling_snapshot', 'resizing'].includes(local)) {
-          await this.d.reporter.reportState(r.id, local);
-        }
-      }
-    };
-    this.syncTimer = setInterval(() => void tick().catch(() => undefined), intervalMs);
-    this.syncTimer.unref();
+    this.stateSync.start(intervalMs);
   }
 
   /** Tells the API where every sandbox stands, e.g. after this runner was down. */
   reportAll(): void {
-    for (const l of this.live.values()) void this.d.reporter.reportState(l.meta.id, l.state);
+    this.stateSync.reportAll();
   }
 
   /**
@@ -241,9 +171,9 @@ export class SandboxService {
   }
 
   async close(): Promise<void> {
-    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.stateSync.stop();
     for (const l of this.live.values()) l.agent?.destroy();
-    await Promise.all([...this.teardowns.values()]);
+    await this.launcher.drain();
   }
 
   // ---- queries -------------------------------------------------------------------------------------------
@@ -255,7 +185,7 @@ export class SandboxService {
   }
 
   socketPath(id: string): string {
-    return join(this.runDir, `${id}.sock`);
+    return this.launcher.socketPath(id);
   }
 
   /** Where the proxy sends traffic for a started sandbox. */
@@ -311,7 +241,7 @@ export class SandboxService {
         desired: 'started',
         createdAt: new Date().toISOString(),
       };
-      const live: Live = { meta, state: 'pulling_snapshot' };
+      const live: LiveSandbox = { meta, state: 'pulling_snapshot' };
       // From here on removeLocked gives the range back.
       this.live.set(meta.id, live);
       this.setState(live, 'pulling_snapshot');
@@ -429,7 +359,7 @@ export class SandboxService {
     if (this.closing === 'stop') throw Errors.shuttingDown();
   }
 
-  private mustGet(id: string): Live {
+  private mustGet(id: string): LiveSandbox {
     const l = this.live.get(id);
     if (!l) throw Errors.sandboxNotFound(id);
     return l;
@@ -446,14 +376,14 @@ export class SandboxService {
     return next;
   }
 
-  private setState(l: Live, state: RunnerSandboxState): void {
+  private setState(l: LiveSandbox, state: RunnerSandboxState): void {
     l.state = state;
     if (state !== 'error') l.errorReason = undefined;
     void this.d.reporter.reportState(l.meta.id, state);
   }
 
   /** Puts the sandbox in `error` with a one-line reason and returns the error to surface to the caller. */
-  private async fail(l: Live, err: unknown): Promise<RunnerError> {
+  private async fail(l: LiveSandbox, err: unknown): Promise<RunnerError> {
     const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 500) : String(err);
     this.d.log.warn(`sandbox ${l.meta.id} failed: ${reason}`);
     await this.cleanupRuntime(l.meta, false).catch(() => undefined);
@@ -487,11 +417,6 @@ export class SandboxService {
     return base;
   }
 
-  /** Host uid/gid of the sandbox's root. */
-  private uidOf(meta: SandboxMeta): number {
-    return meta.uidBase ?? this.d.uidBase;
-  }
-
   private netOf(meta: SandboxMeta): SandboxNet {
     return { index: meta.index, ip: this.d.network.ipFor(meta.index), policy: meta.policy };
   }
@@ -512,7 +437,7 @@ export class SandboxService {
     return next;
   }
 
-  private async startLocked(l: Live): Promise<void> {
+  private async startLocked(l: LiveSandbox): Promise<void> {
     this.setState(l, 'starting');
     l.meta.desired = 'started';
     try {
@@ -525,199 +450,29 @@ export class SandboxService {
     }
   }
 
-  private async startContainer(l: Live): Promise<void> {
-    const t0 = performance.now();
-    const meta = l.meta;
-    const image = this.d.images.get(meta.snapshot);
-    if (!image) throw new Error(`image ${meta.snapshot} is not present`);
-    const dir = this.d.store.sandboxDir(meta.id);
-    const bundle = join(dir, 'bundle');
-    const rootfs = join(bundle, 'rootfs');
-    const etc = join(dir, 'etc');
-    await mkdir(rootfs, { recursive: true });
-    await mkdir(etc, { recursive: true });
-
-    this.giveUpIfStopping();
-    if (await this.d.backend.exists(meta.id)) await this.d.backend.delete(meta.id);
-    // Network and filesystem setup are independent: run them side by side (each is a few process spawns).
-    const network = (this.teardowns.get(meta.index) ?? Promise.resolve())
-      .then(() => this.d.network.setup(meta.index))
-      .then(() => this.syncPolicies());
-    const uid = this.uidOf(meta);
-    const filesystem = (async () => {
-      // The runtime reaches the rootfs and the /etc files from inside the user namespace, as the sandbox's root
-      // (host gid `uid`); no other sandbox's ids may walk in (the overlay's root is the sandbox root's, 0755).
-      for (const d of [bundle, etc]) {
-        await chown(d, 0, uid);
-        await chmod(d, 0o750);
-      }
-      if (!(await isMounted(rootfs))) {
-        await this.d.pool.mount(meta.id);
-        const upper = this.d.pool.dir(meta.id);
-        // Only host root walks the writable layer: overlayfs reaches it with the mounter's credentials.
-        await chmod(upper, 0o700);
-        await mkdir(join(upper, 'upper'), { recursive: true });
-        await mkdir(join(upper, 'work'), { recursive: true });
-        // The overlay's root directory takes the upper dir's owner: make it the sandbox's root.
-        await chown(join(upper, 'upper'), uid, uid);
-        const lower = this.d.images.lowerDir(image.key);
-        if (meta.uidBase === undefined) {
-          await exec('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(upper, 'upper')},workdir=${join(upper, 'work')}`, rootfs]);
-        } else {
-          // The image stays one shared copy on disk (owned by the legacy range); the sandbox sees it through an
-          // idmapped mount as owned by its own range.
-          await mountIdmappedOverlay(this.d.idmapHelper, {
-            lower,
-            upper: join(upper, 'upper'),
-            work: join(upper, 'work'),
-            stage: stageDir(dir),
-            target: rootfs,
-            fromBase: this.d.uidBase,
-            toBase: meta.uidBase,
-            size: RANGE_SIZE,
-          });
-        }
-      }
-      const ip = this.d.network.ipFor(meta.index);
-      await writeFile(join(etc, 'resolv.conf'), `nameserver ${this.d.network.gateway}\noptions ndots:0\n`);
-      await writeFile(join(etc, 'hostname'), `${meta.id}\n`);
-      await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\t${meta.id}\n`);
-    })();
-    const [netResult, fsResult] = await Promise.allSettled([network, filesystem]);
-    if (netResult.status === 'rejected') throw netResult.reason;
-    if (fsResult.status === 'rejected') throw fsResult.reason;
-
-    const spec = sandboxSpec({
-      id: meta.id,
-      rootfs,
-      args: TOOLBOX_ARGS,
-      env: this.processEnv(meta, image),
-      netnsPath: this.d.network.nsPath(meta.index),
-      uidBase: uid,
-      cgroupsPath: `/shoal_${this.d.bridgeName}/${meta.id}`,
-      cpu: meta.cpu,
-      memoryGiB: meta.memoryGiB,
-      pidsLimit: Math.min(8192, 1024 * meta.cpu),
-      rlimits: this.rlimits,
-      seccomp: this.d.unconfinedSnapshots?.has(meta.snapshot) ? 'relaxed' : 'default',
-      binds: [
-        { source: this.d.toolboxDir, destination: '/.shoal/toolbox', readonly: true },
-        { source: this.d.nodeRuntimeDir, destination: '/.shoal/node', readonly: true },
-        { source: this.d.shoalBinDir, destination: '/.shoal/bin', readonly: true },
-        { source: join(etc, 'resolv.conf'), destination: '/etc/resolv.conf', readonly: true },
-        { source: join(etc, 'hostname'), destination: '/etc/hostname', readonly: true },
-        { source: join(etc, 'hosts'), destination: '/etc/hosts', readonly: true },
-      ],
+  private async startContainer(l: LiveSandbox): Promise<void> {
+    await this.launcher.launch(l.meta, {
+      syncPolicies: () => this.syncPolicies(),
+      checkpoint: () => this.giveUpIfStopping(),
+      onPid: (pid) => (l.pid = pid),
     });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-
-    // The toolbox's listening socket is created here, on the host, in a root-only directory, and inherited as
-    // fd 3. It is bound under a temporary name and renamed after the runtime has forked, because closing our
-    // copy of a Node pipe server unlinks the path it was bound to.
-    const tPrepared = performance.now();
-    const sock = this.socketPath(meta.id);
-    const tmpSock = `${sock}.${process.pid}.tmp`;
-    await unlink(sock).catch(() => undefined);
-    await unlink(tmpSock).catch(() => undefined);
-    const server = await listenUnix(tmpSock);
-    const logFd = openSync(join(dir, 'toolbox.log'), 'w', 0o600);
-    try {
-      this.giveUpIfStopping();
-      const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-      await this.d.backend.run(meta.id, bundle, { listenFd: fd, logFd });
-      await rename(tmpSock, sock);
-    } catch (err) {
-      const tail = await readFile(join(dir, 'toolbox.log'), 'utf8').catch(() => '');
-      throw new RunnerError(500, `${(err as Error).message.split('\n')[0]} ${tail.slice(-500)}`.trim());
-    } finally {
-      closeSync(logFd);
-      await new Promise<void>((r) => server.close(() => r()));
-      await unlink(tmpSock).catch(() => undefined);
-    }
-    // The container runs: giving up now still goes through fail(), which removes it.
-    this.giveUpIfStopping();
-    const tRunning = performance.now();
-    await this.waitForToolbox(l, sock);
-    const tReady = performance.now();
-    this.d.log.info(
-      `sandbox ${meta.id} started in ${(tReady - t0).toFixed(0)} ms (network+mounts ${(tPrepared - t0).toFixed(0)}, ` +
-        `runtime ${(tRunning - tPrepared).toFixed(0)}, toolbox ${(tReady - tRunning).toFixed(0)})`,
-    );
     l.agent?.destroy();
     l.agent = undefined;
     this.setState(l, 'started');
   }
 
-  private processEnv(meta: SandboxMeta, image: ImageRecord): string[] {
-    const env = new Map<string, string>();
-    env.set('PATH', DEFAULT_PATH);
-    for (const kv of image.env) {
-      const i = kv.indexOf('=');
-      if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
-    }
-    env.set('HOME', '/root');
-    if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
-    for (const [k, v] of Object.entries(meta.env)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env.set(k, v);
-    // The toolbox listens only on this inherited socket: nothing answers for it on the sandbox's address.
-    env.set('SHOAL_TOOLBOX_LISTEN_FD', '3');
-    env.set('SHOAL_EXEC_HELPER', '/.shoal/bin/shoal-exec');
-    env.set('SHOAL_SANDBOX_USER', meta.osUser);
-    env.set('SHOAL_WORKDIR', image.workdir);
-    if (meta.entrypoint.length) env.set('SHOAL_ENTRYPOINT', JSON.stringify(meta.entrypoint));
-    env.set('DAYTONA_SANDBOX_ID', meta.id);
-    env.set('DAYTONA_SANDBOX_SNAPSHOT', meta.snapshot);
-    env.set('DAYTONA_SANDBOX_USER', meta.osUser);
-    return [...env].map(([k, v]) => `${k}=${v}`);
-  }
-
-  private async waitForToolbox(l: Live, sock: string): Promise<void> {
-    const deadline = Date.now() + (this.d.toolboxTimeoutMs ?? 30_000);
-    for (let i = 0; ; i++) {
-      this.giveUpIfStopping();
-      if ((await toolboxVersion(sock, undefined, 1000)) !== undefined) return;
-      if (i % 20 === 19) {
-        const st = await this.d.backend.state(l.meta.id);
-        if (!st || st.status !== 'running') {
-          const tail = await readFile(join(this.d.store.sandboxDir(l.meta.id), 'toolbox.log'), 'utf8').catch(() => '');
-          throw new RunnerError(500, `toolbox exited before answering: ${tail.slice(-800)}`);
-        }
-        l.pid = st.pid;
-      }
-      if (Date.now() > deadline) throw new RunnerError(504, 'toolbox did not answer within the start timeout');
-      await sleep(i < 40 ? 10 : 50);
-    }
-  }
-
   /** Stops processes and releases runtime resources; the writable layer stays. */
   private async cleanupRuntime(meta: SandboxMeta, graceful: boolean): Promise<void> {
-    const st = await this.d.backend.state(meta.id);
-    if (st?.status === 'running' && graceful) {
-      await this.d.backend.kill(meta.id, 'TERM');
-      await waitGone(st.pid, this.d.stopGraceMs ?? 3000);
-    }
-    if (st) await this.d.backend.delete(meta.id);
-    await this.removeCgroups(meta.id);
-    const rootfs = join(this.d.store.sandboxDir(meta.id), 'bundle', 'rootfs');
-    if (await isMounted(rootfs)) {
-      const r = await exec('umount', [rootfs], { allowFailure: true });
-      if (r.code !== 0) await exec('umount', ['-l', rootfs], { allowFailure: true });
-    }
-    await unmountStage(stageDir(this.d.store.sandboxDir(meta.id)));
-    await this.d.pool.unmount(meta.id);
-    await unlink(this.socketPath(meta.id)).catch(() => undefined);
-    const l = this.live.get(meta.id);
-    if (l && l.state !== 'destroyed') l.state = 'stopping';
-    // Stopping everything on exit removes the whole table afterwards: one nft run per sandbox, serialized, would only
-    // make the shutdown slower.
-    if (this.closing !== 'stop') await this.syncPolicies();
-    // Deleting the netns (and the veth with it) costs tens of ms of kernel time; only close() waits for it.
-    const td = this.d.network.teardown(meta.index).finally(() => {
-      if (this.teardowns.get(meta.index) === td) this.teardowns.delete(meta.index);
+    await this.launcher.release(meta, graceful, async () => {
+      const l = this.live.get(meta.id);
+      if (l && l.state !== 'destroyed') l.state = 'stopping';
+      // Stopping everything on exit removes the whole table afterwards: one nft run per sandbox, serialized, would only
+      // make the shutdown slower.
+      if (this.closing !== 'stop') await this.syncPolicies();
     });
-    this.teardowns.set(meta.index, td);
   }
 
-  private async removeLocked(l: Live): Promise<void> {
+  private async removeLocked(l: LiveSandbox): Promise<void> {
     const meta = l.meta;
     if (l.state !== 'destroyed') {
       meta.desired = 'destroyed';
@@ -732,40 +487,4 @@ export class SandboxService {
     this.live.delete(meta.id);
     void this.d.reporter.reportState(meta.id, 'destroyed');
   }
-
-  /** A started sandbox whose container died (OOM of the toolbox, host kill) is reported stopped. */
-  private async checkAlive(): Promise<void> {
-    for (const l of this.live.values()) {
-      if (l.state !== 'started') continue;
-      const st = await this.d.backend.state(l.meta.id);
-      if (st?.status === 'running') continue;
-      await this.locked(l.meta.id, async () => {
-        if (l.state !== 'started') return;
-        await this.cleanupRuntime(l.meta, false);
-        this.setState(l, 'stopped');
-      });
-    }
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-
-async function waitGone(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) return;
-    await sleep(20);
-  }
-}
-
-function listenUnix(path: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ path, backlog: 511 }, () => resolve(s));
-  });
 }
