@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { startRegistry, freePort, type RunningRegistry } from '@shoal/platform';
+import { ensureDefaultRootfs } from '../apps/runner/src/images/default-image.js';
 
 const root = new URL('..', import.meta.url).pathname;
 type Tier = 'static' | 'small' | 'medium' | 'e2e';
@@ -120,6 +121,11 @@ async function main(): Promise<number> {
         env.SHOAL_TEST_REGISTRY = registry.address;
         // A developer may point at a kept cache to skip the default-image build; CI always builds its own.
         env.SHOAL_IMAGE_CACHE_DIR ??= join(scratch, 'image-cache');
+        // Built once here, with progress, rather than inside whichever e2e file comes first: that file would pay
+        // minutes of debootstrap + apt inside its own hooks and HTTP timeouts.
+        console.log('building (or finding) the default image root filesystem once for the e2e tier...');
+        await ensureDefaultRootfs(join(scratch, 'default-image-work'), env.SHOAL_IMAGE_CACHE_DIR, (line) => console.log(line));
+        await rm(join(scratch, 'default-image-work'), { recursive: true, force: true });
       }
       // e2e files each start real platform processes and sandboxes: one at a time on this 2-core machine.
       const concurrency = tier === 'e2e' ? 1 : 2;

@@ -76,6 +76,11 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     };
   }
   const runners = opts.runners ?? 1;
+  const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(line);
+    if (recent.length > 200) recent.shift();
+  };
   const options: PlatformOptions = {
     dataDir,
     apiPort: await freePort(),
@@ -85,7 +90,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(process.env.SHOAL_TEST_REGISTRY ? { registryAddress: process.env.SHOAL_TEST_REGISTRY } : {}),
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
-    log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : () => undefined,
+    log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : (l) => remember(l),
     ...opts,
   };
   const wrap = (platform: Platform): TestPlatform => ({
@@ -106,5 +111,10 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
       else await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     },
   });
-  return wrap(await startPlatform(options));
+  try {
+    return wrap(await startPlatform(options));
+  } catch (err) {
+    // A start that fails in CI is otherwise undiagnosable: the processes' own lines are the only record of why.
+    throw new Error(`${(err as Error).message}\n--- last ${recent.length} platform log lines ---\n${recent.join('\n')}`, { cause: err });
+  }
 }

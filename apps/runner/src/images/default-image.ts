@@ -33,35 +33,9 @@ export function recipeKey(): string {
 export async function buildDefaultImage(workDir: string, ociDir: string, cacheDir: string | undefined, progress: ProgressFn): Promise<void> {
   const started = Date.now();
   const stage = (name: string) => progress(`[default-image] ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  const cached = cacheDir ? join(cacheDir, `shoal-sandbox-${recipeKey()}.tar`) : undefined;
   await mkdir(workDir, { recursive: true });
-  let layer = join(workDir, 'layer.tar');
-  if (cached && (await exists(cached))) {
-    stage(`using cached root filesystem ${cached}`);
-    layer = cached;
-  } else {
-    const rootfs = join(workDir, 'rootfs');
-    await mkdir(rootfs, { recursive: true });
-    const ticker = setInterval(() => stage('still building'), 15_000);
-    try {
-      stage(`debootstrap --variant=minbase ${SUITE}`);
-      await exec('debootstrap', ['--variant=minbase', SUITE, rootfs, MIRROR]);
-      stage(`apt-get install ${PACKAGES.length} packages`);
-      await chrootSetup(rootfs);
-      stage('packing root filesystem');
-      await exec('tar', ['--numeric-owner', '--xattrs', '-C', rootfs, '-cf', layer, '.']);
-    } finally {
-      clearInterval(ticker);
-      await rm(rootfs, { recursive: true, force: true });
-    }
-    if (cached) {
-      await mkdir(cacheDir!, { recursive: true });
-      const tmp = `${cached}.${process.pid}.tmp`;
-      await copyFile(layer, tmp);
-      await rename(tmp, cached);
-      stage(`cached root filesystem at ${cached}`);
-    }
-  }
+  const cached = cacheDir ? await ensureDefaultRootfs(workDir, cacheDir, progress) : undefined;
+  const layer = cached ?? (await buildRootfsTar(workDir, stage));
   stage('umoci new + raw add-layer');
   const image = `${ociDir}:img`;
   await exec('umoci', ['init', '--layout', ociDir]);
@@ -75,6 +49,49 @@ export async function buildDefaultImage(workDir: string, ociDir: string, cacheDi
   ]);
   if (layer !== cached) await rm(layer, { force: true });
   stage('default image ready');
+}
+
+/**
+ * Makes sure `cacheDir` holds the root filesystem tarball of the current recipe, building it when missing, and returns
+ * its path. The test runner calls it once before the e2e tier so no test file pays for (or times out on) the build.
+ */
+export async function ensureDefaultRootfs(workDir: string, cacheDir: string, progress: ProgressFn): Promise<string> {
+  const started = Date.now();
+  const stage = (name: string) => progress(`[default-image] ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  const cached = join(cacheDir, `shoal-sandbox-${recipeKey()}.tar`);
+  if (await exists(cached)) {
+    stage(`using cached root filesystem ${cached}`);
+    return cached;
+  }
+  await mkdir(workDir, { recursive: true });
+  const layer = await buildRootfsTar(workDir, stage);
+  await mkdir(cacheDir, { recursive: true });
+  // Copy then rename: a reader never sees half a tarball, and two builders racing both publish a whole one.
+  const tmp = `${cached}.${process.pid}.tmp`;
+  await copyFile(layer, tmp);
+  await rename(tmp, cached);
+  await rm(layer, { force: true });
+  stage(`cached root filesystem at ${cached}`);
+  return cached;
+}
+
+async function buildRootfsTar(workDir: string, stage: (name: string) => void): Promise<string> {
+  const layer = join(workDir, 'layer.tar');
+  const rootfs = join(workDir, 'rootfs');
+  await mkdir(rootfs, { recursive: true });
+  const ticker = setInterval(() => stage('still building'), 15_000);
+  try {
+    stage(`debootstrap --variant=minbase ${SUITE}`);
+    await exec('debootstrap', ['--variant=minbase', SUITE, rootfs, MIRROR]);
+    stage(`apt-get install ${PACKAGES.length} packages`);
+    await chrootSetup(rootfs);
+    stage('packing root filesystem');
+    await exec('tar', ['--numeric-owner', '--xattrs', '-C', rootfs, '-cf', layer, '.']);
+  } finally {
+    clearInterval(ticker);
+    await rm(rootfs, { recursive: true, force: true });
+  }
+  return layer;
 }
 
 async function chrootSetup(rootfs: string): Promise<void> {
