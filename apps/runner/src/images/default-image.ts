@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec } from '../util/exec.js';
 
@@ -20,7 +20,7 @@ export const DEFAULT_IMAGE_ENV = [
 ];
 
 /** Changes to the recipe change the cache key, so a stale cached layer is never reused. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 export function recipeKey(): string {
   return createHash('sha256').update(JSON.stringify({ SUITE, MIRROR, PACKAGES, RECIPE_VERSION })).digest('hex').slice(0, 16);
 }
@@ -117,6 +117,13 @@ async function chrootSetup(rootfs: string): Promise<void> {
   } finally {
     await exec('umount', ['-l', join(rootfs, 'proc')], { allowFailure: true });
   }
+  // The Daytona SDK's chart capture (codeRun + plt.show()) calls Axis.get_converter(), added in matplotlib 3.10;
+  // Debian 12 ships 3.6, where the same value is the public `converter` attribute.
+  await appendFile(
+    join(rootfs, 'usr/lib/python3/dist-packages/matplotlib/axis.py'),
+    '\n\n# Added by Shoal: Axis.get_converter() as in matplotlib >= 3.10, used by the Daytona SDK chart capture.\n' +
+      "if not hasattr(Axis, 'get_converter'):\n    Axis.get_converter = lambda self: self.converter\n",
+  );
   await rm(join(rootfs, 'usr/sbin/policy-rc.d'), { force: true });
   await writeFile(join(rootfs, 'etc/resolv.conf'), '');
   await writeFile(join(rootfs, 'etc/hostname'), 'sandbox\n');
