@@ -23,7 +23,7 @@ import { Type, type Static } from '@sinclair/typebox';
  *   ANY    /sandboxes/:id/toolbox/*            -> reverse proxy to the toolbox daemon over its unix socket
  *                                                 (HTTP and WebSocket upgrades, streamed both ways)
  *   ANY    /sandboxes/:id/ports/:port/*        -> reverse proxy to a port inside the sandbox (2280 = the toolbox)
- *   POST   /snapshots/pull       PullSnapshot  -> 200 (synchronous pull + unpack)
+ *   POST   /snapshots/pull       PullSnapshot  -> 200 PullSnapshotResult (synchronous pull [+ copy into the internal registry] + unpack)
  *   POST   /snapshots/build      BuildSnapshot -> 200 (synchronous build)
  *   GET    /snapshots/exists?snapshot=         -> {exists}
  *   POST   /snapshots/remove?snapshot=         -> 200
@@ -157,8 +157,30 @@ export const NetworkSettings = Type.Object({
 });
 export type NetworkSettings = Static<typeof NetworkSettings>;
 
-export const PullSnapshot = Type.Object({ snapshot: Type.String({ minLength: 1 }), registry: Type.Optional(RegistryCredentials) });
+export const PullSnapshot = Type.Object({
+  /** Source image reference (tag or digest), on any registry. */
+  snapshot: Type.String({ minLength: 1 }),
+  /** Credentials for the source registry (the organization's docker-registry entry), when it needs them. */
+  registry: Type.Optional(RegistryCredentials),
+  /**
+   * When set, the image is copied into Shoal's internal registry under this reference (the runner authenticates there
+   * with its own credentials) and the runner unpacks it under this reference; every later sandbox pulls it from there.
+   */
+  destinationRef: Type.Optional(Type.String({ minLength: 1 })),
+});
 export type PullSnapshot = Static<typeof PullSnapshot>;
+
+/** What a pull learned about the image (read from its OCI config and manifest, never from the root filesystem). */
+export const PullSnapshotResult = Type.Object({
+  /** Sum of the compressed layer sizes, bytes. */
+  sizeBytes: Type.Number(),
+  /** Manifest digest of the image for the host's architecture. */
+  digest: Type.String(),
+  entrypoint: Type.Array(Type.String()),
+  cmd: Type.Array(Type.String()),
+  workdir: Type.String(),
+});
+export type PullSnapshotResult = Static<typeof PullSnapshotResult>;
 
 export const BuildSnapshot = Type.Object({
   snapshot: Type.String({ minLength: 1 }),
