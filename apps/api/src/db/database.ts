@@ -12,6 +12,12 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max });
   // An idle client losing its connection emits 'error' on the pool; without a listener that would crash the process.
   pool.on('error', () => {});
+  // pg-pool takes its own listener off a client while it is checked out (a Kysely transaction, the migration lock),
+  // so a database that dies between two queries of that holder would emit an unhandled 'error' and end the API.
+  // With this listener the holder's next query fails instead, and the pool discards the dead client on release.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
