@@ -3,40 +3,36 @@ import { chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:f
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { RunnerError } from '../errors.js';
-import type { ImageRecord, ImageStore } from '../images/image-store.js';
-import type { Network } from '../network/network.js';
-import type { RuntimeBackend } from '../runtime/backend.js';
+import type { ImageRecord } from '../images/image-store.js';
 import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
 import { mountIdmappedOverlay, stageDir, unmountStage } from '../storage/idmap.js';
-import { isMounted, type DiskPool } from '../storage/quota.js';
+import { isMounted } from '../storage/quota.js';
 import { exec } from '../util/exec.js';
 import type { SandboxCgroups } from './cgroups.js';
-import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
+import type { SandboxServiceDeps } from './sandbox.service.js';
+import type { SandboxMeta } from './sandbox.store.js';
 import { toolboxVersion } from './toolbox-client.js';
 import { RANGE_SIZE } from './uid-pool.js';
 
-export interface ContainerLaunchDeps {
-  dataDir: string;
-  /** The legacy shared range (sandboxes whose meta has no range of their own), which is also the images' on-disk range. */
-  uidBase: number;
-  /** The compiled `shoal-idmap` (idmapped overlay lower layers). */
-  idmapHelper: string;
-  toolboxDir: string;
-  nodeRuntimeDir: string;
-  /** Holds `tini` and `shoal-exec` (static), bind-mounted at /.shoal/bin. */
-  shoalBinDir: string;
-  /** Snapshot refs that run under the relaxed seccomp profile (SHOAL_RUNNER_UNCONFINED_SNAPSHOTS); empty by default. */
-  unconfinedSnapshots?: ReadonlySet<string>;
-  backend: RuntimeBackend;
-  images: ImageStore;
-  network: Network;
-  pool: DiskPool;
-  store: SandboxStore;
-  cgroups: SandboxCgroups;
-  log: { info: (msg: string) => void; warn: (msg: string) => void };
-  toolboxTimeoutMs?: number;
-  stopGraceMs?: number;
-}
+/** The launcher works with a subset of the sandbox service's dependencies (documented there) plus its cgroups. */
+export type ContainerLaunchDeps = Pick<
+  SandboxServiceDeps,
+  | 'dataDir'
+  | 'uidBase'
+  | 'idmapHelper'
+  | 'toolboxDir'
+  | 'nodeRuntimeDir'
+  | 'shoalBinDir'
+  | 'unconfinedSnapshots'
+  | 'backend'
+  | 'images'
+  | 'network'
+  | 'pool'
+  | 'store'
+  | 'log'
+  | 'toolboxTimeoutMs'
+  | 'stopGraceMs'
+> & { cgroups: SandboxCgroups };
 
 /** What a launch asks of the sandbox's owner between its steps. */
 export interface LaunchHooks {
