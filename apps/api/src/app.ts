@@ -18,6 +18,10 @@ import { HttpRunnerAdapter, type RunnerAdapter } from './reconciler/runner-clien
 import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
 import { ApiKeyService } from './services/api-key.service.js';
+import { DockerRegistryRepository } from './repositories/docker-registry.repository.js';
+import { DockerRegistryService } from './services/docker-registry.service.js';
+import { RegistrySecrets } from './services/registry-secrets.js';
+import { RegistryTokenService } from './services/registry-token.service.js';
 import { OrganizationService } from './services/organization.service.js';
 import { RunnerService } from './services/runner.service.js';
 import { SandboxService } from './services/sandbox.service.js';
@@ -108,6 +112,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     deps.snapshotProbe ??
     (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
   const readiness = new ReadinessService(new ReadinessRepository(db), probe, { name: config.defaultSnapshot, image: config.defaultSnapshotImage });
+  const dockerRegistryRepo = new DockerRegistryRepository(db);
   const services: Services = {
     config,
     readiness,
@@ -115,6 +120,11 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     runners: runnerService,
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),
+    dockerRegistries: new DockerRegistryService(dockerRegistryRepo, new RegistrySecrets(config.platformSecret), config.internalRegistry),
+    registryTokens: new RegistryTokenService(
+      dockerRegistryRepo,
+      config.registryTokenKeyFile && config.registryTokenCertFile ? { keyFile: config.registryTokenKeyFile, certFile: config.registryTokenCertFile } : undefined,
+    ),
   };
 
   registerParsers(app);

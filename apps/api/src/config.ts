@@ -42,6 +42,14 @@ export interface ApiConfig {
   /** Idle bound of a proxied WebSocket (PTY, log follow) in both directions; 0: none. */
   proxyWsIdleTimeoutMs: number;
   version: string;
+  /** host:port of Shoal's internal registry: SHOAL_REGISTRY_ADDRESS, else the host of the default snapshot image. */
+  internalRegistry: string;
+  /**
+   * Key and certificate the API signs internal-registry tokens with (the registry trusts the certificate); both set
+   * when the platform started the registry with token auth, unset for an external unauthenticated registry.
+   */
+  registryTokenKeyFile: string | undefined;
+  registryTokenCertFile: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -111,7 +119,12 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     proxyIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_IDLE_TIMEOUT_MS', 900_000, errors, 100),
     proxyWsIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_WS_IDLE_TIMEOUT_MS', 3_600_000, errors),
     version: '0.108.1-shoal',
+    internalRegistry: '',
+    registryTokenKeyFile: env.SHOAL_REGISTRY_TOKEN_KEY_FILE || undefined,
+    registryTokenCertFile: env.SHOAL_REGISTRY_TOKEN_CERT_FILE || undefined,
   };
+  config.internalRegistry = env.SHOAL_REGISTRY_ADDRESS || config.defaultSnapshotImage.split('/')[0]!;
+  if (!config.registryTokenKeyFile !== !config.registryTokenCertFile) errors.push('SHOAL_REGISTRY_TOKEN_KEY_FILE and SHOAL_REGISTRY_TOKEN_CERT_FILE go together');
   if (errors.length) throw new Error(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);
   return Object.freeze(config);
 }

@@ -44,4 +44,9 @@ export const Errors = {
   tooManyProxyStreams: (limit: number) =>
     new ApiError(429, `Too many open toolbox/preview streams for this organization (limit ${limit}); close some and retry`),
   gatewayTimeout: (message: string) => new ApiError(504, message),
+
+  /* ---- docker registries (H2) ---- */
+  dockerRegistryNotFound: (id: string) => new ApiError(404, `Docker registry with ID ${id} not found`),
+  dockerRegistryLimit: (max: number) => new ApiError(400, `Maximum number of docker registries (${max}) reached for this organization`),
+  registryAuthNotConfigured: () => new ApiError(404, 'The internal registry does not use token authentication on this server'),
 } as const;

@@ -43,6 +43,9 @@ const PINNED: Record<keyof typeof Errors, Entry> = {
   insufficientPermissions: [[['write:sandboxes', 'delete:sandboxes']], 403, 'Forbidden', 'Insufficient permissions for assigning: write:sandboxes, delete:sandboxes'],
   tooManyProxyStreams: [[64], 429, 'Too Many Requests', 'Too many open toolbox/preview streams for this organization (limit 64); close some and retry'],
   gatewayTimeout: [['runner did not answer'], 504, 'Gateway Timeout', 'runner did not answer'],
+  dockerRegistryNotFound: [['r-1'], 404, 'Not Found', 'Docker registry with ID r-1 not found'],
+  dockerRegistryLimit: [[100], 400, 'Bad Request', 'Maximum number of docker registries (100) reached for this organization'],
+  registryAuthNotConfigured: [[], 404, 'Not Found', 'The internal registry does not use token authentication on this server'],
 };
 
 test('the catalogue has exactly the pinned entries', () => {

@@ -4,3 +4,4 @@ export * from './sandbox-state.js';
 export * from './toolbox.js';
 export * from './runner-auth.js';
 export * from './network-allow-list.js';
+export * from './registry-auth.js';

@@ -1,5 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ManagedProcess } from './managed-process.js';
 
 export interface RegistryOptions {
@@ -9,6 +12,41 @@ export interface RegistryOptions {
   log?: (line: string) => void;
   /** Recorded while the registry runs (see leftovers.ts). */
   pidFile?: string;
+  /**
+   * Docker token auth: every pull and push needs a token signed by the API (the token server at `realm`) with the
+   * key whose certificate is `certFile`. Without it the registry is open to anyone who can reach it.
+   */
+  tokenAuth?: { realm: string; service: string; issuer: string; certFile: string };
+}
+
+export interface RegistryTokenKeys {
+  keyFile: string;
+  certFile: string;
+}
+
+/**
+ * The key the API signs registry tokens with and its self-signed certificate (the registry's root bundle), created
+ * once in `dir` and kept: the key stays 0600 and is only ever read by the API.
+ */
+export async function ensureRegistryTokenKeys(dir: string): Promise<RegistryTokenKeys> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const keyFile = join(dir, 'token-key.pem');
+  const certFile = join(dir, 'token-cert.pem');
+  if (existsSync(keyFile) && existsSync(certFile)) return { keyFile, certFile };
+  const tmpKey = `${keyFile}.tmp`;
+  const tmpCert = `${certFile}.tmp`;
+  await rm(tmpKey, { force: true });
+  await rm(tmpCert, { force: true });
+  // ~100 years: an expired certificate would lock runners out of every snapshot; the key never leaves the data dir.
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-sha256', '-days', '36500',
+    '-subj', '/CN=shoal-registry-token', '-keyout', tmpKey, '-out', tmpCert,
+  ], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  await chmod(tmpKey, 0o600);
+  await rename(tmpCert, certFile);
+  await rename(tmpKey, keyFile);
+  return { keyFile, certFile };
 }
 
 export interface RunningRegistry {
@@ -41,6 +79,16 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
       '    enabled: true',
       'http:',
       `  addr: ${host}:${opts.port}`,
+      ...(opts.tokenAuth
+        ? [
+            'auth:',
+            '  token:',
+            `    realm: ${JSON.stringify(opts.tokenAuth.realm)}`,
+            `    service: ${JSON.stringify(opts.tokenAuth.service)}`,
+            `    issuer: ${JSON.stringify(opts.tokenAuth.issuer)}`,
+            `    rootcertbundle: ${JSON.stringify(opts.tokenAuth.certFile)}`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );

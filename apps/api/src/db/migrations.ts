@@ -212,4 +212,38 @@ CREATE TRIGGER sandbox_work_update AFTER UPDATE OF desired_state, attempts ON sa
   EXECUTE FUNCTION shoal_notify_sandbox_work();
 `,
   },
+  {
+    version: 5,
+    name: 'docker-registry',
+    // Registry passwords are stored only as AES-256-GCM ciphertext (services/registry-secrets.ts). Push-access
+    // credentials of the internal registry are stored as the SHA-256 of their secret, with the project they may write.
+    sql: `
+CREATE TABLE docker_registry (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text NOT NULL,
+  url text NOT NULL,
+  username text NOT NULL DEFAULT '',
+  password_ciphertext text NOT NULL DEFAULT '',
+  is_default boolean NOT NULL DEFAULT false,
+  is_fallback boolean NOT NULL DEFAULT false,
+  project text NOT NULL DEFAULT '',
+  organization_id uuid REFERENCES organization(id) ON DELETE CASCADE,
+  region text,
+  registry_type text NOT NULL DEFAULT 'internal' CHECK (registry_type IN ('internal', 'organization', 'transient', 'backup')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX docker_registry_org_idx ON docker_registry (organization_id, created_at);
+
+CREATE TABLE registry_push_access (
+  username text PRIMARY KEY,
+  secret_hash text NOT NULL,
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  project text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX registry_push_access_expiry_idx ON registry_push_access (expires_at);
+`,
+  },
 ];

@@ -171,6 +171,32 @@ export interface SshAccessTable {
   updatedAt: Timestamp;
 }
 
+export interface DockerRegistryTable {
+  id: string;
+  name: string;
+  url: string;
+  username: Generated<string>;
+  /** `v1:<iv>:<tag>:<ciphertext>` (services/registry-secrets.ts); never the password itself. */
+  passwordCiphertext: Generated<string>;
+  isDefault: Generated<boolean>;
+  isFallback: Generated<boolean>;
+  project: Generated<string>;
+  organizationId: string | null;
+  region: string | null;
+  registryType: Generated<'internal' | 'organization' | 'transient' | 'backup'>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface RegistryPushAccessTable {
+  username: string;
+  secretHash: string;
+  organizationId: string;
+  project: string;
+  expiresAt: Date;
+  createdAt: Timestamp;
+}
+
 export interface Database {
   user: UserTable;
   organization: OrganizationTable;
@@ -180,6 +206,8 @@ export interface Database {
   snapshot: SnapshotTable;
   sandbox: SandboxTable;
   sshAccess: SshAccessTable;
+  dockerRegistry: DockerRegistryTable;
+  registryPushAccess: RegistryPushAccessTable;
 }
 
 export type User = Selectable<UserTable>;
@@ -190,3 +218,5 @@ export type Snapshot = Selectable<SnapshotTable>;
 export type Sandbox = Selectable<SandboxTable>;
 export type NewSandbox = Insertable<SandboxTable>;
 export type SshAccess = Selectable<SshAccessTable>;
+export type DockerRegistry = Selectable<DockerRegistryTable>;
+export type RegistryPushAccess = Selectable<RegistryPushAccessTable>;

@@ -20,6 +20,14 @@ import getRunnerBySandboxId from './runners/get-runner-by-sandbox-id.js';
 import getRunnersBySnapshotRef from './runners/get-runners-by-snapshot-ref.js';
 import listRunners from './runners/list-runners.js';
 import updateRunnerScheduling from './runners/update-runner-scheduling.js';
+import createDockerRegistry from './docker-registry/create-docker-registry.js';
+import deleteDockerRegistry from './docker-registry/delete-docker-registry.js';
+import getDockerRegistry from './docker-registry/get-docker-registry.js';
+import getRegistryPushAccess from './docker-registry/get-registry-push-access.js';
+import listDockerRegistries from './docker-registry/list-docker-registries.js';
+import setDefaultDockerRegistry from './docker-registry/set-default-docker-registry.js';
+import updateDockerRegistry from './docker-registry/update-docker-registry.js';
+import getRegistryToken from './registry-token/get-registry-token.js';
 import { sandboxRoutes } from './sandbox/index.js';
 import getAllSnapshots from './snapshots/get-all-snapshots.js';
 import getSnapshot from './snapshots/get-snapshot.js';
@@ -64,6 +72,14 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
       isSandboxPublic,
       isValidAuthToken,
       hasSandboxAccess,
+      createDockerRegistry,
+      listDockerRegistries,
+      getRegistryPushAccess,
+      getDockerRegistry,
+      updateDockerRegistry,
+      deleteDockerRegistry,
+      setDefaultDockerRegistry,
+      getRegistryToken,
     ],
     services,
   );

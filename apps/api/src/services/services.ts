@@ -1,5 +1,7 @@
 import type { ApiConfig } from '../config.js';
 import type { ApiKeyService } from './api-key.service.js';
+import type { DockerRegistryService } from './docker-registry.service.js';
+import type { RegistryTokenService } from './registry-token.service.js';
 import type { OrganizationService } from './organization.service.js';
 import type { ReadinessService } from './readiness.service.js';
 import type { RunnerService } from './runner.service.js';
@@ -13,4 +15,6 @@ export interface Services {
   apiKeys: ApiKeyService;
   organizations: OrganizationService;
   readiness: ReadinessService;
+  dockerRegistries: DockerRegistryService;
+  registryTokens: RegistryTokenService;
 }
