@@ -17,6 +17,9 @@ import { SandboxRepository } from './repositories/sandbox.repository.js';
 import { HttpRunnerAdapter, type RunnerAdapter } from './reconciler/runner-client.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
+import { HttpSnapshotRunnerClient, SnapshotManager } from './reconciler/snapshot-manager.js';
+import { SnapshotService } from './services/snapshot.service.js';
+import { anonymousRegistries, internalRegistryHost } from './services/registry-credentials.js';
 import { ApiKeyService } from './services/api-key.service.js';
 import { DockerRegistryRepository } from './repositories/docker-registry.repository.js';
 import { DockerRegistryService } from './services/docker-registry.service.js';
@@ -94,9 +97,13 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const runnerRepo = new RunnerRepository(db);
   const runnerService = new RunnerService(runnerRepo, sandboxRepo, adapter, app.log, config.runnerHealthIntervalMs);
   let reconciler: Reconciler | null = null;
+  let snapshotManager: SnapshotManager | null = null;
   const events = new SandboxEvents(
     config.databaseUrl,
-    () => reconciler?.wake(),
+    () => {
+      reconciler?.wake();
+      snapshotManager?.wake();
+    },
     (err) => app.log.warn({ err }, 'LISTEN connection problem'),
   );
   reconciler = new Reconciler(db, adapter, runnerService, events, app.log, {
@@ -106,6 +113,13 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     autoTransitionIntervalMs: config.autoTransitionIntervalMs,
   });
   app.decorate('reconciler', reconciler);
+  const snapshotRunners = new HttpSnapshotRunnerClient(config.platformSecret);
+  const registryHost = internalRegistryHost(config.defaultSnapshotImage);
+  snapshotManager = new SnapshotManager(db, snapshotRunners, anonymousRegistries, app.log, {
+    intervalMs: Math.max(config.reconcileIntervalMs, 500),
+    leaseMs: config.claimLeaseMs,
+    registryHost,
+  });
 
   const authService = new AuthService(new AuthRepository(db), app.log);
   const probe: SnapshotProbe =
@@ -120,6 +134,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     runners: runnerService,
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),
+    snapshots: new SnapshotService(db, snapshotManager, snapshotRunners, registryHost),
     dockerRegistries: new DockerRegistryService(dockerRegistryRepo, new RegistrySecrets(config.platformSecret), config.internalRegistry),
     registryTokens: new RegistryTokenService(
       dockerRegistryRepo,
@@ -171,10 +186,12 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     app.addHook('onReady', async () => {
       await events.start();
       reconciler!.start();
+      snapshotManager!.start();
     });
   }
   app.addHook('onClose', async () => {
     await reconciler!.stop();
+    await snapshotManager!.stop();
     await events.close();
     await proxyDeps.traffic.close();
     await httpAdapter.close();

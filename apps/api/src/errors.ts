@@ -45,6 +45,24 @@ export const Errors = {
     new ApiError(429, `Too many open toolbox/preview streams for this organization (limit ${limit}); close some and retry`),
   gatewayTimeout: (message: string) => new ApiError(504, message),
 
+  /* ---- snapshots (H1) ---- */
+  snapshotIdOrNameNotFound: (idOrName: string) => new ApiError(404, `Snapshot with name or ID ${idOrName} not found`),
+  snapshotIdNotFound: (id: string) => new ApiError(404, `Snapshot with ID ${id} not found`),
+  snapshotNameTaken: (name: string) => new ApiError(409, `Snapshot with name "${name}" already exists for this organization`),
+  snapshotNameInvalid: () =>
+    new ApiError(400, 'Invalid snapshot name: use letters, digits and _ . - : in segments separated by single /'),
+  snapshotImageInvalid: (image: string) =>
+    new ApiError(400, `Invalid image name ${image}: it must be a reference with a tag or digest (letters, digits and _ . - : @ /)`),
+  snapshotImageLatest: () => new ApiError(400, 'Images with tag ":latest" are not allowed'),
+  snapshotImageRequired: () => new ApiError(400, 'Must specify an image name when not using a build info entry'),
+  snapshotImageWithBuildInfo: () => new ApiError(400, 'Cannot specify an image name when using a build info entry'),
+  snapshotEntrypointWithBuildInfo: () => new ApiError(400, 'Cannot specify an entrypoint when using a build info entry'),
+  snapshotQuotaExceeded: (max: number) => new ApiError(403, `Snapshot quota exceeded. Maximum allowed: ${max}`),
+  generalSnapshotDelete: () => new ApiError(403, 'You cannot delete a general snapshot'),
+  snapshotAlreadyActive: (id: string) => new ApiError(400, `Snapshot ${id} is already active`),
+  snapshotNotInactive: (id: string, state: string) => new ApiError(400, `Snapshot ${id} cannot be activated - it is in ${state} state`),
+  snapshotBuildInfoHook: () => new ApiError(400, 'Building snapshots (buildInfo) is not supported by this server yet'),
+
   /* ---- docker registries (H2) ---- */
   dockerRegistryNotFound: (id: string) => new ApiError(404, `Docker registry with ID ${id} not found`),
   dockerRegistryLimit: (max: number) => new ApiError(400, `Maximum number of docker registries (${max}) reached for this organization`),

@@ -27,7 +27,8 @@ export async function applyMigrations(client: pg.PoolClient): Promise<number[]> 
   const { rows } = await client.query<{ version: number }>('SELECT version FROM shoal_migration');
   const done = new Set(rows.map((r) => r.version));
   const applied: number[] = [];
-  for (const m of migrations) {
+  // Helpers append their versions independently, so the array may be out of order: apply by version number.
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
     await client.query('BEGIN');
     try {

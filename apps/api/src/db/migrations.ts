@@ -213,6 +213,29 @@ CREATE TRIGGER sandbox_work_update AFTER UPDATE OF desired_state, attempts ON sa
 `,
   },
   {
+    version: 4,
+    name: 'snapshot-pipeline',
+    // The snapshot manager (reconciler/snapshot-manager.ts) claims rows like the sandbox reconciler does, and is woken
+    // through the same work channel when a snapshot needs work (created, deleted, activated), from any replica.
+    sql: `
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS build_runner_id uuid REFERENCES runner(id) ON DELETE SET NULL;
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS claimed_by text;
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS claim_expires_at timestamptz;
+CREATE INDEX IF NOT EXISTS snapshot_work_idx ON snapshot (created_at) WHERE state IN ('pending', 'pulling', 'pending_validation', 'validating', 'removing');
+CREATE OR REPLACE FUNCTION shoal_notify_snapshot_work() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_sandbox_work', 'snapshot');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS snapshot_work_insert ON snapshot;
+CREATE TRIGGER snapshot_work_insert AFTER INSERT ON snapshot
+  FOR EACH ROW WHEN (NEW.state IN ('pending', 'removing')) EXECUTE FUNCTION shoal_notify_snapshot_work();
+DROP TRIGGER IF EXISTS snapshot_work_update ON snapshot;
+CREATE TRIGGER snapshot_work_update AFTER UPDATE OF state ON snapshot
+  FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state AND NEW.state IN ('pending', 'removing')) EXECUTE FUNCTION shoal_notify_snapshot_work();
+`,
+  },
+  {
     version: 5,
     name: 'docker-registry',
     // Registry passwords are stored only as AES-256-GCM ciphertext (services/registry-secrets.ts). Push-access

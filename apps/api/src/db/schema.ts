@@ -111,6 +111,11 @@ export interface SnapshotTable {
   createdAt: Timestamp;
   updatedAt: Timestamp;
   lastUsedAt: NullableTimestamp;
+  /** The runner pulling (or building) the snapshot, whose log GET /snapshots/{id}/build-logs streams (migration 4). */
+  buildRunnerId: string | null;
+  /** Snapshot manager lease (migration 4), as for sandboxes. */
+  claimedBy: string | null;
+  claimExpiresAt: NullableTimestamp;
 }
 
 export interface VolumeMountRow {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { Organization, Snapshot } from '../db/schema.js';
+import type { Organization } from '../db/schema.js';
 import type { UpdateOrganizationQuota } from '../schemas.js';
 
 export class OrganizationRepository {
@@ -65,51 +65,8 @@ export class OrganizationRepository {
   }
 }
 
-export class SnapshotRepository {
-  constructor(private readonly db: Db) {}
-
-  /** Snapshots a sandbox of `organizationId` may use: its own and the general ones. */
-  private visible(organizationId: string) {
-    return this.db
-      .selectFrom('snapshot')
-      .selectAll()
-      .where((eb) => eb.or([eb('organizationId', '=', organizationId), eb.and([eb('general', '=', true), eb('hideFromUsers', '=', false)])]));
-  }
-
-  /** Id first, then name in the organization, then a general snapshot by name. */
-  async findByIdOrName(organizationId: string, idOrName: string, allOrgs = false): Promise<Snapshot | undefined> {
-    const base = allOrgs ? this.db.selectFrom('snapshot').selectAll() : this.visible(organizationId);
-    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrName)) {
-      const byId = await base.where('id', '=', idOrName).executeTakeFirst();
-      if (byId) return byId;
-    }
-    return base
-      .where('name', '=', idOrName)
-      .orderBy(sql`CASE WHEN organization_id = ${organizationId} THEN 0 ELSE 1 END`)
-      .limit(1)
-      .executeTakeFirst();
-  }
-
-  async list(organizationId: string, f: { name?: string; sort: string; order: 'asc' | 'desc'; limit: number; offset: number }) {
-    let q = this.visible(organizationId);
-    if (f.name) q = q.where('name', 'ilike', `%${f.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    const { total } = await q.clearSelect().select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
-    const col = ({ name: 'name', state: 'state', lastUsedAt: 'last_used_at', createdAt: 'created_at' } as Record<string, string>)[f.sort] ?? 'last_used_at';
-    const items = await q
-      // General snapshots sort after the organization's own, as in the reference API.
-      .orderBy(sql`general`)
-      .orderBy(sql`${sql.ref(col)} ${f.order === 'asc' ? sql`ASC` : sql`DESC`} NULLS LAST`)
-      .orderBy('createdAt', 'desc')
-      .limit(f.limit)
-      .offset(f.offset)
-      .execute();
-    return { items, total };
-  }
-
-  async touch(id: string): Promise<void> {
-    await this.db.updateTable('snapshot').set({ lastUsedAt: sql`now()` }).where('id', '=', id).execute();
-  }
-}
+/** Kept here for callers written before snapshots got their own module. */
+export { SnapshotRepository } from './snapshot.repository.js';
 
 const QUOTA_COLUMNS = [
   'totalCpuQuota',

@@ -31,6 +31,13 @@ import getRegistryToken from './registry-token/get-registry-token.js';
 import { sandboxRoutes } from './sandbox/index.js';
 import getAllSnapshots from './snapshots/get-all-snapshots.js';
 import getSnapshot from './snapshots/get-snapshot.js';
+import createSnapshot from './snapshots/create-snapshot.js';
+import removeSnapshot from './snapshots/remove-snapshot.js';
+import setSnapshotGeneralStatus from './snapshots/set-snapshot-general-status.js';
+import getSnapshotBuildLogs from './snapshots/get-snapshot-build-logs.js';
+import activateSnapshot from './snapshots/activate-snapshot.js';
+import deactivateSnapshot from './snapshots/deactivate-snapshot.js';
+import canCleanupImage from './snapshots/can-cleanup-image.js';
 import getConfig from './system/get-config.js';
 import health from './system/health.js';
 import healthReady from './system/health-ready.js';
@@ -64,6 +71,13 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
       updateSandboxDefaultLimitedNetworkEgress,
       getAllSnapshots,
       getSnapshot,
+      createSnapshot,
+      removeSnapshot,
+      setSnapshotGeneralStatus,
+      getSnapshotBuildLogs,
+      activateSnapshot,
+      deactivateSnapshot,
+      canCleanupImage,
       createRunner,
       listRunners,
       updateRunnerScheduling,

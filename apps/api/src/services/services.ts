@@ -6,6 +6,7 @@ import type { OrganizationService } from './organization.service.js';
 import type { ReadinessService } from './readiness.service.js';
 import type { RunnerService } from './runner.service.js';
 import type { SandboxService } from './sandbox.service.js';
+import type { SnapshotService } from './snapshot.service.js';
 
 /** What route handlers may call. Each route uses one of these; none touches the database directly. */
 export interface Services {
@@ -15,6 +16,7 @@ export interface Services {
   apiKeys: ApiKeyService;
   organizations: OrganizationService;
   readiness: ReadinessService;
+  snapshots: SnapshotService;
   dockerRegistries: DockerRegistryService;
   registryTokens: RegistryTokenService;
 }

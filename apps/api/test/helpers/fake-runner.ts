@@ -27,6 +27,12 @@ export interface FakeRunnerOptions {
   actionDelayMs?: number;
   /** Sandbox ids (or '*') whose create fails with 500. */
   failCreate?: Set<string>;
+  /**
+   * Answer to POST /snapshots/pull (default: a PullSnapshotResult of 1 MiB with entrypoint ['/bin/sh'] and cmd
+   * ['-c', 'sleep 1']; images whose name contains `unknown` get 400 "manifest unknown"). Waits `pullDelayMs` first.
+   */
+  pull?: (body: { snapshot: string; destinationRef?: string; registry?: unknown }) => { status: number; body: unknown };
+  pullDelayMs?: number;
 }
 
 /** A create the API sent for a sandbox the runner already had, or was still creating. */
@@ -49,6 +55,8 @@ export class FakeRunner {
   private readonly answeredCreates = new Map<string, number>();
   /** Every accepted WebSocket upgrade, with the headers that reached the runner. */
   readonly upgrades: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
+  /** Pull logs by reference (destinationRef when given), served by GET /snapshots/logs. */
+  readonly pullLogs = new Map<string, string>();
   private server!: http.Server;
   private wss = new WebSocketServer({ noServer: true });
   url = '';
@@ -130,6 +138,22 @@ export class FakeRunner {
     }
     // Readiness asks whether the default image is present; the fake runs no images, so every one counts as present.
     if (req.method === 'GET' && path === '/snapshots/exists') return send(200, { exists: true });
+    // Snapshot pulls: the answer the test chose; the pull log says which image was pulled under which reference.
+    if (req.method === 'POST' && path === '/snapshots/pull') {
+      const b = JSON.parse(body.toString('utf8')) as { snapshot: string; destinationRef?: string; registry?: unknown };
+      await new Promise((r) => setTimeout(r, this.opts.pullDelayMs ?? 0));
+      const answer = this.opts.pull?.(b) ??
+        (b.snapshot.includes('unknown')
+          ? { status: 400, body: { statusCode: 400, message: `Failed to pull snapshot ${b.snapshot}: manifest unknown` } }
+          : { status: 200, body: { sizeBytes: 1024 * 1024, digest: 'sha256:' + '0'.repeat(64), entrypoint: ['/bin/sh'], cmd: ['-c', 'sleep 1'], workdir: '/' } });
+      this.pullLogs.set(b.destinationRef ?? b.snapshot, `pulling ${b.snapshot}\ndone ${b.destinationRef ?? b.snapshot}\n`);
+      return send(answer.status, answer.body);
+    }
+    if (req.method === 'GET' && path === '/snapshots/logs') {
+      const log = this.pullLogs.get(url.searchParams.get('snapshotRef') ?? '');
+      return log === undefined ? send(404, { statusCode: 404, message: 'no log' }) : send(200, log, 'text/plain');
+    }
+    if (req.method === 'POST' && path === '/snapshots/remove') return send(200, 'Snapshot removed', 'text/plain');
     if (req.method === 'POST' && path === '/sandboxes') {
       const b = JSON.parse(body.toString('utf8')) as { id: string };
       if (this.creating.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'in-flight' });

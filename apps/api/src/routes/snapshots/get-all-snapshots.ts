@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
+import { ListSnapshotsQuery } from './snapshot-schemas.js';
 
 export default defineRoute({
   method: 'GET',
@@ -7,13 +8,7 @@ export default defineRoute({
   operationId: 'getAllSnapshots',
   tags: ['snapshots'],
   auth: 'user',
-  querystring: Type.Object({
-    page: Type.Optional(Type.Integer({ minimum: 1 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
-    name: Type.Optional(Type.String()),
-    sort: Type.Optional(Type.Union([Type.Literal('name'), Type.Literal('state'), Type.Literal('lastUsedAt'), Type.Literal('createdAt')])),
-    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
-  }),
+  querystring: ListSnapshotsQuery,
   response: { 200: Type.Ref('PaginatedSnapshots') },
-  handler: ({ user, query }, s) => s.organizations.listSnapshots(user, query),
+  handler: ({ user, query }, s) => s.snapshots.list(user, query),
 });

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
+import { SnapshotIdParams } from './snapshot-schemas.js';
 
 export default defineRoute({
   method: 'GET',
@@ -8,7 +9,7 @@ export default defineRoute({
   summary: 'Get a snapshot by id or name',
   tags: ['snapshots'],
   auth: 'user',
-  params: Type.Object({ id: Type.String({ minLength: 1 }) }),
+  params: SnapshotIdParams,
   response: { 200: Type.Ref('SnapshotDto') },
-  handler: ({ user, params }, s) => s.organizations.getSnapshot(user, params.id),
+  handler: ({ user, params }, s) => s.snapshots.get(user, params.id),
 });

@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { request } from 'undici';
+import type { PullSnapshot, PullSnapshotResult } from '@shoal/contracts';
+import { RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
+import type { Db } from '../db/database.js';
+import type { Snapshot } from '../db/schema.js';
+import { OrganizationRepository } from '../repositories/organization.repository.js';
+import { SnapshotRepository } from '../repositories/snapshot.repository.js';
+import { internalSnapshotRef, type RegistryCredentialsLookup } from '../services/registry-credentials.js';
+import { RunnerCallError, type RunnerTarget } from './runner-client.js';
+
+const PULL_CALL_MS = 15 * 60_000;
+const SHORT_CALL_MS = 10_000;
+/** The reference gives a pull 15 minutes from the snapshot's creation. */
+export const PULL_TIMEOUT_MS = 15 * 60_000;
+/** Used when neither the request nor the image says what to run (as the reference does). */
+export const DEFAULT_ENTRYPOINT = ['sleep', 'infinity'];
+
+/** The runner calls of the snapshot pipeline: pull, presence, removal and the pull log. */
+export interface SnapshotRunnerClient {
+  /** The runner answers a PullSnapshotResult, or (runners before the pipeline) a plain string. */
+  pull(r: RunnerTarget, body: PullSnapshot): Promise<PullSnapshotResult | string>;
+  exists(r: RunnerTarget, ref: string): Promise<boolean>;
+  remove(r: RunnerTarget, ref: string): Promise<void>;
+  /** The runner's log for `ref`; statusCode 404 when it has none. */
+  logs(r: RunnerTarget, ref: string, follow: boolean, signal: AbortSignal): Promise<{ statusCode: number; body: Readable }>;
+}
+
+export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
+  constructor(private readonly platformSecret: string) {}
+
+  private url(r: RunnerTarget, path: string): string {
+    return new URL(r.apiUrl).origin + new URL(r.apiUrl).pathname.replace(/\/+$/, '') + path;
+  }
+
+  private headers(r: RunnerTarget, json: boolean): Record<string, string> {
+    return {
+      [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`,
+      ...(json ? { 'content-type': 'application/json' } : {}),
+    };
+  }
+
+  private async call(r: RunnerTarget, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<string> {
+    let res;
+    try {
+      res = await request(this.url(r, path), {
+        method,
+        headers: this.headers(r, body !== undefined),
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      throw new RunnerCallError(`Runner unreachable: ${(err as Error).message}`, undefined);
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 300) {
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { message?: unknown };
+        if (parsed && parsed.message !== undefined) message = Array.isArray(parsed.message) ? parsed.message.join('; ') : String(parsed.message);
+      } catch {
+        /* plain text body */
+      }
+      throw new RunnerCallError(message || `Runner answered ${res.statusCode}`, res.statusCode);
+    }
+    return text;
+  }
+
+  async pull(r: RunnerTarget, body: PullSnapshot): Promise<PullSnapshotResult | string> {
+    const text = await this.call(r, 'POST', '/snapshots/pull', body, PULL_CALL_MS);
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (parsed && typeof parsed === 'object' && typeof (parsed as PullSnapshotResult).sizeBytes === 'number') return parsed as PullSnapshotResult;
+      return typeof parsed === 'string' ? parsed : text;
+    } catch {
+      return text;
+    }
+  }
+
+  async exists(r: RunnerTarget, ref: string): Promise<boolean> {
+    const text = await this.call(r, 'GET', `/snapshots/exists?snapshot=${encodeURIComponent(ref)}`, undefined, SHORT_CALL_MS);
+    return (JSON.parse(text) as { exists?: boolean }).exists === true;
+  }
+
+  async remove(r: RunnerTarget, ref: string): Promise<void> {
+    await this.call(r, 'POST', `/snapshots/remove?snapshot=${encodeURIComponent(ref)}`, undefined, PULL_CALL_MS);
+  }
+
+  async logs(r: RunnerTarget, ref: string, follow: boolean, signal: AbortSignal): Promise<{ statusCode: number; body: Readable }> {
+    const res = await request(this.url(r, `/snapshots/logs?snapshotRef=${encodeURIComponent(ref)}&follow=${follow}`), {
+      method: 'GET',
+      headers: this.headers(r, false),
+      signal,
+      headersTimeout: SHORT_CALL_MS,
+      // A followed log may stay silent for long stretches (a big layer downloading).
+      bodyTimeout: 0,
+    });
+    return { statusCode: res.statusCode, body: res.body };
+  }
+}
+
+export interface SnapshotManagerOptions {
+  intervalMs: number;
+  leaseMs: number;
+  /** Host of the internal registry, where every validated snapshot is copied. */
+  registryHost: string;
+  /** Snapshots this process drives at once at most (each holds one runner call). */
+  maxConcurrent?: number;
+}
+
+/**
+ * Drives snapshots through pending -> pulling -> pending_validation -> validating -> active (or error), and removing ->
+ * gone. Runs in every API process; rows are claimed in PostgreSQL (SKIP LOCKED + lease) so each snapshot is driven
+ * by one process at a time and a crashed process's work is retried by the others. Every state write is a
+ * compare-and-set on the state, so a user's delete or deactivate during a pull always wins. Woken through the
+ * sandbox work channel (migration 4 NOTIFYs it) and by its own timer.
+ */
+export class SnapshotManager {
+  readonly owner = `snap-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private readonly repo: SnapshotRepository;
+  private readonly orgs: OrganizationRepository;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private rerun = false;
+  private stopped = true;
+  private active = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    db: Db,
+    private readonly runners: SnapshotRunnerClient,
+    private readonly credentials: RegistryCredentialsLookup,
+    private readonly log: FastifyBaseLogger,
+    private readonly opts: SnapshotManagerOptions,
+  ) {
+    this.repo = new SnapshotRepository(db);
+    this.orgs = new OrganizationRepository(db);
+  }
+
+  start(): void {
+    this.stopped = false;
+    const loop = () => {
+      this.timer = setTimeout(() => {
+        this.wake();
+        if (!this.stopped) loop();
+      }, this.opts.intervalMs);
+      this.timer.unref();
+    };
+    loop();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    const p = this.claimAndDrive()
+      .catch((err: unknown) => this.log.error({ err }, 'snapshot manager tick failed'))
+      .finally(() => {
+        this.running = false;
+        this.inFlight.delete(p);
+        if (this.rerun && !this.stopped) {
+          this.rerun = false;
+          this.wake();
+        }
+      });
+    this.inFlight.add(p);
+  }
+
+  private async claimAndDrive(): Promise<void> {
+    for (;;) {
+      const capacity = (this.opts.maxConcurrent ?? 4) - this.active;
+      if (this.stopped || capacity <= 0) return;
+      const batch = await this.repo.claim(this.owner, this.opts.leaseMs, capacity);
+      if (batch.length === 0) return;
+      for (const s of batch) {
+        this.active++;
+        const p = this.drive(s)
+          .catch((err: unknown) => this.log.error({ err, snapshotId: s.id }, 'driving snapshot failed'))
+          .finally(() => {
+            this.active--;
+            this.inFlight.delete(p);
+            this.wake();
+          });
+        this.inFlight.add(p);
+      }
+    }
+  }
+
+  private async drive(s: Snapshot): Promise<void> {
+    const renew = setInterval(() => {
+      this.repo.renewClaim(s.id, this.owner, this.opts.leaseMs).catch(() => {});
+    }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
+    renew.unref();
+    let postponeMs = 0;
+    try {
+      postponeMs = s.state === 'removing' ? await this.remove(s) : await this.pull(s);
+    } finally {
+      clearInterval(renew);
+      if (postponeMs > 0) await this.repo.postpone(s.id, this.owner, postponeMs).catch(() => {});
+      else await this.repo.release(s.id, this.owner).catch(() => {});
+    }
+  }
+
+  /** Returns how long to wait before retrying (0: done, whatever the outcome). */
+  private async pull(s: Snapshot): Promise<number> {
+    const expired = Date.now() - s.createdAt.getTime() > PULL_TIMEOUT_MS;
+    const previous = s.buildRunnerId ? await this.repo.runner(s.buildRunnerId) : undefined;
+    const runner = previous?.state === 'ready' ? previous : await this.repo.pickRunner();
+    if (!runner) {
+      if (expired) await this.fail(s, 'No runner was available to pull the snapshot within 15 minutes');
+      return expired ? 0 : 2000;
+    }
+    const destinationRef = internalSnapshotRef(this.opts.registryHost, s.organizationId ?? 'general', s.id, s.imageName);
+    const moved = await this.repo.transition(s.id, ['pending', 'pulling', 'pending_validation', 'validating'], {
+      state: 'pulling',
+      buildRunnerId: runner.id,
+      errorReason: null,
+    });
+    if (!moved) return 0;
+    const registry = s.organizationId ? await this.credentials.forImage(s.organizationId, s.imageName) : undefined;
+    let result: PullSnapshotResult | string;
+    try {
+      result = await this.runners.pull(runner, { snapshot: s.imageName, ...(registry ? { registry } : {}), destinationRef });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      // An unreachable runner is retried (it may be restarting); anything it answered is the image's verdict.
+      if (err instanceof RunnerCallError && err.statusCode === undefined && !expired) {
+        this.log.warn({ snapshotId: s.id, err: message }, 'snapshot pull: runner unreachable, retrying');
+        return 5000;
+      }
+      await this.fail(s, pullFailureReason(s.imageName, message));
+      return 0;
+    }
+    if (!(await this.repo.transition(s.id, ['pulling'], { state: 'pending_validation' }))) return 0;
+    const copied = typeof result === 'object';
+    const internalName = copied ? destinationRef : s.imageName;
+    const sizeGb = copied ? Math.round((result as PullSnapshotResult).sizeBytes / 1024 ** 3 * 1000) / 1000 : null;
+    const org = s.organizationId ? await this.orgs.findById(s.organizationId) : undefined;
+    if (sizeGb !== null && org && sizeGb > org.maxSnapshotSize) {
+      await this.fail(s, `Snapshot size (${sizeGb.toFixed(2)}GB) exceeds maximum allowed size of ${org.maxSnapshotSize}GB`, ['pending_validation']);
+      return 0;
+    }
+    if (!(await this.repo.transition(s.id, ['pending_validation'], { state: 'validating' }))) return 0;
+    // The image must now be where sandboxes will take it from: unpacked on the runner under the name they will use.
+    try {
+      if (!(await this.runners.exists(runner, internalName))) {
+        await this.fail(s, `Snapshot image ${internalName} is not on the runner after the pull`, ['validating']);
+        return 0;
+      }
+    } catch (err) {
+      if (!expired) return 5000;
+      await this.fail(s, `Validation failed: ${(err as Error).message}`, ['validating']);
+      return 0;
+    }
+    const fromImage = copied ? [...(result as PullSnapshotResult).entrypoint, ...(result as PullSnapshotResult).cmd] : [];
+    const entrypoint = s.entrypoint?.length ? s.entrypoint : fromImage.length ? fromImage : copied ? DEFAULT_ENTRYPOINT : null;
+    await this.repo.transition(s.id, ['validating'], { state: 'active', internalName, size: sizeGb, entrypoint, errorReason: null });
+    this.log.info({ snapshotId: s.id, internalName }, 'snapshot active');
+    return 0;
+  }
+
+  private async fail(s: Snapshot, reason: string, from: readonly string[] = ['pending', 'pulling']): Promise<void> {
+    this.log.warn({ snapshotId: s.id, reason }, 'snapshot failed');
+    await this.repo.transition(s.id, from, { state: 'error', errorReason: reason.slice(0, 4000) });
+  }
+
+  /** Takes the image off every ready runner unless another snapshot still uses it, then forgets the snapshot. */
+  private async remove(s: Snapshot): Promise<number> {
+    const ref = s.internalName;
+    if (ref && !s.general && !(await this.repo.imageSharedBy(ref, s.id))) {
+      for (const r of await this.repo.readyRunners()) {
+        // In use by a sandbox on that runner (409) or already gone (404): the runner's image cleanup takes it later.
+        await this.runners.remove(r, ref).catch((err: unknown) => this.log.info({ snapshotId: s.id, runnerId: r.id, err: (err as Error).message }, 'snapshot image not removed from runner'));
+      }
+    }
+    await this.repo.delete(s.id);
+    return 0;
+  }
+}
+
+/** Says which image failed and keeps the registry's own words (they name authentication, unknown manifests...). */
+export function pullFailureReason(imageName: string, message: string): string {
+  const m = message.trim() || 'unknown error';
+  return m.includes(imageName) ? m : `Failed to pull image ${imageName}: ${m}`;
+}
