@@ -24,6 +24,11 @@ export interface RunnerConfig {
   toolboxDir: string;
   defaultImage: string;
   imageCacheDir: string | undefined;
+  /**
+   * The runner's credentials for Shoal's internal registry (the host of `defaultImage`), used for every pull from and
+   * push to it; undefined when that registry is open.
+   */
+  internalRegistry: { username: string; password: string } | undefined;
   /** Host uid of root for sandboxes created before per-sandbox ranges; images are unpacked owned by this range. */
   uidBase: number;
   /** Per-sandbox host uid ranges: `ranges` x 65,536 ids from `base` (README "Containment"). */
@@ -98,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     toolboxDir: resolve(env.SHOAL_TOOLBOX_DIR || join(repoRoot, 'apps/toolbox/dist')),
     defaultImage,
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR ? resolve(env.SHOAL_IMAGE_CACHE_DIR) : undefined,
+    internalRegistry: loadInternalRegistry(env, errors),
     uidBase,
     uidPool,
     diskQuota: diskQuota === 'off' ? 'off' : 'auto',
@@ -110,6 +116,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
   };
   if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);
   return Object.freeze(cfg);
+}
+
+function loadInternalRegistry(env: NodeJS.ProcessEnv, errors: string[]): RunnerConfig['internalRegistry'] {
+  const username = env.SHOAL_RUNNER_REGISTRY_USERNAME || '';
+  const password = env.SHOAL_RUNNER_REGISTRY_PASSWORD || '';
+  if (!username && !password) return undefined;
+  if (!username || !password) {
+    errors.push('SHOAL_RUNNER_REGISTRY_USERNAME and SHOAL_RUNNER_REGISTRY_PASSWORD must be set together');
+    return undefined;
+  }
+  return { username, password };
 }
 
 /**

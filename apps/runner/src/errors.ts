@@ -23,6 +23,9 @@ export const Errors = {
   capacity: () => new RunnerError(503, 'Runner has no free sandbox addresses'),
   shuttingDown: () => new RunnerError(503, 'Runner is shutting down; retry once it is back'),
   upstream: (msg: string) => new RunnerError(502, msg),
+  // Images (H1b): a reference the registry cannot serve, or an image the runner refuses, is the caller's to fix.
+  imagePull: (ref: string, reason: string) => new RunnerError(400, `Failed to pull snapshot ${ref}: ${reason}`.slice(0, 600)),
+  imageInUse: (ref: string) => new RunnerError(409, `Snapshot ${ref} is in use by a sandbox on this runner`),
 };
 
 /** One renderer for every error, in the Daytona envelope; internals of a 5xx are logged, never returned. */

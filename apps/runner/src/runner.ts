@@ -80,6 +80,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     uidBase: cfg.uidBase,
     defaultImage: cfg.defaultImage,
     imageCacheDir: cfg.imageCacheDir,
+    internalRegistry: cfg.internalRegistry,
     log: (l) => log.info(l),
   });
   await images.init();

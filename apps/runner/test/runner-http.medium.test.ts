@@ -19,7 +19,7 @@ const sandboxes = {
   },
   all: () => [],
 } as unknown as SandboxService;
-const images = { get: () => undefined, count: () => 0, logPath: () => '/nonexistent/log' } as unknown as ImageStore;
+const images = { get: () => undefined, count: () => 0, logPath: () => '/nonexistent/log', openLog: () => undefined } as unknown as ImageStore;
 const metrics = {
   collect: async () => ({
     currentCpuUsagePercentage: 1, currentMemoryUsagePercentage: 2, currentDiskUsagePercentage: 3, currentAllocatedCpu: 0,

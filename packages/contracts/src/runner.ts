@@ -46,6 +46,8 @@ export const RunnerMetrics = Type.Object({
   currentSnapshotCount: Type.Number(),
   /** Shoal extension: sandboxes currently running on this runner. */
   currentStartedSandboxes: Type.Optional(Type.Number()),
+  /** Shoal extension: bytes the runner's unpacked images take on disk. */
+  currentImageDiskBytes: Type.Optional(Type.Number()),
 });
 export type RunnerMetrics = Static<typeof RunnerMetrics>;
 

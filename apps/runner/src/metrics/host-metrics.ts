@@ -41,6 +41,7 @@ export class HostMetrics {
       currentAllocatedDiskGiB: started.reduce((a, s) => a + s.meta.diskGiB, 0),
       currentSnapshotCount: this.images.count(),
       currentStartedSandboxes: started.length,
+      currentImageDiskBytes: this.images.diskBytes(),
     };
   }
 
@@ -70,6 +71,9 @@ export class HostMetrics {
       '# HELP shoal_runner_snapshots Images unpacked on this runner.',
       '# TYPE shoal_runner_snapshots gauge',
       `shoal_runner_snapshots ${m.currentSnapshotCount}`,
+      '# HELP shoal_runner_image_disk_bytes Disk taken by the images unpacked on this runner.',
+      '# TYPE shoal_runner_image_disk_bytes gauge',
+      `shoal_runner_image_disk_bytes ${m.currentImageDiskBytes ?? 0}`,
       '# HELP shoal_runner_sandboxes Sandboxes known to this runner by state.',
       '# TYPE shoal_runner_sandboxes gauge',
       ...[...byState].map(([s, n]) => `shoal_runner_sandboxes{state="${s}"} ${n}`),

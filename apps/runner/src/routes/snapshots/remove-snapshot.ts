@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../errors.js';
+import { ImageStore } from '../../images/image-store.js';
 import type { RouteDeps } from '../deps.js';
 
 const Query = Type.Object({ snapshot: Type.String({ minLength: 1 }) });
@@ -8,10 +9,10 @@ const Query = Type.Object({ snapshot: Type.String({ minLength: 1 }) });
 export function removeSnapshotRoute(app: FastifyInstance, d: RouteDeps): void {
   app.post<{ Querystring: { snapshot: string } }>('/snapshots/remove', { schema: { querystring: Query } }, async (req) => {
     const ref = req.query.snapshot;
-    // The lower directory is shared by live overlays: removing it under a sandbox would break that sandbox.
-    if (d.sandboxes.all().some((s) => s.meta.snapshot === ref && s.state !== 'destroyed')) {
-      throw Errors.conflict(`Snapshot ${ref} is in use by a sandbox on this runner`);
-    }
+    // Every sandbox that is not destroyed keeps an overlay (or the means to remount one) on the image's shared lower
+    // directory, which is keyed by the ref: removing it would break that sandbox.
+    const key = ImageStore.keyOf(ref);
+    if (d.sandboxes.all().some((s) => s.state !== 'destroyed' && ImageStore.keyOf(s.meta.snapshot) === key)) throw Errors.imageInUse(ref);
     await d.images.remove(ref);
     return 'Snapshot removed';
   });

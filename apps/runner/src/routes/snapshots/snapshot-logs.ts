@@ -1,5 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../errors.js';
@@ -9,8 +7,9 @@ const Query = Type.Object({ snapshotRef: Type.String({ minLength: 1 }), follow: 
 
 export function snapshotLogsRoute(app: FastifyInstance, d: RouteDeps): void {
   app.get<{ Querystring: { snapshotRef: string; follow?: boolean } }>('/snapshots/logs', { schema: { querystring: Query } }, async (req, reply) => {
-    const path = d.images.logPath(req.query.snapshotRef);
-    if (!(await stat(path).then(() => true, () => false))) throw Errors.logsNotFound(req.query.snapshotRef);
-    return reply.type('text/plain; charset=utf-8').send(createReadStream(path));
+    // With follow, the stream stays open while a pull of this ref runs and ends with it.
+    const stream = d.images.openLog(req.query.snapshotRef, req.query.follow === true);
+    if (!stream) throw Errors.logsNotFound(req.query.snapshotRef);
+    return reply.type('text/plain; charset=utf-8').send(stream);
   });
 }
