@@ -19,7 +19,7 @@ import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
 import { HttpSnapshotRunnerClient, SnapshotManager } from './reconciler/snapshot-manager.js';
 import { SnapshotService } from './services/snapshot.service.js';
-import { anonymousRegistries, internalRegistryHost } from './services/registry-credentials.js';
+import { internalRegistryHost } from './services/registry-credentials.js';
 import { ApiKeyService } from './services/api-key.service.js';
 import { DockerRegistryRepository } from './repositories/docker-registry.repository.js';
 import { DockerRegistryService } from './services/docker-registry.service.js';
@@ -115,7 +115,10 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   app.decorate('reconciler', reconciler);
   const snapshotRunners = new HttpSnapshotRunnerClient(config.platformSecret);
   const registryHost = internalRegistryHost(config.defaultSnapshotImage);
-  snapshotManager = new SnapshotManager(db, snapshotRunners, anonymousRegistries, app.log, {
+  const dockerRegistryRepo = new DockerRegistryRepository(db);
+  // Also the snapshot manager's RegistryCredentialsLookup: pulls use the organization's docker-registry entries.
+  const dockerRegistries = new DockerRegistryService(dockerRegistryRepo, new RegistrySecrets(config.platformSecret), config.internalRegistry);
+  snapshotManager = new SnapshotManager(db, snapshotRunners, dockerRegistries, app.log, {
     intervalMs: Math.max(config.reconcileIntervalMs, 500),
     leaseMs: config.claimLeaseMs,
     registryHost,
@@ -126,7 +129,6 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     deps.snapshotProbe ??
     (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
   const readiness = new ReadinessService(new ReadinessRepository(db), probe, { name: config.defaultSnapshot, image: config.defaultSnapshotImage });
-  const dockerRegistryRepo = new DockerRegistryRepository(db);
   const services: Services = {
     config,
     readiness,
@@ -135,7 +137,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),
     snapshots: new SnapshotService(db, snapshotManager, snapshotRunners, registryHost),
-    dockerRegistries: new DockerRegistryService(dockerRegistryRepo, new RegistrySecrets(config.platformSecret), config.internalRegistry),
+    dockerRegistries,
     registryTokens: new RegistryTokenService(
       dockerRegistryRepo,
       config.registryTokenKeyFile && config.registryTokenCertFile ? { keyFile: config.registryTokenKeyFile, certFile: config.registryTokenCertFile } : undefined,

@@ -14,7 +14,8 @@ import { ensureRegistryTokenKeys, freePort, startRegistry, type RunningRegistry 
 import type { ShoalApp } from '../src/app.js';
 import { createDb } from '../src/db/database.js';
 import { DockerRegistryRepository } from '../src/repositories/docker-registry.repository.js';
-import { DockerRegistryService, imageLocation, organizationProject } from '../src/services/docker-registry.service.js';
+import { DockerRegistryService, imageLocation } from '../src/services/docker-registry.service.js';
+import { internalRegistryProject as organizationProject } from '../src/services/registry-credentials.js';
 import { RegistrySecrets } from '../src/services/registry-secrets.js';
 import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
 import { createTestDatabase, TEST_PLATFORM_SECRET, type TestDatabase } from './helpers/database.js';

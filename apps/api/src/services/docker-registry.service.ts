@@ -4,6 +4,7 @@ import type { UserPrincipal } from '../auth/principal.js';
 import type { DockerRegistry } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { DockerRegistryRepository } from '../repositories/docker-registry.repository.js';
+import { internalRegistryProject, type RegistryCredentialsLookup } from './registry-credentials.js';
 import type { RegistrySecrets } from './registry-secrets.js';
 
 export const REGISTRY_TYPES = ['internal', 'organization', 'transient', 'backup'] as const;
@@ -14,11 +15,6 @@ const MAX_REGISTRIES_PER_ORG = 100;
 /** Lifetime of `registry-push-access` credentials (the reference's robot accounts live 1 h). */
 export const PUSH_ACCESS_TTL_MS = 3600_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The project (first path component) of the internal registry an organization may push to and pull from. */
-export function organizationProject(organizationId: string): string {
-  return `shoal-${organizationId}`;
-}
 
 export interface DockerRegistryDto {
   id: string;
@@ -62,7 +58,7 @@ export function hashPushSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-export class DockerRegistryService {
+export class DockerRegistryService implements RegistryCredentialsLookup {
   constructor(
     private readonly repo: DockerRegistryRepository,
     private readonly secrets: RegistrySecrets,
@@ -130,7 +126,7 @@ export class DockerRegistryService {
     const internal = await this.repo.ensureInternal(this.internalRegistry);
     const username = `push-${randomBytes(8).toString('hex')}`;
     const secret = randomBytes(32).toString('base64url');
-    const project = organizationProject(p.organizationId);
+    const project = internalRegistryProject(p.organizationId);
     const expiresAt = new Date(Date.now() + PUSH_ACCESS_TTL_MS);
     await this.repo.insertPushAccess({ username, secretHash: hashPushSecret(secret), organizationId: p.organizationId, project, expiresAt });
     return { username, secret, registryUrl: this.internalRegistry, registryId: internal.id, project, expiresAt: expiresAt.toISOString() };
