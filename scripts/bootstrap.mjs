@@ -13,6 +13,8 @@ export const DEBIAN_PACKAGES = [
   'patchelf', 'tini', 'uidmap', 'xfsprogs', 'git', 'curl', 'ca-certificates', 'procps', 'util-linux',
   // The runner's small native helpers (apps/runner/native) use syscalls Node.js has no binding for.
   'gcc', 'libc6-dev',
+  // Dockerfile builds without a daemon (apps/runner/src/images/builder.ts); busybox-static makes the builds' test base image.
+  'buildah', 'busybox-static',
 ];
 
 export class SetupError extends Error {}

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     version: cfg.version,
     sandboxes: runner.sandboxes,
     images: runner.images,
+    builder: runner.builder,
     metrics: runner.metrics,
     logger: { level: cfg.logLevel },
   });

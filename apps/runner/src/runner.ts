@@ -1,6 +1,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunnerConfig } from './config.js';
+import { createBuilder } from './images/config/build.js';
+import type { Builder } from './images/builder.js';
 import { ImageStore } from './images/image-store.js';
 import { HostMetrics } from './metrics/host-metrics.js';
 import { DnsForwarder } from './network/dns.js';
@@ -20,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 export interface Runner {
   sandboxes: SandboxService;
   images: ImageStore;
+  builder: Builder;
   metrics: HostMetrics;
   backend: OciCliBackend;
   network: Network;
@@ -84,6 +87,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     log: (l) => log.info(l),
   });
   await images.init();
+  const builds = await createBuilder(cfg, runtime.binary, images, (l) => log.info(l));
   const network = new Network(cfg.bridge, cfg.subnet, cfg.floor);
   const reporter = new ApiReporter(cfg.apiUrl, cfg.token, (m) => log.warn(m));
   const store = new SandboxStore(join(cfg.dataDir, 'sandboxes'));
@@ -115,12 +119,15 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   sandboxes.reportAll();
   const metrics = new HostMetrics(cfg.dataDir, sandboxes, images);
   const close = async () => {
+    await builds.builder.close();
+    await builds.network.close();
     await sandboxes.close();
     await dns.stop();
   };
   return {
     sandboxes,
     images,
+    builder: builds.builder,
     metrics,
     backend,
     network,

@@ -1,3 +1,4 @@
+import type { Builder } from '../images/builder.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { HostMetrics } from '../metrics/host-metrics.js';
 import type { SandboxService } from '../sandbox/sandbox.service.js';
@@ -9,5 +10,7 @@ export interface RouteDeps {
   version: string;
   sandboxes: SandboxService;
   images: ImageStore;
+  /** Dockerfile builds; absent where the runner was built without them (tests of other routes). */
+  builder?: Builder;
   metrics: HostMetrics;
 }
