@@ -3,11 +3,11 @@
 // The kill waits for evidence that work is in flight (claimed, unfinished rows in the database), the test checks that
 // some creates really lost their answer, and after the restart one full create -> exec -> delete must succeed.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { assertFullCycle } from './src/full-cycle.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 
 let platform: TestPlatform;
@@ -76,33 +76,11 @@ test('SIGKILL of the API while 20 sandboxes are being created: all converge, non
     assert.ok(lost > 0, 'some creates were still waiting for their answer when the API died');
     await platform.startApi();
     await convergeAndCheck(label, statuses);
-    await fullCycle();
+    await assertFullCycle(platform, { crash: 'after-restart' }, 'API restart');
   } finally {
     await db.end();
   }
 });
-
-/** One full create -> exec -> delete through the SDK, which must succeed on the first try after the restart. */
-async function fullCycle(): Promise<void> {
-  const token = `alive-${randomBytes(6).toString('hex')}`;
-  const sb = await platform.sdk().create({ labels: { crash: 'after-restart' } }, { timeout: 120 });
-  assert.equal(sb.state, 'started');
-  const r = await sb.process.executeCommand(`echo ${token}`);
-  assert.deepEqual([r.exitCode, r.result.trim()], [0, token], 'exec after the restart');
-  await sb.delete();
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const state = await platform
-      .sdk()
-      .get(sb.id)
-      .then((s) => String(s.state))
-      .catch((err: Error) => (/not found/i.test(err.message) ? 'gone' : `error: ${err.message}`));
-    const onRunner = await readdir(join(platform.dataDir, 'runner', 'sandboxes')).catch(() => [] as string[]);
-    if ((state === 'gone' || state === 'destroyed') && !onRunner.includes(sb.id)) break;
-    assert.ok(Date.now() < deadline, `delete after the restart did not finish: ${state}, on the runner: ${onRunner.includes(sb.id)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 async function convergeAndCheck(label: string, statuses: number[]): Promise<void> {
   const accepted = statuses.filter((s) => s === 200).length;

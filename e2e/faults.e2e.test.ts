@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Sandbox } from '@daytonaio/sdk';
 import { settledResources, stableResources, type HostResources } from './src/host-resources.js';
+import { assertFullCycle } from './src/full-cycle.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 
 const TRANSITIONAL = new Set(['creating', 'starting', 'stopping', 'destroying', 'pulling_snapshot', 'archiving', 'restoring', 'unknown', 'pending_build', 'building_snapshot']);
@@ -88,27 +89,6 @@ async function clientLoop(fault: Fault, stopAt: () => number): Promise<LoopResul
   return out;
 }
 
-/** One full create -> exec -> delete that must succeed on the first try: the platform works again. */
-async function fullCycle(after: string): Promise<void> {
-  const token = `alive-${randomBytes(6).toString('hex')}`;
-  const sb = await platform.sdk().create({ labels: { suite: 'faults', role: 'after-restart' } }, { timeout: 120 });
-  assert.equal(sb.state, 'started', `create after the ${after} restart`);
-  const r = await sb.process.executeCommand(`echo ${token}`);
-  assert.deepEqual([r.exitCode, r.result.trim()], [0, token], `exec after the ${after} restart`);
-  await sb.delete();
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const state = await platform
-      .sdk()
-      .get(sb.id)
-      .then((s) => String(s.state))
-      .catch((err: Error) => (/not found/i.test(err.message) ? 'gone' : `error: ${err.message}`));
-    if (state === 'gone' || state === 'destroyed') return;
-    assert.ok(Date.now() < deadline, `delete after the ${after} restart did not finish: ${state}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 /** Waits until the API says it can serve create() again (readiness, not just liveness). */
 async function ready(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -162,7 +142,7 @@ for (const fault of ['api', 'runner', 'postgres'] as const) {
     const stuck = await converge(90000);
     assert.deepEqual(stuck, [], `sandboxes stuck in a transitional state after the ${fault} fault`);
     await ready(120_000);
-    await fullCycle(fault);
+    await assertFullCycle(platform, { suite: 'faults', role: 'after-restart' }, `${fault} restart`);
   });
 }
 
