@@ -8,6 +8,7 @@ import type { RegistryCredentials } from '@shoal/contracts';
 import { Errors } from '../errors.js';
 import { exec, ExecError } from '../util/exec.js';
 import { buildDefaultImage } from './default-image.js';
+import { scanLayers } from './layer-scan.js';
 import { parseReference, repositoryOf, type ImageReference } from './reference.js';
 import { copyImage, pullFailureReason, removeAuthFile, resolveManifest, SkopeoError, writeAuthFile, type Credentials } from './registry-client.js';
 
@@ -268,6 +269,14 @@ export class ImageStore {
       } finally {
         await removeAuthFile(srcAuth);
         await removeAuthFile(localAuth);
+      }
+      const maxFiles = this.opts.maxFiles ?? DEFAULT_MAX_FILES;
+      const maxUnpackedBytes = this.opts.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
+      // The default image is Shoal's own (built from Debian packages); every other image is listed before unpacking.
+      if (ref !== this.opts.defaultImage) {
+        const scan = await scanLayers(oci, { maxFiles, maxUnpackedBytes });
+        if (typeof scan === 'string') throw Errors.imagePull(sourceRef, scan);
+        log(`layers hold ${scan.entries} entries, ${scan.bytes} bytes${scan.devices ? `, ${scan.devices} device node(s) that will be removed` : ''}`);
       }
       log(`unpacking ${ref}`);
       const map = `0:${this.opts.uidBase}:65536`;
