@@ -20,6 +20,7 @@ const ADMIN = [
   'getRunnerBySandboxId',
   'getRunnersBySnapshotRef',
   'updateSandboxDefaultLimitedNetworkEgress',
+  'setDefaultRegistry',
 ];
 const RUNNER = ['getSandboxesForRunner', 'updateSandboxState'];
 const WRITE_SANDBOXES = [
@@ -38,6 +39,8 @@ const WRITE_SANDBOXES = [
   'rotatePreviewToken',
 ];
 const DELETE_SANDBOXES = ['deleteSandbox'];
+const WRITE_REGISTRIES = ['createRegistry', 'updateRegistry', 'getTransientPushAccess'];
+const DELETE_REGISTRIES = ['deleteRegistry'];
 const MEMBER = [
   'getAuthenticatedUser',
   'createApiKey',
@@ -59,6 +62,8 @@ const MEMBER = [
   'getSandbox',
   'getPortPreviewUrl',
   'getBuildLogs',
+  'listRegistries',
+  'getRegistry',
 ];
 
 /** The deprecated /workspace operations behave as the sandbox operations they alias. */
@@ -90,6 +95,8 @@ export function shoalAccess(op: Operation): Access {
   if (RUNNER.includes(id)) return { kind: 'runner' };
   if (WRITE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'write:sandboxes' };
   if (DELETE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'delete:sandboxes' };
+  if (WRITE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'write:registries' };
+  if (DELETE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'delete:registries' };
   if (MEMBER.includes(id)) return { kind: 'user' };
   throw new Error(`operation ${op.operationId} (${op.method} ${op.path}) is not classified in the tenancy policy`);
 }

@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runnerCallToken, runnerTokenHash } from '@shoal/contracts';
+import { REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_PATH, REGISTRY_TOKEN_SERVICE, RUNNER_REGISTRY_USERNAME, runnerCallToken, runnerTokenHash } from '@shoal/contracts';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { endLeftovers, forgetPid, isRecordedProcess, recordPid } from './leftovers.js';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
-import { startRegistry, waitForHttp, type RunningRegistry } from './registry.js';
+import { ensureRegistryTokenKeys, startRegistry, waitForHttp, type RegistryTokenKeys, type RunningRegistry } from './registry.js';
 import { mintSupervisorKey, publishedKeyState, readCredentials, waitForReady, PENDING_CREDENTIALS, CREDENTIALS } from './credentials.js';
 import { generateApiKey, writeCredentials } from './api-keys.js';
 
@@ -178,17 +178,27 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       databaseUrl = postgres.urlFor('shoal');
     }
 
+    const publicUrl = `http://${apiHost}:${opts.apiPort}`;
     let registry: RunningRegistry | undefined;
     let registryAddress = opts.registryAddress;
+    // Our own registry takes only tokens the API signs (runners: everything; registry-push-access: one project);
+    // an external one (e.g. the tests' shared registry) is used as it is.
+    let registryKeys: RegistryTokenKeys | undefined;
     if (!registryAddress) {
-      registry = await startRegistry({ dataDir: join(dataDir, 'registry'), port: layout.registryPort, log, pidFile: join(pids, 'registry.pid') });
+      registryKeys = await ensureRegistryTokenKeys(join(dataDir, 'registry-auth'));
+      registry = await startRegistry({
+        dataDir: join(dataDir, 'registry'),
+        port: layout.registryPort,
+        log,
+        pidFile: join(pids, 'registry.pid'),
+        tokenAuth: { realm: `${publicUrl}${REGISTRY_TOKEN_PATH}`, service: REGISTRY_TOKEN_SERVICE, issuer: REGISTRY_TOKEN_ISSUER, certFile: registryKeys.certFile },
+      });
       started.push(() => registry!.stop());
       registryAddress = registry.address;
     }
 
     const defaultSnapshot = 'shoal/sandbox:0.1.0';
     const defaultImage = `${registryAddress}/shoal/sandbox:0.1.0`;
-    const publicUrl = `http://${apiHost}:${opts.apiPort}`;
     const apiUrl = `${publicUrl}/api`;
     const tsx = ['--import', 'tsx'];
     // Child processes get a clean environment: nothing of the caller's (NODE_EXTRA_CA_CERTS, proxies) leaks into
@@ -224,6 +234,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         // Request logs would drown the console of `shoal up`; warnings and errors still show.
         SHOAL_API_LOG_LEVEL: 'warn',
         SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
+        SHOAL_REGISTRY_ADDRESS: registryAddress,
+        ...(registryKeys ? { SHOAL_REGISTRY_TOKEN_KEY_FILE: registryKeys.keyFile, SHOAL_REGISTRY_TOKEN_CERT_FILE: registryKeys.certFile } : {}),
         ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
         // The key of a first start is chosen here and kept in a private pending file until the platform is ready.
         ...(pendingKey ? { SHOAL_ADMIN_API_KEY: pendingKey } : {}),
@@ -266,6 +278,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_RUNNER_BRIDGE: r.bridge,
           SHOAL_TOOLBOX_DIR: join(repoRoot, 'apps/toolbox/dist'),
           SHOAL_DEFAULT_IMAGE: defaultImage,
+          // The runner's login on our registry is its own token (the API knows its hash); never passed to sandboxes.
+          ...(registryKeys ? { SHOAL_RUNNER_REGISTRY_USERNAME: RUNNER_REGISTRY_USERNAME, SHOAL_RUNNER_REGISTRY_PASSWORD: r.token } : {}),
           SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT: opts.stopSandboxesOnExit === false ? '0' : '1',
           SHOAL_RUNNER_LOG_LEVEL: 'warn',
           SHOAL_RUNNER_CGROUP_FIX: opts.cgroupFix === false ? '0' : '1',
