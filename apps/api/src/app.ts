@@ -18,6 +18,7 @@ import { HttpRunnerAdapter, type RunnerAdapter } from './reconciler/runner-clien
 import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
 import { HttpSnapshotRunnerClient, SnapshotManager } from './reconciler/snapshot-manager.js';
+import { BuildService, HttpBuildRunnerClient, type BuildRunnerClient } from './services/build.service.js';
 import { SnapshotService } from './services/snapshot.service.js';
 import { internalRegistryHost } from './services/registry-credentials.js';
 import { ApiKeyService } from './services/api-key.service.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   pool?: pg.Pool;
   /** Runner client; tests pass a fake. Defaults to the HTTP client. */
   runnerAdapter?: RunnerAdapter;
+  /** How Dockerfile builds reach runners (POST /snapshots/build); tests pass a fake. */
+  buildRunner?: BuildRunnerClient;
   logger?: FastifyServerOptions['logger'];
   /**
    * How readiness asks runners whether they hold the default image. Defaults to the runners' HTTP snapshot endpoints;
@@ -143,6 +146,19 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       config.registryTokenKeyFile && config.registryTokenCertFile ? { keyFile: config.registryTokenKeyFile, certFile: config.registryTokenCertFile } : undefined,
     ),
   };
+
+  const builds = new BuildService(
+    db,
+    services.sandboxes,
+    deps.buildRunner ?? new HttpBuildRunnerClient(config.platformSecret),
+    snapshotRunners,
+    registryHost,
+    () => reconciler?.wake(),
+    app.log,
+  );
+  services.sandboxes.builds = builds;
+  services.snapshots.builds = builds;
+  services.builds = builds;
 
   registerParsers(app);
   registerErrorHandling(app);

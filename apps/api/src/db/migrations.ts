@@ -269,4 +269,24 @@ CREATE TABLE registry_push_access (
 CREATE INDEX registry_push_access_expiry_idx ON registry_push_access (expires_at);
 `,
   },
+  {
+    version: 6,
+    name: 'build-info',
+    // One row per distinct build (Dockerfile + context hashes): snapshots and sandboxes built from the same input share
+    // it, so a second identical create finds the snapshot already built (services/build.service.ts).
+    sql: `
+CREATE TABLE IF NOT EXISTS build_info (
+  snapshot_ref text PRIMARY KEY,
+  dockerfile_content text NOT NULL,
+  context_hashes text[] NOT NULL DEFAULT '{}',
+  last_used_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS build_info_snapshot_ref text REFERENCES build_info(snapshot_ref);
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS build_info_snapshot_ref text REFERENCES build_info(snapshot_ref);
+CREATE INDEX IF NOT EXISTS snapshot_build_info_idx ON snapshot (organization_id, build_info_snapshot_ref) WHERE build_info_snapshot_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sandbox_build_info_idx ON sandbox (build_info_snapshot_ref) WHERE build_info_snapshot_ref IS NOT NULL;
+`,
+  },
 ];

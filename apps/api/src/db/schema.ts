@@ -116,6 +116,8 @@ export interface SnapshotTable {
   /** Snapshot manager lease (migration 4), as for sandboxes. */
   claimedBy: string | null;
   claimExpiresAt: NullableTimestamp;
+  /** The build this snapshot is made by (migration 6); null for snapshots pulled from an image. */
+  buildInfoSnapshotRef: Generated<string | null>;
 }
 
 export interface VolumeMountRow {
@@ -165,6 +167,18 @@ export interface SandboxTable {
   attempts: Generated<number>;
   nextAttemptAt: NullableTimestamp;
   destroyedAt: NullableTimestamp;
+  /** The build a sandbox created from buildInfo waits for (migration 6). */
+  buildInfoSnapshotRef: Generated<string | null>;
+}
+
+/** One Dockerfile + context set, shared by every snapshot built from it (migration 6). */
+export interface BuildInfoTable {
+  snapshotRef: string;
+  dockerfileContent: string;
+  contextHashes: string[];
+  lastUsedAt: Timestamp;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
 }
 
 export interface SshAccessTable {
@@ -213,6 +227,7 @@ export interface Database {
   sshAccess: SshAccessTable;
   dockerRegistry: DockerRegistryTable;
   registryPushAccess: RegistryPushAccessTable;
+  buildInfo: BuildInfoTable;
 }
 
 export type User = Selectable<UserTable>;

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
-import type { Organization } from '../db/schema.js';
+import type { Organization, Snapshot } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
 import { hasPermission } from '../auth/principal.js';
@@ -27,7 +27,14 @@ export interface SandboxServiceConfig {
 /** States in which a create/start wait ends. */
 const SETTLED = new Set(['started', 'error', 'build_failed', 'destroyed']);
 
+/** The buildInfo half of POST /sandbox (services/build.service.ts). */
+export interface SandboxBuilds {
+  createSandboxFromBuildInfo(p: UserPrincipal, body: CreateSandboxBody): Promise<SandboxDto>;
+}
+
 export class SandboxService {
+  /** Set when the build pipeline is wired in; without it buildInfo bodies are refused. */
+  builds?: SandboxBuilds;
   private readonly sandboxes: SandboxRepository;
   private readonly snapshots: SnapshotRepository;
   private readonly orgs: OrganizationRepository;
@@ -58,21 +65,26 @@ export class SandboxService {
     return toSandboxDto(await this.findAccessible(p, id));
   }
 
-  async create(p: UserPrincipal, body: CreateSandboxBody): Promise<SandboxDto> {
-    if (body.buildInfo) {
+  /**
+   * With `build`, the sandbox waits for that snapshot's build (services/build.service.ts): it is inserted in
+   * `pending_build` and answered at once, so the SDK can stream the build log.
+   */
+  async create(p: UserPrincipal, body: CreateSandboxBody, build?: Snapshot): Promise<SandboxDto> {
+    if (body.buildInfo && !build) {
       if (body.snapshot) throw Errors.snapshotWithBuildInfo();
-      throw Errors.buildInfoUnsupported();
+      if (!this.builds) throw Errors.buildInfoUnsupported();
+      return this.builds.createSandboxFromBuildInfo(p, body);
     }
     if (body.networkAllowList !== undefined) {
       const allow = parseNetworkAllowList(body.networkAllowList);
       if (!allow.ok) throw Errors.badRequest(allow.message);
     }
-    const snapshotName = body.snapshot?.trim() || this.config.defaultSnapshot;
-    const snapshot = await this.snapshots.findByIdOrName(p.organizationId, snapshotName);
+    const snapshotName = build?.name ?? (body.snapshot?.trim() || this.config.defaultSnapshot);
+    const snapshot = build ?? (await this.snapshots.findByIdOrName(p.organizationId, snapshotName));
     if (!snapshot) throw Errors.snapshotNotFound(snapshotName);
-    if (snapshot.state !== 'active') throw Errors.snapshotNotActive(snapshotName, snapshot.state);
+    if (!build && snapshot.state !== 'active') throw Errors.snapshotNotActive(snapshotName, snapshot.state);
     if (this.readiness && snapshot.general && snapshot.name === this.config.defaultSnapshot) await this.readiness.assertDefaultSnapshotServable();
-    if (body.cpu || body.gpu || body.memory || body.disk) throw Errors.resourcesWithSnapshot();
+    if (!build && (body.cpu || body.gpu || body.memory || body.disk)) throw Errors.resourcesWithSnapshot();
 
     const org = await this.orgs.findById(p.organizationId);
     if (!org) throw Errors.forbidden();
@@ -91,7 +103,8 @@ export class SandboxService {
         region: runner.region,
         runnerId: runner.id,
         class: body.class ?? 'small',
-        state: 'unknown',
+        state: build ? 'pending_build' : 'unknown',
+        ...(build ? { buildInfoSnapshotRef: build.buildInfoSnapshotRef } : {}),
         desiredState: 'started',
         snapshot: snapshot.name,
         imageRef: snapshot.internalName ?? snapshot.imageName,
@@ -114,6 +127,7 @@ export class SandboxService {
       });
     });
     this.snapshots.touch(snapshot.id).catch(() => {});
+    if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
     return this.driveAndWait(row.id);
   }
 

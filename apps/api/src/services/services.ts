@@ -1,5 +1,6 @@
 import type { ApiConfig } from '../config.js';
 import type { ApiKeyService } from './api-key.service.js';
+import type { BuildService } from './build.service.js';
 import type { DockerRegistryService } from './docker-registry.service.js';
 import type { RegistryTokenService } from './registry-token.service.js';
 import type { OrganizationService } from './organization.service.js';
@@ -19,4 +20,6 @@ export interface Services {
   snapshots: SnapshotService;
   dockerRegistries: DockerRegistryService;
   registryTokens: RegistryTokenService;
+  /** The buildInfo pipeline (sandbox and snapshot creates from a Dockerfile). */
+  builds?: BuildService;
 }

@@ -12,9 +12,13 @@ export default defineRoute({
   params: SandboxIdParams,
   querystring: Type.Object({ follow: Type.Optional(Type.Boolean()) }),
   response: { 200: Type.String() },
-  handler: async ({ user, params, reply }, s) => {
-    await s.sandboxes.get(user, params.sandboxId);
+  handler: async ({ user, params, query, reply }, s) => {
     reply.type('text/plain; charset=utf-8');
-    return '';
+    if (!s.builds) {
+      await s.sandboxes.get(user, params.sandboxId);
+      return '';
+    }
+    // Streams while the build runs and until the sandbox has settled; a sandbox from a snapshot has no build log.
+    return reply.send(await s.builds.sandboxBuildLogs(user, params.sandboxId, query.follow ?? false));
   },
 });

@@ -1,0 +1,103 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Runner, Snapshot } from '../db/schema.js';
+
+export interface NewBuildSnapshot {
+  organizationId: string;
+  name: string;
+  imageName: string;
+  internalName: string;
+  buildInfoSnapshotRef: string;
+  cpu: number;
+  gpu: number;
+  mem: number;
+  disk: number;
+  hideFromUsers: boolean;
+}
+
+/** SQL of the build pipeline: build_info rows, the snapshots built from them and the sandboxes waiting on them. */
+export class BuildInfoRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Creates the row for this build, or marks the existing one used. */
+  async upsert(snapshotRef: string, dockerfileContent: string, contextHashes: string[]): Promise<void> {
+    await this.db
+      .insertInto('buildInfo')
+      .values({ snapshotRef, dockerfileContent, contextHashes, lastUsedAt: sql`now()`, createdAt: sql`now()`, updatedAt: sql`now()` })
+      .onConflict((oc) => oc.column('snapshotRef').doUpdateSet({ lastUsedAt: sql`now()`, updatedAt: sql`now()` }))
+      .execute();
+  }
+
+  find(snapshotRef: string) {
+    return this.db.selectFrom('buildInfo').selectAll().where('snapshotRef', '=', snapshotRef).executeTakeFirst();
+  }
+
+  /** The organization's snapshot built from `snapshotRef` that is not being removed, newest first. */
+  findSnapshot(organizationId: string, snapshotRef: string): Promise<Snapshot | undefined> {
+    return this.db
+      .selectFrom('snapshot')
+      .selectAll()
+      .where('organizationId', '=', organizationId)
+      .where('buildInfoSnapshotRef', '=', snapshotRef)
+      .where('state', 'not in', ['removing'])
+      .orderBy('createdAt', 'desc')
+      .executeTakeFirst();
+  }
+
+  findSnapshotById(id: string): Promise<Snapshot | undefined> {
+    return this.db.selectFrom('snapshot').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Inserts a snapshot in build_pending; undefined when the organization already has that name. */
+  insertSnapshot(s: NewBuildSnapshot): Promise<Snapshot | undefined> {
+    return this.db
+      .insertInto('snapshot')
+      .values({ ...s, state: 'build_pending', createdAt: sql`now()`, updatedAt: sql`now()` })
+      .onConflict((oc) => oc.doNothing())
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Compare-and-set of a snapshot's state; false when another writer moved it first. */
+  async transitionSnapshot(id: string, from: string[], set: Partial<Record<keyof Snapshot, unknown>>): Promise<boolean> {
+    const r = await this.db
+      .updateTable('snapshot')
+      .set({ ...(set as object), updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .where('state', 'in', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Moves the sandboxes waiting on a build (desired started) from one of `from` to `set`; returns how many. */
+  async updateWaitingSandboxes(snapshotRef: string, organizationId: string, from: string[], set: Record<string, unknown>): Promise<number> {
+    const r = await this.db
+      .updateTable('sandbox')
+      .set({ ...set, updatedAt: sql`now()` })
+      .where('buildInfoSnapshotRef', '=', snapshotRef)
+      .where('organizationId', '=', organizationId)
+      .where('state', 'in', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  runner(id: string): Promise<Runner | undefined> {
+    return this.db.selectFrom('runner').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** A ready, schedulable runner for a build that no sandbox placed yet. */
+  pickRunner(): Promise<Runner | undefined> {
+    return this.db
+      .selectFrom('runner')
+      .selectAll()
+      .where('state', '=', 'ready')
+      .where('unschedulable', '=', false)
+      .orderBy(sql`random()`)
+      .executeTakeFirst();
+  }
+
+  /** Wakes every API replica's reconciler (a sandbox left pending_build for `unknown` needs creating). */
+  async notifyWork(): Promise<void> {
+    await sql`SELECT pg_notify('shoal_sandbox_work', 'build')`.execute(this.db);
+  }
+}
