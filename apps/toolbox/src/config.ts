@@ -14,6 +14,8 @@ export interface ToolboxConfig {
   runDir: string | undefined;
   /** Idle sessions are deleted after this long; 0 never. Unset: the default of limits.ts. */
   sessionIdleSeconds: number | undefined;
+  /** The snapshot's entrypoint (SHOAL_ENTRYPOINT, a JSON array), started once as the sandbox user; empty: none. */
+  entrypoint: string[];
   /** Settings that were ignored (bad values the sandbox must still start with), to log once running. */
   warnings: string[];
 }
@@ -40,8 +42,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Toolb
     workdir: env.SHOAL_WORKDIR || undefined,
     runDir: env.SHOAL_TOOLBOX_RUN_DIR || undefined,
     sessionIdleSeconds: undefined,
+    entrypoint: [],
     warnings: [],
   };
+  if (env.SHOAL_ENTRYPOINT) {
+    try {
+      const parsed = JSON.parse(env.SHOAL_ENTRYPOINT) as unknown;
+      if (Array.isArray(parsed) && parsed.length > 0 && parsed.every((a) => typeof a === 'string')) config.entrypoint = parsed as string[];
+      else config.warnings.push('SHOAL_ENTRYPOINT is not a non-empty JSON array of strings; no entrypoint started');
+    } catch {
+      config.warnings.push('SHOAL_ENTRYPOINT is not valid JSON; no entrypoint started');
+    }
+  }
   // Not fatal when wrong: a sandbox's env can carry it too, and a bad value must not keep the sandbox from starting.
   const idle: string[] = [];
   config.sessionIdleSeconds = integer('SHOAL_TOOLBOX_SESSION_IDLE_SECONDS', env.SHOAL_TOOLBOX_SESSION_IDLE_SECONDS, 0, 31_536_000, idle);

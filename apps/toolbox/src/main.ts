@@ -7,6 +7,7 @@ import { childEnvironment, loadConfig } from './config.js';
 import type { ToolboxContext } from './context.js';
 import { becomeSandboxUser, currentIdentity, type Identity } from './identity.js';
 import { SESSION_IDLE_DEFAULT_SECONDS } from './process/limits.js';
+import { startEntrypoint } from './entrypoint.js';
 import { DEFAULT_SESSION_LIMITS } from './process/sessions.service.js';
 
 const log = (message: string) => process.stderr.write(`[toolbox] ${message}\n`);
@@ -96,6 +97,8 @@ function main(): void {
     }
     serve((s) => s.listen(path), path);
   }
+  // The snapshot's entrypoint runs beside the daemon, as the reference's daemon runs it; its exit never stops the sandbox.
+  if (config.entrypoint.length > 0) startEntrypoint(ctx, config.entrypoint);
 
   let stopping = false;
   const stop = (signal: string) => {

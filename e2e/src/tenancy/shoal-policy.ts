@@ -20,6 +20,8 @@ const ADMIN = [
   'getRunnerBySandboxId',
   'getRunnersBySnapshotRef',
   'updateSandboxDefaultLimitedNetworkEgress',
+  'setSnapshotGeneralStatus',
+  'canCleanupImage',
   'setDefaultRegistry',
 ];
 const RUNNER = ['getSandboxesForRunner', 'updateSandboxState'];
@@ -39,6 +41,8 @@ const WRITE_SANDBOXES = [
   'rotatePreviewToken',
 ];
 const DELETE_SANDBOXES = ['deleteSandbox'];
+const WRITE_SNAPSHOTS = ['createSnapshot', 'activateSnapshot', 'deactivateSnapshot'];
+const DELETE_SNAPSHOTS = ['removeSnapshot'];
 const WRITE_REGISTRIES = ['createRegistry', 'updateRegistry', 'getTransientPushAccess'];
 const DELETE_REGISTRIES = ['deleteRegistry'];
 const MEMBER = [
@@ -62,6 +66,7 @@ const MEMBER = [
   'getSandbox',
   'getPortPreviewUrl',
   'getBuildLogs',
+  'getSnapshotBuildLogs',
   'listRegistries',
   'getRegistry',
 ];
@@ -95,6 +100,8 @@ export function shoalAccess(op: Operation): Access {
   if (RUNNER.includes(id)) return { kind: 'runner' };
   if (WRITE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'write:sandboxes' };
   if (DELETE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'delete:sandboxes' };
+  if (WRITE_SNAPSHOTS.includes(id)) return { kind: 'user', permission: 'write:snapshots' };
+  if (DELETE_SNAPSHOTS.includes(id)) return { kind: 'user', permission: 'delete:snapshots' };
   if (WRITE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'write:registries' };
   if (DELETE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'delete:registries' };
   if (MEMBER.includes(id)) return { kind: 'user' };
