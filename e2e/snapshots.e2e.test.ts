@@ -1,0 +1,169 @@
+// Snapshots from an image reference, end to end with the official SDK (issue 11, scope 1 and the API half of 2): a
+// tiny busybox image made here and pushed to a registry on loopback is pulled by the runner into the internal
+// registry, becomes active, runs sandboxes (with the image's command as entrypoint), and behaves under list, get,
+// deactivate/activate, delete and another organization's key; a reference the registry does not have ends in error.
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { freePort, startRegistry, type RunningRegistry } from '@shoal/platform';
+import { startTestPlatform, type TestPlatform } from './src/harness.js';
+
+const run = promisify(execFile);
+
+let platform: TestPlatform;
+let registry: RunningRegistry;
+let dir: string;
+let image: string;
+let otherKey: string;
+
+/** A one-layer image: static busybox, a few applets, /etc/passwd and /tmp; its CMD leaves a mark when it runs. */
+async function makeImage(ref: string): Promise<void> {
+  const rootfs = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp']) await mkdir(join(rootfs, d), { recursive: true });
+  await chmod(join(rootfs, 'tmp'), 0o1777);
+  await run('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
+  for (const app of ['sh', 'echo', 'cat', 'ls', 'id', 'sleep', 'mkdir', 'env', 'pwd']) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
+  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
+  await run('tar', ['-C', rootfs, '-cf', join(dir, 'layer.tar'), '.']);
+  const oci = join(dir, 'oci');
+  await run('umoci', ['init', '--layout', oci]);
+  await run('umoci', ['new', '--image', `${oci}:1`]);
+  await run('umoci', ['raw', 'add-layer', '--image', `${oci}:1`, join(dir, 'layer.tar')]);
+  await run('umoci', [
+    'config',
+    '--image',
+    `${oci}:1`,
+    '--config.env',
+    'PATH=/bin',
+    '--config.cmd',
+    '/bin/sh',
+    '--config.cmd',
+    '-c',
+    '--config.cmd',
+    'echo from-image-cmd > /tmp/cmd-ran; exec sleep 3600',
+  ]);
+  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${oci}:1`, `docker://${ref}`]);
+}
+
+async function api(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${platform.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json };
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-snapshots-'));
+  registry = await startRegistry({ dataDir: join(dir, 'registry'), port: await freePort() });
+  image = `${registry.address}/e2e/busybox:1.0`;
+  await makeImage(image);
+  platform = await startTestPlatform();
+  const other = await api('POST', '/users', platform.apiKey, { name: `snapshots-other-${Date.now()}`, createApiKey: true });
+  assert.equal(other.status, 201, JSON.stringify(other.json));
+  otherKey = (other.json as { apiKey: string }).apiKey;
+});
+
+after(async () => {
+  await platform?.close();
+  await registry?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('snapshots through the SDK', () => {
+  const name = 'e2e/busybox:1.0';
+  let snapshotId = '';
+
+  test('snapshot.create from an image reference streams the pull log and becomes active', async () => {
+    const daytona = platform.sdk();
+    const logs: string[] = [];
+    const snap = await daytona.snapshot.create({ name, image }, { onLogs: (l) => logs.push(l) });
+    snapshotId = snap.id;
+    assert.equal(snap.state, 'active');
+    assert.equal(snap.name, name);
+    const got = await daytona.snapshot.get(name);
+    assert.equal(got.id, snap.id);
+    assert.equal(got.state, 'active');
+    assert.ok(typeof got.size === 'number' && got.size > 0 && got.size < 0.1, `size in GB: ${got.size}`);
+    assert.deepEqual(got.entrypoint, ['/bin/sh', '-c', 'echo from-image-cmd > /tmp/cmd-ran; exec sleep 3600']);
+    const runnerLines = logs.filter((l) => !/^(Creating|Created) snapshot/.test(l) && !/^Snapshot .* (state|is)/i.test(l));
+    assert.ok(runnerLines.some((l) => l.includes('e2e/busybox')), `the runner's pull log reached onLogs: ${JSON.stringify(logs)}`);
+  });
+
+  test('a sandbox from the snapshot runs commands in the image and its entrypoint ran', async () => {
+    const daytona = platform.sdk();
+    const sandbox = await daytona.create({ snapshot: name });
+    try {
+      assert.equal(sandbox.snapshot, name);
+      const r = await sandbox.process.executeCommand('busybox echo hello-from-busybox');
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.result.trim(), 'hello-from-busybox');
+      let mark = '';
+      for (let i = 0; i < 50 && mark !== 'from-image-cmd'; i++) {
+        mark = (await sandbox.process.executeCommand('cat /tmp/cmd-ran')).result.trim();
+        if (mark !== 'from-image-cmd') await new Promise((r2) => setTimeout(r2, 200));
+      }
+      assert.equal(mark, 'from-image-cmd', 'the snapshot entrypoint (the image CMD) ran at sandbox start');
+    } finally {
+      await sandbox.delete();
+    }
+  });
+
+  test('list and get; another organization gets 404 and cannot use, deactivate or delete it', async () => {
+    const daytona = platform.sdk();
+    const page = await daytona.snapshot.list(1, 100);
+    assert.ok(page.items.some((s) => s.id === snapshotId));
+    for (const ref of [name, snapshotId]) {
+      const raw = await api('GET', `/snapshots/${encodeURIComponent(ref)}`, otherKey);
+      assert.equal(raw.status, 404, `another organization reading ${ref}: ${JSON.stringify(raw.json)}`);
+    }
+    const other = platform.sdk(otherKey);
+    await assert.rejects(other.snapshot.get(name), /not found/i);
+    await assert.rejects(other.snapshot.get(snapshotId), /not found/i);
+    assert.ok(!(await other.snapshot.list(1, 100)).items.some((s) => s.id === snapshotId));
+    await assert.rejects(other.create({ snapshot: name }, { timeout: 30 }), /not found/i);
+    assert.equal((await api('POST', `/snapshots/${snapshotId}/deactivate`, otherKey)).status, 404);
+    assert.equal((await api('DELETE', `/snapshots/${snapshotId}`, otherKey)).status, 404);
+    assert.equal((await daytona.snapshot.get(name)).state, 'active');
+  });
+
+  test('deactivate refuses new sandboxes, activate restores; delete removes it', async () => {
+    const daytona = platform.sdk();
+    const d = await api('POST', `/snapshots/${snapshotId}/deactivate`, platform.apiKey);
+    assert.equal(d.status, 204);
+    assert.equal((await daytona.snapshot.get(name)).state, 'inactive');
+    await assert.rejects(daytona.create({ snapshot: name }, { timeout: 30 }), /inactive/);
+    const activated = await daytona.snapshot.activate(await daytona.snapshot.get(name));
+    assert.equal(activated.state, 'active');
+    await daytona.snapshot.delete(activated);
+    const deadline = Date.now() + 30_000;
+    let gone = false;
+    while (!gone && Date.now() < deadline) {
+      gone = (await api('GET', `/snapshots/${snapshotId}`, platform.apiKey)).status === 404;
+      if (!gone) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(gone, 'the snapshot disappears after removing');
+  });
+
+  test('a reference the registry does not have ends in error with a reason', async () => {
+    const daytona = platform.sdk();
+    const missing = `${registry.address}/e2e/missing:1.0`;
+    await assert.rejects(daytona.snapshot.create({ name: 'e2e-missing', image: missing }), /Failed to create snapshot/);
+    const got = await daytona.snapshot.get('e2e-missing');
+    assert.equal(got.state, 'error');
+    assert.ok(got.errorReason && got.errorReason.includes('e2e/missing'), `reason names the image: ${got.errorReason}`);
+  });
+});
