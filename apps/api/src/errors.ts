@@ -67,4 +67,5 @@ export const Errors = {
   dockerRegistryNotFound: (id: string) => new ApiError(404, `Docker registry with ID ${id} not found`),
   dockerRegistryLimit: (max: number) => new ApiError(400, `Maximum number of docker registries (${max}) reached for this organization`),
   registryAuthNotConfigured: () => new ApiError(404, 'The internal registry does not use token authentication on this server'),
+  internalImageForbidden: (image: string) => new ApiError(400, `Image ${image} is in another organization's project of the internal registry`),
 } as const;

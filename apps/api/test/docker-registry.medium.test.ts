@@ -222,6 +222,18 @@ describe('docker-registry operations', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/api/docker-registry' })).statusCode, 401);
   });
 
+  test("a snapshot cannot name another organization's project of the internal registry (runners read it with their own login)", async () => {
+    const host = '127.0.0.1:5100';
+    const snap = (auth: { authorization: string }, name: string, imageName: string) => app.inject({ method: 'POST', url: '/api/snapshots', headers: auth, payload: { name, imageName } });
+    const foreign = await snap(a.auth, 'steal:1', `${host}/${organizationProject(b.organizationId)}/0f0e:1`);
+    assert.equal(foreign.statusCode, 400, foreign.body);
+    assert.match((foreign.json() as { message: string }).message, /another organization's project/);
+    assert.equal((await snap(a.auth, 'steal:2', `${host.toUpperCase()}/${organizationProject(b.organizationId)}/0f0e:1`)).statusCode, 400);
+    assert.equal((await snap(a.auth, 'own:1', `${host}/${organizationProject(a.organizationId)}/app:1`)).statusCode, 200);
+    assert.equal((await snap(a.auth, 'general:1', `${host}/shoal-general/app:1`)).statusCode, 200);
+    assert.equal((await snap(a.auth, 'elsewhere:1', `registry.example.com/${organizationProject(b.organizationId)}/app:1`)).statusCode, 200);
+  });
+
   test('image locations match registry entries the way Docker names images', () => {
     assert.equal(imageLocation('python:3.12'), 'docker.io/library/python');
     assert.equal(imageLocation('acme/app@sha256:abc'), 'docker.io/acme/app');

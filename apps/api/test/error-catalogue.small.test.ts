@@ -65,6 +65,7 @@ const PINNED: Record<keyof typeof Errors, Entry> = {
   dockerRegistryNotFound: [['r-1'], 404, 'Not Found', 'Docker registry with ID r-1 not found'],
   dockerRegistryLimit: [[100], 400, 'Bad Request', 'Maximum number of docker registries (100) reached for this organization'],
   registryAuthNotConfigured: [[], 404, 'Not Found', 'The internal registry does not use token authentication on this server'],
+  internalImageForbidden: [['r/shoal-x/a:1'], 400, 'Bad Request', "Image r/shoal-x/a:1 is in another organization's project of the internal registry"],
 };
 
 test('the catalogue has exactly the pinned entries', () => {

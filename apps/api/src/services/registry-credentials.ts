@@ -50,3 +50,16 @@ export function imageTag(ref: string): string {
   const colon = ref.lastIndexOf(':');
   return colon > lastSlash ? ref.slice(colon + 1) : 'latest';
 }
+
+/**
+ * Whether an organization may name `imageRef` as a snapshot source. Runners read the internal registry with their own
+ * login, which reaches every project, so an image there is allowed only in the organization's own project, in the
+ * general one, or outside any organization's project (Shoal's own images such as the default snapshot); admins may
+ * name any.
+ */
+export function internalImageAllowed(registryHost: string, organizationId: string, imageRef: string, isAdmin: boolean): boolean {
+  const slash = imageRef.indexOf('/');
+  if (isAdmin || slash < 0 || imageRef.slice(0, slash).toLowerCase() !== registryHost.toLowerCase()) return true;
+  const project = /^shoal-([^/]+)\//.exec(imageRef.slice(slash + 1));
+  return !project || project[1] === 'general' || `shoal-${project[1]}` === internalRegistryProject(organizationId);
+}

@@ -10,7 +10,7 @@ import type { SnapshotManager, SnapshotRunnerClient } from '../reconciler/snapsh
 import type { CreateSnapshotBody, ListSnapshotsQuery } from '../routes/snapshots/snapshot-schemas.js';
 import type { SnapshotDto } from '../schemas.js';
 import { toSnapshotDto } from './organization.service.js';
-import { internalSnapshotRef } from './registry-credentials.js';
+import { internalImageAllowed, internalSnapshotRef } from './registry-credentials.js';
 
 type Dto = Static<typeof SnapshotDto>;
 
@@ -67,6 +67,7 @@ export class SnapshotService {
     } else if (!body.imageName) throw Errors.snapshotImageRequired();
     validateSnapshotName(body.name);
     if (body.imageName) validateImageName(body.imageName);
+    if (body.imageName && !internalImageAllowed(this.registryHost, p.organizationId, body.imageName, p.isAdmin)) throw Errors.internalImageForbidden(body.imageName);
     if (body.general && !p.isAdmin) throw Errors.forbidden();
 
     const org = await this.orgs.findById(p.organizationId);
