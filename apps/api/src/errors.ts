@@ -59,6 +59,7 @@ export const Errors = {
   snapshotEntrypointWithBuildInfo: () => new ApiError(400, 'Cannot specify an entrypoint when using a build info entry'),
   snapshotQuotaExceeded: (max: number) => new ApiError(403, `Snapshot quota exceeded. Maximum allowed: ${max}`),
   generalSnapshotDelete: () => new ApiError(403, 'You cannot delete a general snapshot'),
+  generalSnapshotDeactivate: () => new ApiError(403, 'You cannot deactivate a general snapshot'),
   snapshotAlreadyActive: (id: string) => new ApiError(400, `Snapshot ${id} is already active`),
   snapshotNotInactive: (id: string, state: string) => new ApiError(400, `Snapshot ${id} cannot be activated - it is in ${state} state`),
   snapshotBuildInfoHook: () => new ApiError(400, 'Building snapshots (buildInfo) is not supported by this server yet'),

@@ -59,6 +59,7 @@ const PINNED: Record<keyof typeof Errors, Entry> = {
   snapshotEntrypointWithBuildInfo: [[], 400, 'Bad Request', 'Cannot specify an entrypoint when using a build info entry'],
   snapshotQuotaExceeded: [[3], 403, 'Forbidden', 'Snapshot quota exceeded. Maximum allowed: 3'],
   generalSnapshotDelete: [[], 403, 'Forbidden', 'You cannot delete a general snapshot'],
+  generalSnapshotDeactivate: [[], 403, 'Forbidden', 'You cannot deactivate a general snapshot'],
   snapshotAlreadyActive: [['s'], 400, 'Bad Request', 'Snapshot s is already active'],
   snapshotNotInactive: [['s', 'error'], 400, 'Bad Request', 'Snapshot s cannot be activated - it is in error state'],
   snapshotBuildInfoHook: [[], 400, 'Bad Request', 'Building snapshots (buildInfo) is not supported by this server yet'],

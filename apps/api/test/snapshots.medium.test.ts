@@ -297,6 +297,8 @@ describe('lifecycle', () => {
   test('the general default snapshot cannot be deleted; general status is admin only', async () => {
     const def = await get(adminAuth, TEST_DEFAULT_SNAPSHOT);
     expectError(await a.inject({ method: 'DELETE', url: `/api/snapshots/${def.id}`, headers: adminAuth }), 403, /^You cannot delete a general snapshot$/);
+    expectError(await a.inject({ method: 'POST', url: `/api/snapshots/${def.id}/deactivate`, headers: adminAuth }), 403, /^You cannot deactivate a general snapshot$/);
+    assert.equal((await get(adminAuth, def.id)).state, 'active');
     const mine = await get(tenant.auth, 'tools/py:3.12');
     expectError(await a.inject({ method: 'PATCH', url: `/api/snapshots/${mine.id}/general`, headers: tenant.auth, payload: { general: true } }), 403);
     const g = await a.inject({ method: 'PATCH', url: `/api/snapshots/${mine.id}/general`, headers: adminAuth, payload: { general: true } });

@@ -170,6 +170,8 @@ export class SnapshotService {
     const s = await this.owned(p, id);
     if (s.state === 'inactive') return;
     if (s.state === 'removing') throw Errors.snapshotIdNotFound(id);
+    // Every organization's sandboxes (the default snapshot's above all) depend on a general snapshot staying usable.
+    if (s.general) throw Errors.generalSnapshotDeactivate();
     await this.snapshots.transition(s.id, [s.state], { state: 'inactive' });
   }
 
