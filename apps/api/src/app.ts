@@ -32,6 +32,7 @@ import { SandboxService } from './services/sandbox.service.js';
 import { HttpSnapshotProbe, ReadinessService, type SnapshotProbe } from './services/readiness.service.js';
 import { ReadinessRepository } from './repositories/readiness.repository.js';
 import type { Services } from './services/services.js';
+import { ObjectStorageService } from './services/object-storage.service.js';
 import { sharedSchemas } from './schemas.js';
 import { apiRoutes } from './routes/index.js';
 import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/proxy.js';
@@ -145,6 +146,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       dockerRegistryRepo,
       config.registryTokenKeyFile && config.registryTokenCertFile ? { keyFile: config.registryTokenKeyFile, certFile: config.registryTokenCertFile } : undefined,
     ),
+    objectStorage: new ObjectStorageService(config),
   };
 
   const builds = new BuildService(

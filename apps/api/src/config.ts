@@ -50,6 +50,24 @@ export interface ApiConfig {
    */
   registryTokenKeyFile: string | undefined;
   registryTokenCertFile: string | undefined;
+  /** Object storage for build contexts (README "Object storage"). Unset url: push-access answers 503. */
+  objectStorage: {
+    /** Path-style S3 endpoint the API and runners use (SHOAL_S3_URL). */
+    url: string | undefined;
+    /** What push-access hands to SDK users as storageUrl (SHOAL_S3_PUBLIC_URL; default: url). */
+    publicUrl: string | undefined;
+    bucket: string;
+    region: string;
+    accessKey: string | undefined;
+    secretKey: string | undefined;
+    /**
+     * How push-access answers: `session` mints temporary credentials scoped to the organization's prefix (only Shoal's
+     * embedded server verifies them); `shared` hands out the configured credentials (operator opt-in, single-tenant
+     * external S3 only); `none` refuses with 503.
+     */
+    pushAccess: 'session' | 'shared' | 'none';
+    pushAccessTtlSeconds: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -94,6 +112,14 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
   const platformSecret = env.SHOAL_PLATFORM_SECRET || undefined;
   if (platformSecret && platformSecret.length < 32) errors.push('SHOAL_PLATFORM_SECRET must be at least 32 characters');
 
+  const s3Url = env.SHOAL_S3_URL ? env.SHOAL_S3_URL.replace(/\/+$/, '') : undefined;
+  for (const name of ['SHOAL_S3_URL', 'SHOAL_S3_PUBLIC_URL'] as const) {
+    if (env[name] && !/^https?:\/\/[^/]+/.test(env[name]!)) errors.push(`${name} must be an http(s):// URL`);
+  }
+  const pushAccess = (env.SHOAL_S3_PUSH_ACCESS || 'session') as ApiConfig['objectStorage']['pushAccess'];
+  if (!['session', 'shared', 'none'].includes(pushAccess)) errors.push('SHOAL_S3_PUSH_ACCESS must be session, shared or none');
+  if (pushAccess === 'shared' && (!env.SHOAL_S3_ACCESS_KEY || !env.SHOAL_S3_SECRET_KEY)) errors.push('SHOAL_S3_PUSH_ACCESS=shared needs SHOAL_S3_ACCESS_KEY and SHOAL_S3_SECRET_KEY');
+
   const config: ApiConfig = {
     databaseUrl,
     host,
@@ -122,6 +148,16 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     internalRegistry: '',
     registryTokenKeyFile: env.SHOAL_REGISTRY_TOKEN_KEY_FILE || undefined,
     registryTokenCertFile: env.SHOAL_REGISTRY_TOKEN_CERT_FILE || undefined,
+    objectStorage: {
+      url: s3Url,
+      publicUrl: env.SHOAL_S3_PUBLIC_URL ? env.SHOAL_S3_PUBLIC_URL.replace(/\/+$/, '') : s3Url,
+      bucket: env.SHOAL_S3_BUCKET || 'shoal-builds',
+      region: env.SHOAL_S3_REGION || 'us-east-1',
+      accessKey: env.SHOAL_S3_ACCESS_KEY || undefined,
+      secretKey: env.SHOAL_S3_SECRET_KEY || undefined,
+      pushAccess,
+      pushAccessTtlSeconds: intVar(env, 'SHOAL_S3_PUSH_ACCESS_TTL_SECONDS', 3600, errors, 60),
+    },
   };
   config.internalRegistry = env.SHOAL_REGISTRY_ADDRESS || config.defaultSnapshotImage.split('/')[0]!;
   if (!config.registryTokenKeyFile !== !config.registryTokenCertFile) errors.push('SHOAL_REGISTRY_TOKEN_KEY_FILE and SHOAL_REGISTRY_TOKEN_CERT_FILE go together');

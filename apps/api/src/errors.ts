@@ -45,6 +45,14 @@ export const Errors = {
     new ApiError(429, `Too many open toolbox/preview streams for this organization (limit ${limit}); close some and retry`),
   gatewayTimeout: (message: string) => new ApiError(504, message),
 
+  /* ---- object storage (H3) ---- */
+  objectStorageNotConfigured: () => new ApiError(503, 'Object storage is not configured on this server (SHOAL_S3_URL)'),
+  objectStoragePushAccessUnavailable: () =>
+    new ApiError(
+      503,
+      'Object storage push access needs Shoal\'s embedded object storage: the configured external S3 service cannot verify Shoal\'s temporary credentials (README "Object storage")',
+    ),
+
   /* ---- snapshots (H1) ---- */
   snapshotIdOrNameNotFound: (idOrName: string) => new ApiError(404, `Snapshot with name or ID ${idOrName} not found`),
   snapshotIdNotFound: (id: string) => new ApiError(404, `Snapshot with ID ${id} not found`),

@@ -43,6 +43,13 @@ const PINNED: Record<keyof typeof Errors, Entry> = {
   insufficientPermissions: [[['write:sandboxes', 'delete:sandboxes']], 403, 'Forbidden', 'Insufficient permissions for assigning: write:sandboxes, delete:sandboxes'],
   tooManyProxyStreams: [[64], 429, 'Too Many Requests', 'Too many open toolbox/preview streams for this organization (limit 64); close some and retry'],
   gatewayTimeout: [['runner did not answer'], 504, 'Gateway Timeout', 'runner did not answer'],
+  objectStorageNotConfigured: [[], 503, 'Service Unavailable', 'Object storage is not configured on this server (SHOAL_S3_URL)'],
+  objectStoragePushAccessUnavailable: [
+    [],
+    503,
+    'Service Unavailable',
+    'Object storage push access needs Shoal\'s embedded object storage: the configured external S3 service cannot verify Shoal\'s temporary credentials (README "Object storage")',
+  ],
   snapshotIdOrNameNotFound: [['a/b:1'], 404, 'Not Found', 'Snapshot with name or ID a/b:1 not found'],
   snapshotIdNotFound: [['x'], 404, 'Not Found', 'Snapshot with ID x not found'],
   snapshotNameTaken: [['n'], 409, 'Conflict', 'Snapshot with name "n" already exists for this organization'],

@@ -5,3 +5,4 @@ export * from './toolbox.js';
 export * from './runner-auth.js';
 export * from './network-allow-list.js';
 export * from './registry-auth.js';
+export * from './object-storage.js';

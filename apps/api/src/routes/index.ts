@@ -28,6 +28,7 @@ import listDockerRegistries from './docker-registry/list-docker-registries.js';
 import setDefaultDockerRegistry from './docker-registry/set-default-docker-registry.js';
 import updateDockerRegistry from './docker-registry/update-docker-registry.js';
 import getRegistryToken from './registry-token/get-registry-token.js';
+import getPushAccess from './object-storage/get-push-access.js';
 import { sandboxRoutes } from './sandbox/index.js';
 import getAllSnapshots from './snapshots/get-all-snapshots.js';
 import getSnapshot from './snapshots/get-snapshot.js';
@@ -94,6 +95,7 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
       deleteDockerRegistry,
       setDefaultDockerRegistry,
       getRegistryToken,
+      getPushAccess,
     ],
     services,
   );

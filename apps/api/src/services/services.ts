@@ -3,6 +3,7 @@ import type { ApiKeyService } from './api-key.service.js';
 import type { BuildService } from './build.service.js';
 import type { DockerRegistryService } from './docker-registry.service.js';
 import type { RegistryTokenService } from './registry-token.service.js';
+import type { ObjectStorageService } from './object-storage.service.js';
 import type { OrganizationService } from './organization.service.js';
 import type { ReadinessService } from './readiness.service.js';
 import type { RunnerService } from './runner.service.js';
@@ -20,6 +21,7 @@ export interface Services {
   snapshots: SnapshotService;
   dockerRegistries: DockerRegistryService;
   registryTokens: RegistryTokenService;
+  objectStorage: ObjectStorageService;
   /** The buildInfo pipeline (sandbox and snapshot creates from a Dockerfile). */
   builds?: BuildService;
 }

@@ -1,0 +1,2 @@
+export { ObjectServer, type ObjectServerOptions, type RunningObjectServer } from './server.js';
+export { loadObjectsConfig, objectsRoot } from './config.js';
