@@ -9,6 +9,7 @@ import { Errors } from '../errors.js';
 import { exec, ExecError } from '../util/exec.js';
 import { buildDefaultImage } from './default-image.js';
 import { scanLayers } from './layer-scan.js';
+import { treeUsage } from './tree-usage.js';
 import { parseReference, repositoryOf, type ImageReference } from './reference.js';
 import { copyImage, pullFailureReason, removeAuthFile, resolveManifest, SkopeoError, writeAuthFile, type Credentials } from './registry-client.js';
 
@@ -104,7 +105,7 @@ export class ImageStore {
     // Images unpacked before disk usage was recorded: measure them once, in the background.
     for (const rec of this.records.values()) {
       if (rec.diskBytes !== undefined) continue;
-      void usage(this.lowerDir(rec.key)).then(
+      void treeUsage(this.lowerDir(rec.key)).then(
         async (u) => {
           rec.diskBytes = u.bytes;
           await writeFile(join(this.root, rec.key, 'image.json'), JSON.stringify(rec, null, 2)).catch(() => undefined);
@@ -315,13 +316,12 @@ export class ImageStore {
    * root-only (0700) until this has run. Then enforces the size limits and returns the disk usage.
    */
   private async sanitize(rootfs: string, ref: string, log: (l: string) => void): Promise<number> {
-    // find never follows symlinks (-P is its default) and stays on this filesystem.
-    const found = await exec('find', [rootfs, '-xdev', '(', '-type', 'b', '-o', '-type', 'c', ')', '-print', '-delete']);
-    const devices = found.stdout.split('\n').filter(Boolean);
-    if (devices.length) {
-      log(`removed ${devices.length} device node(s) from the image: ${devices.slice(0, 10).map((p) => p.slice(rootfs.length) || '/').join(', ')}`);
+    const u = await treeUsage(rootfs);
+    // Paths come from a walk that followed no symlink, in a directory only root can reach: unlink removes the node itself.
+    for (const p of u.devices) await unlink(p);
+    if (u.devices.length) {
+      log(`removed ${u.devices.length} device node(s) from the image: ${u.devices.slice(0, 10).map((p) => p.slice(rootfs.length) || '/').join(', ')}`);
     }
-    const u = await usage(rootfs);
     const maxFiles = this.opts.maxFiles ?? DEFAULT_MAX_FILES;
     const maxBytes = this.opts.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
     if (u.files > maxFiles) throw Errors.imagePull(ref, `the image has ${u.files} files, more than the ${maxFiles} this runner accepts`);
@@ -389,10 +389,4 @@ function parseOrThrow(ref: string): ImageReference {
 
 function lastLine(s: string): string {
   return s.trim().split('\n').pop()?.slice(0, 300) ?? '';
-}
-
-/** Disk bytes (hard links once) and entry count of a tree, without following symlinks. */
-async function usage(dir: string): Promise<{ bytes: number; files: number }> {
-  const [b, i] = await Promise.all([exec('du', ['-sx', '-B1', dir]), exec('du', ['-sx', '--inodes', dir])]);
-  return { bytes: Number(b.stdout.split(/\s/)[0]) || 0, files: Number(i.stdout.split(/\s/)[0]) || 0 };
 }
