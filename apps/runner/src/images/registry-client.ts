@@ -81,17 +81,17 @@ function tlsFlag(flag: string, host: string): string[] {
  * Finds the manifest this host runs: a multi-platform index resolves to linux/<host architecture>. Returns it pinned
  * by digest so the copy takes exactly what was inspected.
  */
-export async function resolveManifest(ref: ImageReference, authFile: string | undefined, raw = process.arch): Promise<ResolvedManifest> {
+export async function resolveManifest(ref: ImageReference, authFile: string | undefined, arch = process.arch): Promise<ResolvedManifest> {
   const repo = repositoryOf(ref);
   const inspect = async (target: string) => {
     const args = ['inspect', '--raw', ...tlsFlag('tls-verify', ref.host), ...(authFile ? ['--authfile', authFile] : []), `docker://${target}`];
     return skopeo(args);
   };
   let body = await inspect(ref.digest ? `${repo}@${ref.digest}` : `${repo}:${ref.tag}`);
-  let digest = ref.digest && !ref.tag ? ref.digest : sha256(body);
+  let digest = ref.digest ?? sha256(body);
   let doc = parseManifest(body);
   if (INDEX_TYPES.has(doc.mediaType ?? '') || Array.isArray(doc.manifests)) {
-    const want = hostPlatform(raw);
+    const want = hostPlatform(arch);
     const candidates = (doc.manifests ?? []).filter((m) => m.platform?.os === want.os && m.platform?.architecture === want.architecture);
     const pick = candidates.find((m) => !m.platform?.variant || m.platform.variant === want.variant) ?? candidates[0];
     if (!pick) {
