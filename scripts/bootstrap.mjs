@@ -15,6 +15,8 @@ export const DEBIAN_PACKAGES = [
   'gcc', 'libc6-dev',
   // Dockerfile builds without a daemon (apps/runner/src/images/builder.ts); busybox-static makes the builds' test base image.
   'buildah', 'busybox-static',
+  // A second, independent S3 client for the object storage tests (apps/objects/test/s3cmd.medium.test.ts).
+  's3cmd',
 ];
 
 export class SetupError extends Error {}

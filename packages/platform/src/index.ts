@@ -4,3 +4,4 @@ export * from './registry.js';
 export * from './platform.js';
 export { ensureTraversable } from '@shoal/postgres';
 export { resetCredentials, readCredentials, CREDENTIALS, type ResetResult } from './credentials.js';
+export * from './objects.js';

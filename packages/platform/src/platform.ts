@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_PATH, REGISTRY_TOKEN_SERVICE, RUNNER_REGISTRY_USERNAME, runnerCallToken, runnerTokenHash } from '@shoal/contracts';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { endLeftovers, forgetPid, isRecordedProcess, recordPid } from './leftovers.js';
+import { objectStorageEnv, startObjectStorage, type ObjectStorageEndpoint, type RunningObjectStorage } from './objects.js';
 import { ManagedProcess } from './managed-process.js';
 import { freePort, portIsFree } from './ports.js';
 import { ensureRegistryTokenKeys, startRegistry, waitForHttp, type RegistryTokenKeys, type RunningRegistry } from './registry.js';
@@ -29,6 +30,12 @@ export interface PlatformOptions {
   databaseUrl?: string;
   /** External registry (host:port): when set none is started. */
   registryAddress?: string;
+  /**
+   * External S3-compatible object storage (path-style URL and a credential for the API and runners): when set the
+   * embedded one is not started. push-access then refuses (`none`, default) unless the operator chooses `shared`
+   * (every organization gets this credential: single-tenant use only). README "Object storage".
+   */
+  objectStorage?: { url: string; accessKey: string; secretKey: string; bucket?: string; region?: string; pushAccess?: 'shared' | 'none' };
   /** Number of runners to start on this machine (each with its own data dir, bridge and subnet). */
   runners?: number;
   /** Bridge name prefix; runner i uses `<prefix><i>`. Kept short: Linux interface names have at most 15 bytes. */
@@ -90,6 +97,9 @@ export interface Platform {
   runners: RunnerHandle[];
   postgres?: RunningPostgres;
   registry?: RunningRegistry;
+  /** The S3 endpoint the API and runners use (embedded or external). */
+  objectStorageUrl: string;
+  objects?: RunningObjectStorage;
   /** Starts the API process again (after a kill or stop) and waits until it is healthy. */
   startApi(): Promise<void>;
   startRunner(index: number): Promise<void>;
@@ -105,6 +115,8 @@ interface PersistedLayout {
   apiUrl?: string;
   postgresPort: number;
   registryPort: number;
+  /** Absent in layouts written before object storage existed; chosen on the next start. */
+  objectsPort?: number;
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
 }
 
@@ -131,6 +143,7 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
       runners: [],
     };
   }
+  layout.objectsPort ??= await pickPort(5300, prefer);
   for (let i = layout.runners.length; i < count; i++) {
     layout.runners.push({
       port: await pickPort(3003 + i, prefer),
@@ -156,7 +169,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   await claimDataDir(pids);
   // A supervisor killed without stopping (SIGKILL, power loss) left its processes: end them before starting anything
   // (runners first, so they still stop their sandboxes). A leftover PostgreSQL is stopped by startEmbeddedPostgres.
-  await endLeftovers(pids, ['runner', 'api', 'registry'], RUNNER_STOP_GRACE_MS, log);
+  await endLeftovers(pids, ['runner', 'api', 'registry', 'objects'], RUNNER_STOP_GRACE_MS, log);
   const apiHost = opts.apiHost ?? '127.0.0.1';
   const started: Array<() => Promise<void>> = [];
   const stopAll = async () => {
@@ -197,6 +210,20 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       registryAddress = registry.address;
     }
 
+    let objects: RunningObjectStorage | undefined;
+    let objectStorage: ObjectStorageEndpoint;
+    if (opts.objectStorage) {
+      const ext = opts.objectStorage;
+      objectStorage = { url: ext.url.replace(/\/+$/, ''), accessKey: ext.accessKey, secretKey: ext.secretKey, bucket: ext.bucket ?? 'shoal-builds', region: ext.region ?? 'us-east-1', pushAccess: ext.pushAccess ?? 'none' };
+    } else {
+      // Build contexts uploaded by the SDK (push-access) and read by runners; listens where the API does, since SDK
+      // users upload to it directly.
+      objects = await startObjectStorage({ dataDir, host: apiHost, port: layout.objectsPort!, platformSecret, log, pidFile: join(pids, 'objects.pid') });
+      started.push(() => objects!.stop());
+      objectStorage = objects.endpoint;
+    }
+    log(`[platform] object storage (S3, path-style): ${objectStorage.url} bucket ${objectStorage.bucket}${objects ? ` (embedded, data in ${join(dataDir, 'objects')})` : ' (external)'}`);
+
     const defaultSnapshot = 'shoal/sandbox:0.1.0';
     const defaultImage = `${registryAddress}/shoal/sandbox:0.1.0`;
     const apiUrl = `${publicUrl}/api`;
@@ -235,6 +262,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         SHOAL_API_LOG_LEVEL: 'warn',
         SHOAL_DEFAULT_SNAPSHOT_IMAGE: defaultImage,
         SHOAL_REGISTRY_ADDRESS: registryAddress,
+        ...objectStorageEnv(objectStorage),
+        SHOAL_S3_PUSH_ACCESS: objectStorage.pushAccess,
         ...(registryKeys ? { SHOAL_REGISTRY_TOKEN_KEY_FILE: registryKeys.keyFile, SHOAL_REGISTRY_TOKEN_CERT_FILE: registryKeys.certFile } : {}),
         ...(opts.previewDomain ? { SHOAL_PREVIEW_DOMAIN: opts.previewDomain } : {}),
         // The key of a first start is chosen here and kept in a private pending file until the platform is ready.
@@ -280,6 +309,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_DEFAULT_IMAGE: defaultImage,
           // The runner's login on our registry is its own token (the API knows its hash); never passed to sandboxes.
           ...(registryKeys ? { SHOAL_RUNNER_REGISTRY_USERNAME: RUNNER_REGISTRY_USERNAME, SHOAL_RUNNER_REGISTRY_PASSWORD: r.token } : {}),
+          // Build contexts (H4's builder reads them with the service credential); never passed to sandboxes.
+          ...objectStorageEnv(objectStorage),
           SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT: opts.stopSandboxesOnExit === false ? '0' : '1',
           SHOAL_RUNNER_LOG_LEVEL: 'warn',
           SHOAL_RUNNER_CGROUP_FIX: opts.cgroupFix === false ? '0' : '1',
@@ -336,6 +367,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       runners,
       ...(postgres ? { postgres } : {}),
       ...(registry ? { registry } : {}),
+      objectStorageUrl: objectStorage.url,
+      ...(objects ? { objects } : {}),
       startApi,
       startRunner,
       killPostgres: async () => {

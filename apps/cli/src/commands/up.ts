@@ -5,7 +5,8 @@ import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 
 export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]' +
-  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]';
+  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]' +
+  ' [--s3-url URL --s3-access-key K --s3-secret-key S [--s3-bucket B] [--s3-region R] [--s3-push-access none|shared]]';
 
 /** Signals that stop the platform: Ctrl-C (to the whole group), `kill`, and a closed terminal. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -45,6 +46,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     ...(config.imageCacheDir ? { imageCacheDir: config.imageCacheDir } : {}),
     ...(flagString(args, 'database-url') ? { databaseUrl: flagString(args, 'database-url')! } : {}),
     ...(flagString(args, 'preview-domain') ? { previewDomain: flagString(args, 'preview-domain')! } : {}),
+    ...externalObjectStorage(args),
     // Validated by each runner at start (it knows the host's addresses and its subnet): a bad list fails `up` with the reason.
     network: {
       allowPrivateCidrs: cidrList(flagString(args, 'allow-private-cidrs')),
@@ -72,6 +74,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       `Shoal is ready (${seconds} s).`,
       '',
       `  API URL:  ${platform.apiUrl}`,
+      `  Objects:  ${platform.objectStorageUrl} (S3, build contexts)`,
       ...(platform.credentialsMissing
         ? [`  API key:  (missing; run ${recoveryCommand(dataDir)})`]
         : [`  API key:  ${platform.apiKey}`, `  Saved in: ${credentialsFile}`]),
@@ -127,6 +130,24 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
 /** What `npm start` prints when credentials.json is lost (tests run exactly this line). */
 export function recoveryCommand(dataDir: string): string {
   return `npx shoal credentials reset --data-dir ${dataDir}`;
+}
+
+/** `--s3-url` and its credentials: an external S3 service instead of the embedded one (README "Object storage"). */
+function externalObjectStorage(args: ParsedArgs): { objectStorage?: NonNullable<Parameters<typeof startPlatform>[0]['objectStorage']> } {
+  const url = flagString(args, 's3-url');
+  const accessKey = flagString(args, 's3-access-key');
+  const secretKey = flagString(args, 's3-secret-key');
+  const bucket = flagString(args, 's3-bucket');
+  const region = flagString(args, 's3-region');
+  const pushAccess = flagString(args, 's3-push-access');
+  if (!url) {
+    if (accessKey || secretKey || bucket || region || pushAccess) throw new UsageError('--s3-access-key, --s3-secret-key, --s3-bucket, --s3-region and --s3-push-access need --s3-url');
+    return {};
+  }
+  if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError('--s3-url must be an http(s):// URL');
+  if (!accessKey || !secretKey) throw new UsageError('--s3-url needs --s3-access-key and --s3-secret-key');
+  if (pushAccess !== undefined && pushAccess !== 'none' && pushAccess !== 'shared') throw new UsageError('--s3-push-access must be none or shared');
+  return { objectStorage: { url, accessKey, secretKey, ...(bucket ? { bucket } : {}), ...(region ? { region } : {}), ...(pushAccess ? { pushAccess } : {}) } };
 }
 
 function cidrList(raw: string | undefined): string[] {
