@@ -153,7 +153,7 @@ test('a hostile context fails the build before buildah runs', async () => {
 
 test('cancel kills a running build (RUN processes included) and frees its slot', async () => {
   const ref = `${registry.address}/shoal/build-cancel:1`;
-  const p = builder.build({ ref, organizationId: 'org-1', dockerfile: `FROM ${base}\nRUN echo sleeping && sleep 300\n` });
+  const p = builder.build({ ref, organizationId: 'org-1', dockerfile: `FROM ${base}\nRUN echo sleeping && sleep 3171\n` });
   p.catch(() => undefined);
   for (let i = 0; i < 600; i++) {
     if ((await readFile(images.logPath(ref), 'utf8').catch(() => '')).includes('sleeping')) break;
@@ -163,8 +163,11 @@ test('cancel kills a running build (RUN processes included) and frees its slot',
   assert.equal(await builder.cancel(ref), true);
   await assert.rejects(p, /Build cancelled/);
   assert.ok(Date.now() - t0 < 20_000);
+  // A duration no other test on this host uses, and nothing left in the builds' cgroups.
   const ps = await exec('ps', ['-eo', 'args']);
-  assert.ok(!ps.stdout.split('\n').some((l) => l.trim() === 'sleep 300'), 'the RUN process is gone');
+  assert.ok(!ps.stdout.split('\n').some((l) => l.trim() === 'sleep 3171'), 'the RUN process is gone');
+  const left = await readFile(`/sys/fs/cgroup/pids/shoal_${bridge}_builds/cgroup.procs`, 'utf8').catch(() => '');
+  assert.equal(left.trim(), '');
   // The slot is free: another build runs at once.
   await assert.rejects(builder.build({ ref, organizationId: 'org-1', dockerfile: `FROM ${base}\nRUN exit 4\n` }), /RUN exit 4: exit status 4/);
 });
