@@ -728,6 +728,8 @@ describe('isolation: exhausting resources in A must not hurt neighbour B', () =>
   }
 
   async function stopAndCheckAttacker(): Promise<void> {
+    // The file API writes without starting a process in A, so it works even while A is at its pids limit.
+    await a.fs.uploadFile(Buffer.from('stop\n'), '/tmp/attack-stop').catch(() => undefined);
     // A must come back by itself: the attack ends on its own deadline even if the stop file cannot be written.
     await eventually(
       async () => {
@@ -735,41 +737,55 @@ describe('isolation: exhausting resources in A must not hurt neighbour B', () =>
         return r?.exitCode === 0 && r.result.trim() === 'done';
       },
       'the attack in A to end and A to answer',
-      90_000,
+      200_000,
     );
     assert.equal((await shOk(a, 'echo alive')).trim(), 'alive', 'the attacking sandbox stays usable afterwards');
   }
 
-  async function assertNeighbourUnhurt(attack: string, inEffect: () => Promise<boolean>): Promise<void> {
+  /**
+   * Measures B's idle latency, then starts the attack (`start`), waits for host-side evidence that it is in effect
+   * and measures B again. The idle series must come before `start`: measured after it, the attack would already be
+   * loading the host and the 3x bound would compare a loaded B with a loaded B.
+   */
+  async function assertNeighbourUnhurt(attack: string, start: () => Promise<void>, inEffect: () => Promise<boolean>): Promise<void> {
     await echoLatency(b, 3);
     const idle = await echoLatency(b, 30);
-    await inEffectWait(inEffect, attack);
-    const loaded = await echoLatency(b, 30);
-    assert.ok(await inEffect(), `${attack} was still in effect at the end of the measurement`);
-    console.log(`# ${attack}: neighbour echo median idle ${idle.median.toFixed(1)} ms, under attack ${loaded.median.toFixed(1)} ms`);
-    assert.ok(
-      loaded.median <= 3 * idle.median,
-      `${attack}: neighbour's executeCommand median ${loaded.median.toFixed(1)} ms > 3x idle ${idle.median.toFixed(1)} ms (samples ${loaded.all.map((x) => x.toFixed(0)).join(',')})`,
-    );
+    assert.equal(await inEffect(), false, `${attack} shows as in effect before it was started`);
+    await start();
+    try {
+      await inEffectWait(inEffect, attack);
+      const loaded = await echoLatency(b, 30);
+      assert.ok(await inEffect(), `${attack} was still in effect at the end of the measurement`);
+      console.log(`# ${attack}: neighbour echo median idle ${idle.median.toFixed(1)} ms, under attack ${loaded.median.toFixed(1)} ms`);
+      assert.ok(
+        loaded.median <= 3 * idle.median,
+        `${attack}: neighbour's executeCommand median ${loaded.median.toFixed(1)} ms > 3x idle ${idle.median.toFixed(1)} ms (samples ${loaded.all.map((x) => x.toFixed(0)).join(',')})`,
+      );
+    } catch (err) {
+      // A failed case must not leave its attack running: a fork bomb left at the limit fails the next case's launch.
+      await stopAndCheckAttacker().catch(() => undefined);
+      throw err;
+    }
   }
 
   async function inEffectWait(inEffect: () => Promise<boolean>, attack: string): Promise<void> {
-    await eventually(inEffect, `${attack} to take effect (host-side evidence)`, 45_000);
+    // Generous: on a host with a load average of 15 a fork bomb of Python processes took over 45 s to reach its limit.
+    await eventually(inEffect, `${attack} to take effect (host-side evidence)`, 120_000);
   }
 
   test('memory exhaustion: a loop of allocations OOM-killed at the limit', async () => {
     const oomKills = async () => Number(/oom_kill (\d+)/.exec(await readFile(join(cgroupDir('memory', a.id), 'memory.oom_control'), 'utf8'))?.[1] ?? NaN);
     const before = await oomKills();
     assert.ok(Number.isFinite(before), 'memory.oom_control has an oom_kill counter');
-    await launch(`
+    const start = () => launch(`
 import os, subprocess, sys, time
-end = time.time() + 40
+end = time.time() + 120
 hog = "a = []\\nwhile True: a.append(b'x' * (32 << 20))"
 while time.time() < end and not os.path.exists('/tmp/attack-stop'):
     subprocess.call([sys.executable, '-c', hog])
 `);
     let kills = before;
-    await assertNeighbourUnhurt('memory exhaustion', async () => (kills = await oomKills()) > before);
+    await assertNeighbourUnhurt('memory exhaustion', start, async () => (kills = await oomKills()) > before);
     assert.ok(kills > before, 'the allocations hit the memory limit and were OOM-killed');
     await stopAndCheckAttacker();
   });
@@ -778,17 +794,17 @@ while time.time() < end and not os.path.exists('/tmp/attack-stop'):
     const pids = join(cgroupDir('pids', a.id), 'pids');
     const max = Number(await readFile(`${pids}.max`, 'utf8'));
     assert.ok(Number.isFinite(max) && max > 0, 'A has a numeric pids limit');
-    await launch(`
+    const start = () => launch(`
 import os, time
-# Bounded on purpose: at the limit A cannot fork the shell that would write the stop file, so the deadline ends it.
-# Long enough to outlast both series of 30 commands measured on B on a slow host.
-end = time.time() + 25
+# At the limit A cannot fork a shell, so the test writes the stop file through the toolbox's file API (no new
+# process). The deadline is only a backstop: a heavily loaded host once stretched B's 30 samples past 40 s.
+end = time.time() + 180
 kids = []
 try:
     while len(kids) < 100000:
         p = os.fork()
         if p == 0:
-            while time.time() < end and not os.path.exists('/tmp/attack-stop'): time.sleep(0.5)
+            while time.time() < end and not os.path.exists('/tmp/attack-stop'): time.sleep(2)
             os._exit(0)
         kids.append(p)
 except OSError:
@@ -801,7 +817,7 @@ for k in kids:
     try: os.waitpid(k, 0)
     except OSError: pass
 `);
-    await assertNeighbourUnhurt('PID exhaustion', async () => Number(await readFile(`${pids}.current`, 'utf8')) >= max - 5);
+    await assertNeighbourUnhurt('PID exhaustion', start, async () => Number(await readFile(`${pids}.current`, 'utf8')) >= max - 5);
     await stopAndCheckAttacker();
   });
 
@@ -812,9 +828,9 @@ for k in kids:
       return { size: size!, avail: avail! };
     };
     assert.ok(usage().size > 0);
-    await launch(`
+    const start = () => launch(`
 import os, time
-end = time.time() + 45
+end = time.time() + 120
 path = '/home/daytona/fill'
 chunk = b'\\1' * (1 << 20)
 def fill(f):
@@ -833,7 +849,7 @@ with open(path, 'wb', buffering=0) as f:
         except OSError: pass
 os.unlink(path)
 `);
-    await assertNeighbourUnhurt('disk exhaustion', async () => {
+    await assertNeighbourUnhurt('disk exhaustion', start, async () => {
       const u = usage();
       return u.avail < u.size * 0.1;
     });
