@@ -294,6 +294,21 @@ describe('lifecycle', () => {
     assert.ok(runner.callsTo('POST', /^\/snapshots\/remove\?/).some((c) => new URL(c.path, 'http://x').searchParams.get('snapshot') === ref));
   });
 
+  test('deleted while pulling: the pull result is discarded, the copy is taken off the runner, the snapshot is gone', async () => {
+    const res = await create(tenant.auth, { name: 'deleted-mid-pull', imageName: '127.0.0.1:5994/slow/app:3' });
+    const id = (res.json() as Snap).id;
+    await waitState(tenant.auth, id, ['pulling']);
+    assert.equal((await a.inject({ method: 'DELETE', url: `/api/snapshots/${id}`, headers: tenant.auth })).statusCode, 200);
+    const deadline = Date.now() + 10_000;
+    while ((await get(tenant.auth, id)).statusCode !== 404 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await get(tenant.auth, id)).statusCode, 404);
+    const ref = `127.0.0.1:5100/shoal-${tenant.organizationId}/${id}:3`;
+    const until = Date.now() + 5000;
+    const removed = () => runner.callsTo('POST', /^\/snapshots\/remove\?/).some((c) => new URL(c.path, 'http://x').searchParams.get('snapshot') === ref);
+    while (!removed() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(removed(), 'the internal copy made by the interrupted pull is removed from the runner');
+  });
+
   test('the general default snapshot cannot be deleted; general status is admin only', async () => {
     const def = await get(adminAuth, TEST_DEFAULT_SNAPSHOT);
     expectError(await a.inject({ method: 'DELETE', url: `/api/snapshots/${def.id}`, headers: adminAuth }), 403, /^You cannot delete a general snapshot$/);

@@ -279,7 +279,8 @@ export class SnapshotManager {
 
   /** Takes the image off every ready runner unless another snapshot still uses it, then forgets the snapshot. */
   private async remove(s: Snapshot): Promise<number> {
-    const ref = s.internalName;
+    // Deleted mid-pull, the snapshot never recorded its internal name, but the runner may already hold the copy.
+    const ref = s.internalName ?? (s.buildRunnerId ? internalSnapshotRef(this.opts.registryHost, s.organizationId ?? 'general', s.id, s.imageName) : null);
     if (ref && !s.general && !(await this.repo.imageSharedBy(ref, s.id))) {
       for (const r of await this.repo.readyRunners()) {
         // In use by a sandbox on that runner (409) or already gone (404): the runner's image cleanup takes it later.
