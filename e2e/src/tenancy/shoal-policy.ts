@@ -69,6 +69,8 @@ const MEMBER = [
   'getSnapshotBuildLogs',
   'listRegistries',
   'getRegistry',
+  // Temporary S3 credentials for the caller's own organization prefix; any member key (K in the reference).
+  'getPushAccess',
 ];
 
 /** The deprecated /workspace operations behave as the sandbox operations they alias. */
