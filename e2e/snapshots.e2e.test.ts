@@ -75,6 +75,8 @@ before(async () => {
   const other = await api('POST', '/users', platform.apiKey, { name: `snapshots-other-${Date.now()}`, createApiKey: true });
   assert.equal(other.status, 201, JSON.stringify(other.json));
   otherKey = (other.json as { apiKey: string }).apiKey;
+  // sdk(undefined) would fall back to the admin key and make every cross-organization check pass vacuously.
+  assert.ok(typeof otherKey === 'string' && otherKey.length > 10 && otherKey !== platform.apiKey, 'a key of another organization');
 });
 
 after(async () => {
