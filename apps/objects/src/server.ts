@@ -101,8 +101,11 @@ export class ObjectServer {
     // Answer Expect: 100-continue requests like any other: the body is asked for (writeContinue) only once the
     // request is authenticated and authorised, so a refused upload never sends its body.
     server.on('checkContinue', (req, res) => void this.handle(req, res));
+    // Large uploads may take long (no overall request timeout), but a connection that stops sending or reading is
+    // dropped, which also discards a half-received body's temp file.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
+    server.setTimeout(120_000);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.opts.port, this.opts.host, () => resolve());

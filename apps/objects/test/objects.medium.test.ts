@@ -208,6 +208,34 @@ test('a body that does not match its signed x-amz-content-sha256 is refused and 
   assert.equal(await s3Code(sdkLikeClient(url, SERVICE).send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${orgA}/tampered` }))), 'NotFound');
 });
 
+test('an upload cut off mid-body leaves no object and no temp file', async () => {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Sha256 } = await shaCtor();
+  const signer = new SignatureV4({ credentials: { accessKeyId: SERVICE.accessKey, secretAccessKey: SERVICE.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
+  const u = new URL(url);
+  const path = `/${BUCKET}/${orgA}/cut-off`;
+  const signed = await signer.sign({
+    method: 'PUT',
+    protocol: 'http:',
+    hostname: u.hostname,
+    port: Number(u.port),
+    path,
+    query: {},
+    headers: { host: u.host, 'content-length': String(1024 * 1024), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+  });
+  await new Promise<void>((resolve) => {
+    const r = request({ host: u.hostname, port: u.port, method: 'PUT', path, headers: signed.headers });
+    r.on('error', () => resolve());
+    r.write(Buffer.alloc(64 * 1024, 7), () => setTimeout(() => {
+      r.destroy();
+      resolve();
+    }, 300));
+  });
+  for (let i = 0; i < 50 && (await readdir(join(srv.root, 'objects', 'tmp'))).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await readdir(join(srv.root, 'objects', 'tmp')), []);
+  assert.equal(await s3Code(sdkLikeClient(url, SERVICE).send(new GetObjectCommand({ Bucket: BUCKET, Key: `${orgA}/cut-off` }))), 'NoSuchKey');
+});
+
 async function shaCtor() {
   const { createHash: ch, createHmac } = await import('node:crypto');
   class Sha256 {
