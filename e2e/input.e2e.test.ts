@@ -28,7 +28,15 @@ before(async () => {
   console.log(`[input] org A sandbox ${tenants.a.sandbox.id}: ${tenants.a.sandboxNote}`);
   // With no compute quota left, generated creates that pass validation are refused (403) instead of starting
   // containers; everything before the quota check (schema, snapshot, resources, network rules) still runs.
-  const quota = await api(platform.apiUrl, platform.apiKey, 'PATCH', `/organizations/${tenants.a.organizationId}/quota`, { totalCpuQuota: 0, totalMemoryQuota: 0, totalDiskQuota: 0 });
+  // No snapshot quota and no CPU per sandbox either: a generated snapshot or build that passed validation (an image
+  // such as `a:1`) would otherwise send the runner to a public registry, and tests reach only loopback.
+  const quota = await api(platform.apiUrl, platform.apiKey, 'PATCH', `/organizations/${tenants.a.organizationId}/quota`, {
+    totalCpuQuota: 0,
+    totalMemoryQuota: 0,
+    totalDiskQuota: 0,
+    maxCpuPerSandbox: 0,
+    snapshotQuota: 0,
+  });
   assert.ok(quota.status < 300, quota.text);
   // A throwaway key whose name the delete routes may consume; the admin key itself is never a generated target.
   await api(platform.apiUrl, platform.apiKey, 'POST', '/api-keys', { name: 'input-suite-disposable', permissions: ['write:sandboxes'] });

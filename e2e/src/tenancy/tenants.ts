@@ -108,12 +108,13 @@ export async function setUpTenants(apiUrl: string, adminKey: string): Promise<Te
   const me = await must(api<{ id: string }>(apiUrl, adminKey, 'GET', '/users/me'), 'GET /users/me');
   const orgs = await must(api<Array<{ id: string }>>(apiUrl, adminKey, 'GET', '/organizations'), 'GET /organizations');
 
-  // B gets no compute quota: its own creates (part of the sweep) are refused instead of starting containers nobody needs.
+  // B gets no compute or snapshot quota: its own creates (part of the sweep) are refused instead of starting
+  // containers nobody needs, and no snapshot of its can send a runner to a registry beyond loopback.
   const b = await must(
     api<{ id: string; organizationId: string; apiKey: string }>(apiUrl, adminKey, 'POST', '/users', {
       name: `tenancy-attacker-${tag}`,
       createApiKey: true,
-      personalOrganizationQuota: { totalCpuQuota: 0, totalMemoryQuota: 0, totalDiskQuota: 0 },
+      personalOrganizationQuota: { totalCpuQuota: 0, totalMemoryQuota: 0, totalDiskQuota: 0, maxCpuPerSandbox: 0, snapshotQuota: 0 },
     }),
     'creating user B',
   );
