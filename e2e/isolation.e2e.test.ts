@@ -186,7 +186,7 @@ describe('isolation: escape attempts from inside sandboxes', () => {
   test('seeing host processes in /proc (platform processes and a host process tagged by the test)', async () => {
     const hostCmdline = await readFile(`/proc/${services!.pid}/cmdline`, 'utf8');
     assert.ok(hostCmdline.includes(HOST_PROC_TAG), 'positive control: the tagged host process exists');
-    const words = [HOST_PROC_TAG, 'apps/runner', 'apps/api', 'postgres', 'isolation.e2e', 'docker-registry', 'registry'];
+    const words = [HOST_PROC_TAG, 'apps/runner', 'apps/api', 'postgres', 'isolation.e2e', 'docker-registry', 'registry', 'apps/objects'];
     for (const [actor, sb] of actors()) {
       const r = await probe(
         sb,
