@@ -24,8 +24,18 @@ class FakeBuilds implements BuildRunnerClient {
   /** A build whose Dockerfile contains this fails with the runner's reason. */
   failOn = 'exit 3';
   constructor(private readonly runner: FakeRunner) {}
+  cancels: string[] = [];
+  async cancel(_r: RunnerTarget, ref: string): Promise<void> {
+    this.cancels.push(ref);
+  }
   async build(_r: RunnerTarget, body: BuildSnapshot): Promise<void> {
     this.calls.push(body);
+    if (body.dockerfile.includes('slow-build')) {
+      // Runs until the runner is told to cancel it, as a long RUN would.
+      for (let i = 0; i < 300 && !this.cancels.includes(body.snapshot); i++) await new Promise((r) => setTimeout(r, 100));
+      if (this.cancels.includes(body.snapshot)) throw new RunnerCallError('Build cancelled', 400);
+      return;
+    }
     for (const line of ['STEP 1/2: FROM base', 'STEP 2/2: RUN echo hi', 'hi']) {
       this.runner.pullLogs.set(body.snapshot, (this.runner.pullLogs.get(body.snapshot) ?? '') + `${line}\n`);
       await new Promise((r) => setTimeout(r, 250));
@@ -75,7 +85,7 @@ async function createSandbox(auth: { authorization: string }, dockerfileContent:
   return res.json() as Sb;
 }
 
-async function waitSandbox(auth: { authorization: string }, id: string, states: string[], timeoutMs = 20_000): Promise<{ sb: Sb; seen: string[] }> {
+async function waitSandbox(auth: { authorization: string }, id: string, states: string[], timeoutMs = 90_000): Promise<{ sb: Sb; seen: string[] }> {
   const deadline = Date.now() + timeoutMs;
   const seen: string[] = [];
   for (;;) {
@@ -153,7 +163,7 @@ describe('snapshot create with buildInfo', () => {
   const get = async (name: string) => (await app.inject({ method: 'GET', url: `/api/snapshots/${encodeURIComponent(name)}`, headers: tenant.auth })).json() as Snap;
   async function waitSnap(name: string, states: string[]): Promise<{ s: Snap; seen: string[] }> {
     const seen: string[] = [];
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 90_000;
     for (;;) {
       const s = await get(name);
       if (seen.at(-1) !== s.state) seen.push(s.state);
@@ -188,5 +198,35 @@ describe('snapshot create with buildInfo', () => {
     const { s } = await waitSnap('built-fail', ['build_failed', 'active']);
     assert.equal(s.state, 'build_failed');
     assert.match(s.errorReason ?? '', /RUN exit 3: exit status 3/);
+  });
+});
+
+describe('cancel', () => {
+  test('deleting the only sandbox waiting on a build cancels the build on the runner', async () => {
+    const sb = await createSandbox(tenant.auth, `FROM ${TEST_DEFAULT_IMAGE}\nRUN slow-build-sandbox\n`);
+    await waitSandbox(tenant.auth, sb.id, ['building_snapshot']);
+    const call = builds.calls.at(-1)!;
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/sandbox/${sb.id}`, headers: tenant.auth })).statusCode, 200);
+    const deadline = Date.now() + 15_000;
+    while (!builds.cancels.includes(call.snapshot) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(builds.cancels.includes(call.snapshot), 'the runner was told to cancel the build');
+  });
+
+  test('deleting a snapshot while it builds cancels its build', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/snapshots',
+      headers: tenant.auth,
+      payload: { name: 'built-slow', buildInfo: { dockerfileContent: `FROM ${TEST_DEFAULT_IMAGE}\nRUN slow-build-snapshot\n`, contextHashes: [] } },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const id = (res.json() as { id: string }).id;
+    const deadline = Date.now() + 15_000;
+    while (!builds.calls.some((c) => c.dockerfile.includes('slow-build-snapshot')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const call = builds.calls.find((c) => c.dockerfile.includes('slow-build-snapshot'))!;
+    assert.ok(call, 'the build started');
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/snapshots/${id}`, headers: tenant.auth })).statusCode, 200);
+    while (!builds.cancels.includes(call.snapshot) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(builds.cancels.includes(call.snapshot), 'the runner was told to cancel the build');
   });
 });

@@ -81,6 +81,19 @@ export class BuildInfoRepository {
     return Number(r.numUpdatedRows);
   }
 
+  /** Sandboxes still waiting on a build (not deleted meanwhile). */
+  async countWaitingSandboxes(snapshotRef: string, organizationId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('sandbox')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('buildInfoSnapshotRef', '=', snapshotRef)
+      .where('organizationId', '=', organizationId)
+      .where('state', 'in', ['pending_build', 'building_snapshot'])
+      .where('desiredState', '=', 'started')
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
   runner(id: string): Promise<Runner | undefined> {
     return this.db.selectFrom('runner').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -22,6 +22,7 @@ import type { SnapshotBuilds } from './snapshot.service.js';
 /** The reference gives a build 30 minutes. */
 const BUILD_CALL_MS = 30 * 60_000;
 const LOG_POLL_MS = 500;
+const CANCEL_CHECK_MS = 1000;
 
 /**
  * The key of a build: the same Dockerfile with the same contexts (in any order) is the same build, as the reference
@@ -42,10 +43,23 @@ export function buildImageRef(registryHost: string, organizationId: string, ref:
 
 export interface BuildRunnerClient {
   build(r: RunnerTarget, body: BuildSnapshot): Promise<void>;
+  /** Kills the runner's build of `ref` (POST /snapshots/build/cancel). */
+  cancel(r: RunnerTarget, ref: string): Promise<void>;
 }
 
 export class HttpBuildRunnerClient implements BuildRunnerClient {
   constructor(private readonly platformSecret: string) {}
+
+  async cancel(r: RunnerTarget, ref: string): Promise<void> {
+    const base = new URL(r.apiUrl);
+    const res = await request(`${base.origin}${base.pathname.replace(/\/+$/, '')}/snapshots/build/cancel?snapshot=${encodeURIComponent(ref)}`, {
+      method: 'POST',
+      headers: { [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}` },
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+    });
+    await res.body.text();
+  }
 
   async build(r: RunnerTarget, body: BuildSnapshot): Promise<void> {
     const base = new URL(r.apiUrl);
@@ -182,6 +196,7 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
     // Only the process that moves it out of build_pending builds it.
     if (!(await this.repo.transitionSnapshot(snap.id, ['build_pending'], { state: 'building', buildRunnerId: runner.id, errorReason: null }))) return;
     await this.repo.updateWaitingSandboxes(info.snapshotRef, snap.organizationId!, ['pending_build'], { state: 'building_snapshot' });
+    const watch = this.watchForCancel(snap, runner);
     try {
       await this.client.build(runner, {
         snapshot: snap.internalName,
@@ -191,11 +206,40 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
         pushToInternalRegistry: true,
       });
     } catch (err) {
-      await this.fail({ ...snap, state: 'building' }, (err as Error).message || 'Build failed');
+      await this.fail({ ...snap, state: 'building' }, watch.cancelled() ? 'Build cancelled' : (err as Error).message || 'Build failed');
       return;
+    } finally {
+      watch.stop();
     }
     await this.repo.transitionSnapshot(snap.id, ['building'], { state: 'active', lastUsedAt: new Date() });
     await this.settleWaiting({ ...snap, state: 'active' });
+  }
+
+  /**
+   * Cancels the runner's build once nobody wants it: its snapshot was deleted (left `building`), or, for the hidden
+   * snapshot of sandbox creates, every sandbox that waited on it was deleted.
+   */
+  private watchForCancel(snap: Snapshot, runner: RunnerTarget): { stop(): void; cancelled(): boolean } {
+    let cancelled = false;
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || cancelled) return;
+      busy = true;
+      void (async () => {
+        const now = await this.repo.findSnapshotById(snap.id);
+        const waiting = snap.hideFromUsers ? await this.repo.countWaitingSandboxes(snap.buildInfoSnapshotRef!, snap.organizationId!) : 1;
+        if (!now || now.state !== 'building' || waiting === 0) {
+          cancelled = true;
+          await this.client.cancel(runner, snap.internalName!);
+        }
+      })()
+        .catch((err: Error) => this.log.warn({ err, snapshotId: snap.id }, 'build cancel check failed'))
+        .finally(() => {
+          busy = false;
+        });
+    }, CANCEL_CHECK_MS);
+    timer.unref();
+    return { stop: () => clearInterval(timer), cancelled: () => cancelled };
   }
 
   private async fail(snap: Snapshot, reason: string): Promise<void> {
@@ -208,7 +252,13 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
     if (!snap.buildInfoSnapshotRef || !snap.organizationId) return;
     const waiting = ['pending_build', 'building_snapshot'];
     if (snap.state === 'active') {
-      const n = await this.repo.updateWaitingSandboxes(snap.buildInfoSnapshotRef, snap.organizationId, waiting, { state: 'unknown' });
+      // A reconciler may hold a claim taken while the row had nothing to do: dropping it lets the next tick create
+      // the sandbox instead of waiting for that lease to expire.
+      const n = await this.repo.updateWaitingSandboxes(snap.buildInfoSnapshotRef, snap.organizationId, waiting, {
+        state: 'unknown',
+        claimedBy: null,
+        claimExpiresAt: null,
+      });
       if (n > 0) {
         await this.repo.notifyWork().catch(() => undefined);
         this.wake();
