@@ -24,7 +24,10 @@ import { Type, type Static } from '@sinclair/typebox';
  *                                                 (HTTP and WebSocket upgrades, streamed both ways)
  *   ANY    /sandboxes/:id/ports/:port/*        -> reverse proxy to a port inside the sandbox (2280 = the toolbox)
  *   POST   /snapshots/pull       PullSnapshot  -> 200 PullSnapshotResult (synchronous pull [+ copy into the internal registry] + unpack)
- *   POST   /snapshots/build      BuildSnapshot -> 200 (synchronous build)
+ *   POST   /snapshots/build      BuildSnapshot -> 200 (synchronous: built with buildah, pushed to `snapshot` in the
+ *                                                  internal registry, unpacked; output in the `snapshot` log; a failing
+ *                                                  step -> 400 "<step>: exit status N")
+ *   POST   /snapshots/build/cancel?snapshot=   -> {cancelled} (kills a running build of that ref)
  *   GET    /snapshots/exists?snapshot=         -> {exists}
  *   POST   /snapshots/remove?snapshot=         -> 200
  *   GET    /snapshots/logs?snapshotRef=&follow= -> text/plain stream
@@ -185,9 +188,11 @@ export const PullSnapshotResult = Type.Object({
 export type PullSnapshotResult = Static<typeof PullSnapshotResult>;
 
 export const BuildSnapshot = Type.Object({
+  /** Internal registry reference the image is pushed to (and its log key). */
   snapshot: Type.String({ minLength: 1 }),
   dockerfile: Type.String({ minLength: 1 }),
   organizationId: Type.String(),
+  /** Context hashes: the runner reads `<bucket>/<organizationId>/<hash>/context.tar` from object storage (SHOAL_S3_*). */
   context: Type.Optional(Type.Array(Type.String())),
   registry: Type.Optional(RegistryCredentials),
   pushToInternalRegistry: Type.Optional(Type.Boolean()),
