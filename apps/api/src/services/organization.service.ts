@@ -116,36 +116,6 @@ export class OrganizationService {
     return { ...toUserDto(created.user), organizationId: created.organization.id, ...(apiKey ? { apiKey } : {}) };
   }
 
-  /* ---- snapshots (minimal) ---- */
-
-  async listSnapshots(p: UserPrincipal, q: { page?: number; limit?: number; name?: string; sort?: string; order?: 'asc' | 'desc' }) {
-    const page = q.page ?? 1;
-    const limit = q.limit ?? 100;
-    const { items, total } = await this.snapshots.list(p.organizationId, {
-      ...(q.name ? { name: q.name } : {}),
-      sort: q.sort ?? 'lastUsedAt',
-      order: q.order ?? 'desc',
-      limit,
-      offset: (page - 1) * limit,
-    });
-    return { items: items.map((s) => toSnapshotDto(s, p)), total, page, totalPages: Math.ceil(total / limit) };
-  }
-
-  /** A snapshot of another organization is 403 in the reference API; a missing one is 404. */
-  async getSnapshot(p: UserPrincipal, idOrName: string): Promise<Static<typeof SnapshotDto>> {
-    const repo = this.snapshots;
-    const s = await repo.findByIdOrName(p.organizationId, idOrName);
-    if (s) return toSnapshotDto(s, p);
-    if (!p.isAdmin) {
-      const foreign = await repo.findByIdOrName(p.organizationId, idOrName, true);
-      if (foreign) throw Errors.forbidden(`You do not have access to snapshot ${idOrName}`);
-    } else {
-      const any = await repo.findByIdOrName(p.organizationId, idOrName, true);
-      if (any) return toSnapshotDto(any, p);
-    }
-    throw Errors.notFound(`Snapshot with name or ID ${idOrName} not found`);
-  }
-
   async healthCheck(): Promise<void> {
     await this.database.ping();
   }
