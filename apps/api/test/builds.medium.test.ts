@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import type { BuildSnapshot } from '@shoal/contracts';
 import { build, type ShoalApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -7,7 +8,7 @@ import type { RunnerTarget } from '../src/reconciler/runner-client.js';
 import { RunnerCallError } from '../src/reconciler/runner-client.js';
 import { buildRef, type BuildRunnerClient } from '../src/services/build.service.js';
 import { createTestDatabase, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET, type TestDatabase } from './helpers/database.js';
-import { createTenant, registerRunner } from './helpers/app.js';
+import { adminAuth, createTenant, registerRunner } from './helpers/app.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 /*
@@ -156,6 +157,30 @@ describe('sandbox create with buildInfo', () => {
     assert.match(end.errorReason ?? '', /RUN exit 3: exit status 3/);
     assert.ok(seen.includes('building_snapshot') || seen[0] === 'pending_build', seen.join(' -> '));
   });
+});
+
+test('a create with buildInfo refused for quota leaves no build snapshot behind and starts no build', async () => {
+  const poor = await createTenant(app, 'build-no-quota');
+  const q = await app.inject({ method: 'PATCH', url: `/api/organizations/${poor.organizationId}/quota`, headers: adminAuth, payload: { totalCpuQuota: 0 } });
+  assert.equal(q.statusCode, 200, q.body);
+  const before = builds.calls.length;
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/sandbox',
+    headers: poor.auth,
+    payload: { buildInfo: { dockerfileContent: `FROM ${TEST_DEFAULT_IMAGE}\nRUN echo refused\n`, contextHashes: [] }, env: {}, labels: {} },
+  });
+  assert.equal(res.statusCode, 403, res.body);
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT count(*)::int AS n FROM snapshot WHERE organization_id = $1', [poor.organizationId]);
+    assert.equal(rows[0].n, 0, 'the refused create left a snapshot');
+  } finally {
+    await client.end();
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(builds.calls.length, before, 'no build ran for a refused create');
 });
 
 describe('snapshot create with buildInfo', () => {

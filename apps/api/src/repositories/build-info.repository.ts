@@ -58,6 +58,29 @@ export class BuildInfoRepository {
       .executeTakeFirst();
   }
 
+  /**
+   * Removes a build snapshot that never started building and that no sandbox waits on: what a refused create (quota,
+   * network rules) inserted before the refusal. A concurrent create that already joined it keeps it.
+   */
+  async deleteUnstartedSnapshot(id: string): Promise<void> {
+    await this.db
+      .deleteFrom('snapshot')
+      .where('id', '=', id)
+      .where('state', '=', 'build_pending')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('sandbox')
+              .select('sandbox.id')
+              .whereRef('sandbox.organizationId', '=', 'snapshot.organizationId')
+              .whereRef('sandbox.buildInfoSnapshotRef', '=', 'snapshot.buildInfoSnapshotRef')
+              .where('sandbox.state', '<>', 'destroyed'),
+          ),
+        ),
+      )
+      .execute();
+  }
+
   /** Compare-and-set of a snapshot's state; false when another writer moved it first. */
   async transitionSnapshot(id: string, from: string[], set: Partial<Record<keyof Snapshot, unknown>>): Promise<boolean> {
     const r = await this.db

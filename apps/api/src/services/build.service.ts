@@ -130,10 +130,11 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
       await this.repo.transitionSnapshot(snap.id, ['build_failed', 'error'], { state: 'build_pending', errorReason: null });
       snap = await this.repo.findSnapshotById(snap.id);
     }
+    let inserted: Snapshot | undefined;
     if (!snap || snap.state === 'inactive') {
       const res = { cpu: body.cpu || 1, gpu: body.gpu || 0, mem: body.memory || 1, disk: body.disk || 3 };
       snap =
-        (await this.repo.insertSnapshot({
+        (inserted = await this.repo.insertSnapshot({
           organizationId: p.organizationId,
           name: snap ? `${ref}-${Date.now()}` : ref,
           imageName: ref,
@@ -144,7 +145,14 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
         })) ?? (await this.repo.findSnapshot(p.organizationId, ref));
       if (!snap) throw Errors.snapshotNotFound(ref);
     }
-    const dto = await this.sandboxes.create(p, body, snap);
+    let dto: SandboxDto;
+    try {
+      dto = await this.sandboxes.create(p, body, snap);
+    } catch (err) {
+      // A refused create (quota, resources, network rules) must not leave a hidden snapshot that nothing builds.
+      if (inserted) await this.repo.deleteUnstartedSnapshot(inserted.id).catch(() => undefined);
+      throw err;
+    }
     const runnerId = (await this.sandboxRepo.findById(dto.id))?.runnerId ?? undefined;
     this.kick(snap.id, runnerId);
     // The build may have ended between our read and the insert: then nobody else moves this sandbox on.
