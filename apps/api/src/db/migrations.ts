@@ -240,8 +240,9 @@ CREATE TRIGGER snapshot_work_update AFTER UPDATE OF state ON snapshot
     name: 'docker-registry',
     // Registry passwords are stored only as AES-256-GCM ciphertext (services/registry-secrets.ts). Push-access
     // credentials of the internal registry are stored as the SHA-256 of their secret, with the project they may write.
+    // Re-runnable, like every migration from 3 on (a test replays migrations from version 2).
     sql: `
-CREATE TABLE docker_registry (
+CREATE TABLE IF NOT EXISTS docker_registry (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   name text NOT NULL,
   url text NOT NULL,
@@ -256,9 +257,9 @@ CREATE TABLE docker_registry (
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX docker_registry_org_idx ON docker_registry (organization_id, created_at);
+CREATE INDEX IF NOT EXISTS docker_registry_org_idx ON docker_registry (organization_id, created_at);
 
-CREATE TABLE registry_push_access (
+CREATE TABLE IF NOT EXISTS registry_push_access (
   username text PRIMARY KEY,
   secret_hash text NOT NULL,
   organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
@@ -266,7 +267,7 @@ CREATE TABLE registry_push_access (
   expires_at timestamptz NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX registry_push_access_expiry_idx ON registry_push_access (expires_at);
+CREATE INDEX IF NOT EXISTS registry_push_access_expiry_idx ON registry_push_access (expires_at);
 `,
   },
   {
