@@ -157,6 +157,8 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     registryHost,
     () => reconciler?.wake(),
     app.log,
+    // Only a registry with token auth (ours) knows these logins; an external one is used as it is.
+    config.registryTokenKeyFile ? (orgId) => dockerRegistries.buildAccess(orgId) : undefined,
   );
   services.sandboxes.builds = builds;
   services.snapshots.builds = builds;

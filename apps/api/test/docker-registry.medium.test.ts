@@ -300,6 +300,31 @@ describe('internal registry token auth', () => {
     assert.ok(!(await pull(`${projA}/app:1`, credsA)).ok, 'expired credentials still pulled');
   });
 
+  test("a build's login writes its organization's project and reads Shoal's own images, never another organization's project", async () => {
+    const projA = organizationProject(a.organizationId);
+    const projB = organizationProject(b.organizationId);
+    assert.ok((await push('shoal/sandbox:t', runner)).ok);
+    assert.ok((await push('shoal-general/base:1', runner)).ok);
+    assert.ok((await push(`${projB}/secret:1`, runner)).ok);
+    const kdb = createDb(new pg.Pool({ connectionString: db.url, max: 2 }));
+    try {
+      const svc = new DockerRegistryService(new DockerRegistryRepository(kdb), new RegistrySecrets(TEST_PLATFORM_SECRET), registry.address);
+      const build = await svc.buildAccess(a.organizationId);
+      assert.equal(build.project, projA);
+      const creds = { username: build.username, password: build.password };
+      const own = await push(`${projA}/build-x:shoal`, creds);
+      assert.ok(own.ok, own.err);
+      assert.ok((await pull('shoal/sandbox:t', creds)).ok, 'a build could not read the default image');
+      assert.ok((await pull('shoal-general/base:1', creds)).ok, 'a build could not read a general image');
+      // The point of the build login: a FROM naming B's project (directly or through an ONBUILD of a base) is refused.
+      assert.ok(!(await pull(`${projB}/secret:1`, creds)).ok, "a build of A read B's project");
+      assert.ok(!(await push('shoal/sandbox:t', creds)).ok, "a build of A overwrote Shoal's own image");
+      assert.ok(!(await push('shoal-general/base:1', creds)).ok, 'a build of A wrote the general project');
+    } finally {
+      await kdb.destroy();
+    }
+  });
+
   test('tokens carry only what was granted', async () => {
     const { creds } = await pushAccess(a.auth);
     const q = new URLSearchParams({ service: REGISTRY_TOKEN_SERVICE });

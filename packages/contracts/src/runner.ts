@@ -195,6 +195,12 @@ export const BuildSnapshot = Type.Object({
   /** Context hashes: the runner reads `<bucket>/<organizationId>/<hash>/context.tar` from object storage (SHOAL_S3_*). */
   context: Type.Optional(Type.Array(Type.String())),
   registry: Type.Optional(RegistryCredentials),
+  /**
+   * The organization's own short-lived login on the internal registry (pull and push in its project, pull of Shoal's
+   * own and general images). The runner uses it instead of its all-access login for every FROM and the push, so a
+   * Dockerfile (or an ONBUILD trigger of its base) can never read another organization's project.
+   */
+  internalRegistry: Type.Optional(RegistryCredentials),
   pushToInternalRegistry: Type.Optional(Type.Boolean()),
 });
 export type BuildSnapshot = Static<typeof BuildSnapshot>;

@@ -3,7 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { request } from 'undici';
-import { RUNNER_AUTH_HEADER, runnerCallToken, type BuildSnapshot } from '@shoal/contracts';
+import { RUNNER_AUTH_HEADER, runnerCallToken, type BuildSnapshot, type RegistryCredentials } from '@shoal/contracts';
 import type { Db } from '../db/database.js';
 import type { Organization, Snapshot } from '../db/schema.js';
 import { Errors } from '../errors.js';
@@ -109,6 +109,8 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
     private readonly registryHost: string,
     private readonly wake: () => void,
     private readonly log: FastifyBaseLogger,
+    /** The organization's own login on the internal registry for one build (docker-registry.service.ts buildAccess). */
+    private readonly registryAccess?: (organizationId: string) => Promise<RegistryCredentials | undefined>,
   ) {
     this.repo = new BuildInfoRepository(db);
     this.sandboxRepo = new SandboxRepository(db);
@@ -206,11 +208,13 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
     await this.repo.updateWaitingSandboxes(info.snapshotRef, snap.organizationId!, ['pending_build'], { state: 'building_snapshot' });
     const watch = this.watchForCancel(snap, runner);
     try {
+      const internalRegistry = await this.registryAccess?.(snap.organizationId!);
       await this.client.build(runner, {
         snapshot: snap.internalName,
         dockerfile: info.dockerfileContent,
         organizationId: snap.organizationId!,
         context: info.contextHashes,
+        ...(internalRegistry ? { internalRegistry } : {}),
         pushToInternalRegistry: true,
       });
     } catch (err) {

@@ -14,6 +14,8 @@ export type RegistryType = (typeof REGISTRY_TYPES)[number];
 const MAX_REGISTRIES_PER_ORG = 100;
 /** Lifetime of `registry-push-access` credentials (the reference's robot accounts live 1 h). */
 export const PUSH_ACCESS_TTL_MS = 3600_000;
+/** Usernames of the logins a build gets (buildAccess): the token server also lets them read shared images. */
+export const BUILD_LOGIN_PREFIX = 'build-';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface DockerRegistryDto {
@@ -130,6 +132,18 @@ export class DockerRegistryService implements RegistryCredentialsLookup {
     const expiresAt = new Date(Date.now() + PUSH_ACCESS_TTL_MS);
     await this.repo.insertPushAccess({ username, secretHash: hashPushSecret(secret), organizationId: p.organizationId, project, expiresAt });
     return { username, secret, registryUrl: this.internalRegistry, registryId: internal.id, project, expiresAt: expiresAt.toISOString() };
+  }
+
+  /**
+   * The organization's login for one build on a runner: the same kind of short-lived credential as push access, so
+   * the token server lets it write only the organization's project and read only what the organization may read.
+   */
+  async buildAccess(organizationId: string): Promise<RegistryCredentials> {
+    const username = `${BUILD_LOGIN_PREFIX}${randomBytes(8).toString('hex')}`;
+    const secret = randomBytes(32).toString('base64url');
+    const project = internalRegistryProject(organizationId);
+    await this.repo.insertPushAccess({ username, secretHash: hashPushSecret(secret), organizationId, project, expiresAt: new Date(Date.now() + PUSH_ACCESS_TTL_MS) });
+    return { url: this.internalRegistry, username, password: secret, project };
   }
 
   /**

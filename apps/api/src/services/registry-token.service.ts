@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { REGISTRY_TOKEN_ISSUER, REGISTRY_TOKEN_SERVICE, RUNNER_REGISTRY_USERNAME, runnerTokenHash } from '@shoal/contracts';
 import { Errors } from '../errors.js';
 import type { DockerRegistryRepository } from '../repositories/docker-registry.repository.js';
-import { pushSecretMatches } from './docker-registry.service.js';
+import { BUILD_LOGIN_PREFIX, pushSecretMatches } from './docker-registry.service.js';
 
 /** How long a registry token lives; clients ask again per operation, and a runner's long push re-asks when it expires. */
 const TOKEN_TTL_S = 900;
@@ -61,11 +61,12 @@ function b64url(data: string | Buffer): string {
 }
 
 /** Who may do what on the internal registry; the caller is whoever the Basic credentials name. */
-type Grant = { kind: 'all' } | { kind: 'project'; project: string };
+type Grant = { kind: 'all' } | { kind: 'project'; project: string; readShared: boolean };
 
 /**
  * The token server of the internal registry (Docker token auth). Runners (user `runner`, password = their token)
- * may pull and push anything; `registry-push-access` credentials only their organization's project; anyone else,
+ * may pull and push anything; `registry-push-access` credentials only their organization's project; a build's login
+ * also pulls what every organization may build from (Shoal's own images, the general project); anyone else,
  * anonymous callers included, gets 401. Sandboxes hold no credentials at all.
  */
 export class RegistryTokenService {
@@ -86,8 +87,13 @@ export class RegistryTokenService {
     for (const scope of scopes.flatMap((s) => s.split(' ')).filter(Boolean)) {
       const wanted = parseScope(scope);
       if (!wanted || wanted.type !== 'repository' || !REPOSITORY_NAME.test(wanted.name)) continue;
-      if (grant.kind === 'project' && !wanted.name.startsWith(`${grant.project}/`)) continue;
-      const actions = wanted.actions.filter((a) => GRANTABLE.has(a));
+      let actions = wanted.actions.filter((a) => GRANTABLE.has(a));
+      if (grant.kind === 'project' && !wanted.name.startsWith(`${grant.project}/`)) {
+        // Outside its own project an organization may only read what any organization may build from: Shoal's own
+        // images and the general project, never another organization's `shoal-<id>/` project.
+        if (!grant.readShared || !readableByAnyOrganization(wanted.name)) continue;
+        actions = actions.filter((a) => a === 'pull');
+      }
       if (actions.length) access.push({ type: 'repository', name: wanted.name, actions });
     }
     this.signer ??= RegistryTokenSigner.load(this.files.keyFile, this.files.certFile);
@@ -105,8 +111,13 @@ export class RegistryTokenService {
     }
     const row = await this.repo.findLivePushAccess(username);
     if (!row || !pushSecretMatches(password, row.secretHash)) return undefined;
-    return { kind: 'project', project: row.project };
+    return { kind: 'project', project: row.project, readShared: username.startsWith(BUILD_LOGIN_PREFIX) };
   }
+}
+
+/** Repositories outside every organization's project (`shoal-<org>/`), or in the general one. */
+function readableByAnyOrganization(name: string): boolean {
+  return !/^shoal-[^/]+\//.test(name) || name.startsWith('shoal-general/');
 }
 
 function parseBasic(authorization: string | undefined): { username: string; password: string } | undefined {

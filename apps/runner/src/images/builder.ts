@@ -54,6 +54,8 @@ export interface BuildRequest {
   /** Local tars (tests and tools); the API's builds use `contextHashes`. */
   contextTars?: string[];
   registry?: RegistryCredentials;
+  /** The organization's own internal-registry login; replaces the runner's all-access one for this build. */
+  internalRegistry?: RegistryCredentials;
 }
 
 interface Running {
@@ -328,7 +330,10 @@ export class Builder {
     };
     if (req.registry) add(registryHost(`${req.registry.url.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/x`), req.registry.username, req.registry.password);
     const ir = this.o.internalRegistry;
-    add(ir.host, ir.username, ir.password);
+    // With the organization's login, a FROM (or an ONBUILD trigger of the base) naming another organization's project
+    // is refused by the registry; the runner's own login would read every project.
+    if (req.internalRegistry) add(ir.host, req.internalRegistry.username, req.internalRegistry.password);
+    else add(ir.host, ir.username, ir.password);
     // 0600 file, never the command line (visible to every user in `ps`), removed with the work dir.
     await writeFile(file, JSON.stringify({ auths }), { mode: 0o600 });
   }

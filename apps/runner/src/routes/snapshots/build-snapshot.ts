@@ -20,6 +20,7 @@ export function buildSnapshotRoute(app: FastifyInstance, d: RouteDeps): void {
         organizationId: req.body.organizationId,
         contextHashes: req.body.context ?? [],
         ...(req.body.registry ? { registry: req.body.registry } : {}),
+        ...(req.body.internalRegistry ? { internalRegistry: req.body.internalRegistry } : {}),
       });
     } catch (err) {
       // A Dockerfile or context that fails is the caller's problem; its reason goes to the snapshot's errorReason.
