@@ -18,6 +18,24 @@ export class RunnerCallError extends Error {
     super(message);
     this.name = 'RunnerCallError';
   }
+
+  /** The error for a runner's non-2xx answer: its envelope's message (joined when a list), else the body as text. */
+  static fromAnswer(statusCode: number, text: string): RunnerCallError {
+    let message = text;
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown };
+      if (parsed && parsed.message !== undefined) message = Array.isArray(parsed.message) ? parsed.message.join('; ') : String(parsed.message);
+    } catch {
+      /* plain text body */
+    }
+    return new RunnerCallError(message || `Runner answered ${statusCode}`, statusCode);
+  }
+}
+
+/** A runner's URL for `path`, keeping any path prefix of its registered apiUrl. */
+export function runnerUrl(apiUrl: string, path: string): string {
+  const base = new URL(apiUrl);
+  return base.origin + base.pathname.replace(/\/+$/, '') + path;
 }
 
 /** What the reconciler and the runner service need from a runner; a fake implements it in tests. */
@@ -88,16 +106,7 @@ export class HttpRunnerAdapter implements RunnerAdapter {
       throw new RunnerCallError(`Runner unreachable: ${(err as Error).message}`, undefined);
     }
     const text = await res.body.text();
-    if (res.statusCode >= 300) {
-      let message = text;
-      try {
-        const parsed = JSON.parse(text) as { message?: unknown };
-        if (parsed && parsed.message !== undefined) message = Array.isArray(parsed.message) ? parsed.message.join('; ') : String(parsed.message);
-      } catch {
-        /* plain text body */
-      }
-      throw new RunnerCallError(message || `Runner answered ${res.statusCode}`, res.statusCode);
-    }
+    if (res.statusCode >= 300) throw RunnerCallError.fromAnswer(res.statusCode, text);
     return { status: res.statusCode, text };
   }
 

@@ -9,7 +9,7 @@ import type { Snapshot } from '../db/schema.js';
 import { OrganizationRepository } from '../repositories/organization.repository.js';
 import { SnapshotRepository } from '../repositories/snapshot.repository.js';
 import { internalSnapshotRef, type RegistryCredentialsLookup } from '../services/registry-credentials.js';
-import { RunnerCallError, type RunnerTarget } from './runner-client.js';
+import { RunnerCallError, runnerUrl, type RunnerTarget } from './runner-client.js';
 
 const PULL_CALL_MS = 15 * 60_000;
 const SHORT_CALL_MS = 10_000;
@@ -31,10 +31,6 @@ export interface SnapshotRunnerClient {
 export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
   constructor(private readonly platformSecret: string) {}
 
-  private url(r: RunnerTarget, path: string): string {
-    return new URL(r.apiUrl).origin + new URL(r.apiUrl).pathname.replace(/\/+$/, '') + path;
-  }
-
   private headers(r: RunnerTarget, json: boolean): Record<string, string> {
     return {
       [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`,
@@ -45,7 +41,7 @@ export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
   private async call(r: RunnerTarget, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<string> {
     let res;
     try {
-      res = await request(this.url(r, path), {
+      res = await request(runnerUrl(r.apiUrl, path), {
         method,
         headers: this.headers(r, body !== undefined),
         body: body === undefined ? null : JSON.stringify(body),
@@ -56,16 +52,7 @@ export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
       throw new RunnerCallError(`Runner unreachable: ${(err as Error).message}`, undefined);
     }
     const text = await res.body.text();
-    if (res.statusCode >= 300) {
-      let message = text;
-      try {
-        const parsed = JSON.parse(text) as { message?: unknown };
-        if (parsed && parsed.message !== undefined) message = Array.isArray(parsed.message) ? parsed.message.join('; ') : String(parsed.message);
-      } catch {
-        /* plain text body */
-      }
-      throw new RunnerCallError(message || `Runner answered ${res.statusCode}`, res.statusCode);
-    }
+    if (res.statusCode >= 300) throw RunnerCallError.fromAnswer(res.statusCode, text);
     return text;
   }
 
@@ -90,7 +77,7 @@ export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
   }
 
   async logs(r: RunnerTarget, ref: string, follow: boolean, signal: AbortSignal): Promise<{ statusCode: number; body: Readable }> {
-    const res = await request(this.url(r, `/snapshots/logs?snapshotRef=${encodeURIComponent(ref)}&follow=${follow}`), {
+    const res = await request(runnerUrl(r.apiUrl, `/snapshots/logs?snapshotRef=${encodeURIComponent(ref)}&follow=${follow}`), {
       method: 'GET',
       headers: this.headers(r, false),
       signal,

@@ -8,7 +8,7 @@ import type { Db } from '../db/database.js';
 import type { Organization, Snapshot } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
-import { RunnerCallError, type RunnerTarget } from '../reconciler/runner-client.js';
+import { RunnerCallError, runnerUrl, type RunnerTarget } from '../reconciler/runner-client.js';
 import type { SnapshotRunnerClient } from '../reconciler/snapshot-manager.js';
 import { BuildInfoRepository } from '../repositories/build-info.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
@@ -51,8 +51,7 @@ export class HttpBuildRunnerClient implements BuildRunnerClient {
   constructor(private readonly platformSecret: string) {}
 
   async cancel(r: RunnerTarget, ref: string): Promise<void> {
-    const base = new URL(r.apiUrl);
-    const res = await request(`${base.origin}${base.pathname.replace(/\/+$/, '')}/snapshots/build/cancel?snapshot=${encodeURIComponent(ref)}`, {
+    const res = await request(runnerUrl(r.apiUrl, `/snapshots/build/cancel?snapshot=${encodeURIComponent(ref)}`), {
       method: 'POST',
       headers: { [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}` },
       headersTimeout: 60_000,
@@ -62,10 +61,9 @@ export class HttpBuildRunnerClient implements BuildRunnerClient {
   }
 
   async build(r: RunnerTarget, body: BuildSnapshot): Promise<void> {
-    const base = new URL(r.apiUrl);
     let res;
     try {
-      res = await request(base.origin + base.pathname.replace(/\/+$/, '') + '/snapshots/build', {
+      res = await request(runnerUrl(r.apiUrl, '/snapshots/build'), {
         method: 'POST',
         headers: { [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -76,15 +74,7 @@ export class HttpBuildRunnerClient implements BuildRunnerClient {
       throw new RunnerCallError(`Runner unreachable: ${(err as Error).message}`, undefined);
     }
     const text = await res.body.text();
-    if (res.statusCode >= 300) {
-      let message = text;
-      try {
-        message = String((JSON.parse(text) as { message?: unknown }).message ?? text);
-      } catch {
-        /* plain text */
-      }
-      throw new RunnerCallError(message || `Runner answered ${res.statusCode}`, res.statusCode);
-    }
+    if (res.statusCode >= 300) throw RunnerCallError.fromAnswer(res.statusCode, text);
   }
 }
 
