@@ -4,46 +4,25 @@
 // started sandbox with the RUN output, WORKDIR and ENV. An identical create reuses the snapshot (no build log, no
 // rebuild); a failing step fails the create with the step and its exit status.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { Image } from '@daytonaio/sdk';
 import { freePort, startRegistry, type RunningRegistry } from '@shoal/platform';
+import { pushBusyboxImage } from './src/busybox-image.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
-
-const run = promisify(execFile);
 
 let platform: TestPlatform;
 let registry: RunningRegistry;
 let dir: string;
 let base: string;
 
-/** A one-layer busybox image (a few MB: builds stay quick). */
-async function makeBase(ref: string): Promise<void> {
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp']) await mkdir(join(rootfs, d), { recursive: true });
-  await chmod(join(rootfs, 'tmp'), 0o1777);
-  await run('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
-  for (const app of ['sh', 'echo', 'cat', 'ls', 'env', 'pwd', 'sleep']) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
-  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
-  await run('tar', ['-C', rootfs, '-cf', join(dir, 'layer.tar'), '.']);
-  const oci = join(dir, 'oci');
-  await run('umoci', ['init', '--layout', oci]);
-  await run('umoci', ['new', '--image', `${oci}:1`]);
-  await run('umoci', ['raw', 'add-layer', '--image', `${oci}:1`, join(dir, 'layer.tar')]);
-  await run('umoci', ['config', '--image', `${oci}:1`, '--config.env', 'PATH=/bin', '--config.cmd', 'sleep', '--config.cmd', '3600']);
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${oci}:1`, `docker://${ref}`]);
-}
-
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-builds-'));
   registry = await startRegistry({ dataDir: join(dir, 'registry'), port: await freePort() });
   base = `${registry.address}/e2e/busybox:1`;
-  await makeBase(base);
+  await pushBusyboxImage(dir, base, ['sleep', '3600']);
   platform = await startTestPlatform();
 });
 

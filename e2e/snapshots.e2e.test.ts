@@ -3,52 +3,19 @@
 // registry, becomes active, runs sandboxes (with the image's command as entrypoint), and behaves under list, get,
 // deactivate/activate, delete and another organization's key; a reference the registry does not have ends in error.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { freePort, startRegistry, type RunningRegistry } from '@shoal/platform';
+import { pushBusyboxImage } from './src/busybox-image.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
-
-const run = promisify(execFile);
 
 let platform: TestPlatform;
 let registry: RunningRegistry;
 let dir: string;
 let image: string;
 let otherKey: string;
-
-/** A one-layer image: static busybox, a few applets, /etc/passwd and /tmp; its CMD leaves a mark when it runs. */
-async function makeImage(ref: string): Promise<void> {
-  const rootfs = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp']) await mkdir(join(rootfs, d), { recursive: true });
-  await chmod(join(rootfs, 'tmp'), 0o1777);
-  await run('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
-  for (const app of ['sh', 'echo', 'cat', 'ls', 'id', 'sleep', 'mkdir', 'env', 'pwd']) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
-  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
-  await run('tar', ['-C', rootfs, '-cf', join(dir, 'layer.tar'), '.']);
-  const oci = join(dir, 'oci');
-  await run('umoci', ['init', '--layout', oci]);
-  await run('umoci', ['new', '--image', `${oci}:1`]);
-  await run('umoci', ['raw', 'add-layer', '--image', `${oci}:1`, join(dir, 'layer.tar')]);
-  await run('umoci', [
-    'config',
-    '--image',
-    `${oci}:1`,
-    '--config.env',
-    'PATH=/bin',
-    '--config.cmd',
-    '/bin/sh',
-    '--config.cmd',
-    '-c',
-    '--config.cmd',
-    'echo from-image-cmd > /tmp/cmd-ran; exec sleep 3600',
-  ]);
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${oci}:1`, `docker://${ref}`]);
-}
 
 async function api(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${platform.apiUrl}${path}`, {
@@ -70,7 +37,8 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'shoal-e2e-snapshots-'));
   registry = await startRegistry({ dataDir: join(dir, 'registry'), port: await freePort() });
   image = `${registry.address}/e2e/busybox:1.0`;
-  await makeImage(image);
+  // Its CMD leaves a mark when it runs: the snapshot's entrypoint must run at sandbox start.
+  await pushBusyboxImage(dir, image, ['/bin/sh', '-c', 'echo from-image-cmd > /tmp/cmd-ran; exec sleep 3600']);
   platform = await startTestPlatform();
   const other = await api('POST', '/users', platform.apiKey, { name: `snapshots-other-${Date.now()}`, createApiKey: true });
   assert.equal(other.status, 201, JSON.stringify(other.json));
