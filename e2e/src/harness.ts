@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Daytona } from '@daytonaio/sdk';
 import { freePort, startPlatform, type Platform, type PlatformOptions } from '@shoal/platform';
+import { keepSeed, seedRunners } from './unpacked-image-seed.js';
 
 export interface TestPlatform extends Platform {
   dataDir: string;
@@ -93,13 +94,28 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : (l) => remember(l),
     ...opts,
   };
+  // The run's shared registry gives the default image one reference in every file, so its unpacked copy can be shared
+  // (unpacked-image-seed.ts); a file with its own registry or uid base unpacks its own.
+  const runnerDirs = Array.from({ length: runners }, (_, i) => join(dataDir, i === 0 ? 'runner' : `runner-${i}`));
+  const sharedRef =
+    options.registryAddress && options.registryAddress === process.env.SHOAL_TEST_REGISTRY && !options.extraRunnerEnv?.SHOAL_RUNNER_UID_BASE
+      ? `${options.registryAddress}/shoal/sandbox:0.1.0`
+      : undefined;
+  const start = async (): Promise<Platform> => {
+    if (sharedRef) await seedRunners(runnerDirs, sharedRef);
+    const platform = await startPlatform(options);
+    if (sharedRef && platform.defaultImage === sharedRef && options.prepareDefaultSnapshot !== false) {
+      await keepSeed(runnerDirs[0]!, sharedRef);
+    }
+    return platform;
+  };
   const wrap = (platform: Platform): TestPlatform => ({
     ...platform,
     dataDir,
     sdk: (apiKey = platform.apiKey) => new Daytona({ apiUrl: platform.apiUrl, apiKey, target: 'us' }),
     restart: async () => {
       await platform.stop();
-      return wrap(await startPlatform(options));
+      return wrap(await start());
     },
     close: async () => {
       await platform.stop();
@@ -112,7 +128,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     },
   });
   try {
-    return wrap(await startPlatform(options));
+    return wrap(await start());
   } catch (err) {
     // A start that fails in CI is otherwise undiagnosable: the processes' own lines are the only record of why.
     throw new Error(`${(err as Error).message}\n--- last ${recent.length} platform log lines ---\n${recent.join('\n')}`, { cause: err });
