@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Daytona } from '@daytonaio/sdk';
 import { freePort, startPlatform, type Platform, type PlatformOptions } from '@shoal/platform';
-import { keepSeed, seedRunners } from './unpacked-image-seed.js';
+import { keepSeed, seedRunners, sharedDefaultImage } from './unpacked-image-seed.js';
 
 export interface TestPlatform extends Platform {
   dataDir: string;
@@ -95,18 +95,17 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     ...opts,
   };
   // The run's shared registry gives the default image one reference in every file, so its unpacked copy can be shared
-  // (unpacked-image-seed.ts); a file with its own registry or uid base unpacks its own.
-  const runnerDirs = Array.from({ length: runners }, (_, i) => join(dataDir, i === 0 ? 'runner' : `runner-${i}`));
+  // (unpacked-image-seed.ts); a file with its own registry or uid base unpacks its own. Only runner 0 is seeded: a
+  // second runner still pulls and unpacks from the registry, the path a second host takes.
+  const runner0 = join(dataDir, 'runner');
   const sharedRef =
-    options.registryAddress && options.registryAddress === process.env.SHOAL_TEST_REGISTRY && !options.extraRunnerEnv?.SHOAL_RUNNER_UID_BASE
-      ? `${options.registryAddress}/shoal/sandbox:0.1.0`
+    options.registryAddress && `${options.registryAddress}/shoal/sandbox:0.1.0` === sharedDefaultImage() && !options.extraRunnerEnv?.SHOAL_RUNNER_UID_BASE
+      ? sharedDefaultImage()
       : undefined;
   const start = async (): Promise<Platform> => {
-    if (sharedRef) await seedRunners(runnerDirs, sharedRef);
+    if (sharedRef && runners > 0) await seedRunners([runner0], sharedRef);
     const platform = await startPlatform(options);
-    if (sharedRef && platform.defaultImage === sharedRef && options.prepareDefaultSnapshot !== false) {
-      await keepSeed(runnerDirs[0]!, sharedRef);
-    }
+    if (sharedRef && platform.defaultImage === sharedRef) await keepSeed(runner0, sharedRef);
     return platform;
   };
   const wrap = (platform: Platform): TestPlatform => ({

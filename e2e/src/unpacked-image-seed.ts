@@ -51,29 +51,46 @@ async function linkImage(from: string, to: string): Promise<void> {
 export async function seedRunners(runnerDataDirs: string[], ref: string): Promise<number> {
   const seed = seedDir();
   if (!seed || seededRef(seed) !== ref) return 0;
+  let seeded = 0;
   for (const dir of runnerDataDirs) {
     const images = join(dir, 'images');
-    await mkdir(images, { recursive: true, mode: 0o700 });
     const target = join(images, keyOf(ref));
     if (existsSync(target)) continue;
     // The runner removes dot-directories it finds at start, so a half-made copy can never be loaded as an image.
     const tmp = join(images, `.seed-${process.pid}`);
-    await rm(tmp, { recursive: true, force: true });
-    await linkImage(seed, tmp);
-    await rename(tmp, target);
+    try {
+      await mkdir(images, { recursive: true, mode: 0o700 });
+      await rm(tmp, { recursive: true, force: true });
+      await linkImage(seed, tmp);
+      await rename(tmp, target);
+      seeded += 1;
+    } catch {
+      // Another filesystem (no hard links) or no space: this runner unpacks the image itself, as in production.
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
-  return runnerDataDirs.length;
+  return seeded;
 }
 
-/** After a platform started: keeps runner 0's unpacked `ref` as the run's seed if there is none yet. */
+/** Keeps a runner's unpacked `ref` as the run's seed if there is none yet (best effort). */
 export async function keepSeed(runnerDataDir: string, ref: string): Promise<void> {
   const seed = seedDir();
   if (!seed || existsSync(seed)) return;
   const source = join(runnerDataDir, 'images', keyOf(ref));
   if (seededRef(source) !== ref) return;
   const tmp = `${seed}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await linkImage(source, tmp);
-  // Two files finishing at once: the first rename wins and the other copy is dropped.
-  await rename(tmp, seed).catch(() => rm(tmp, { recursive: true, force: true }));
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await linkImage(source, tmp);
+    // Two files finishing at once: the first rename wins and the other copy is dropped.
+    await rename(tmp, seed);
+  } catch {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** The default image's reference on the run's shared registry, which every file of the run uses alike. */
+export function sharedDefaultImage(): string | undefined {
+  const registry = process.env.SHOAL_TEST_REGISTRY?.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  return registry ? `${registry}/shoal/sandbox:0.1.0` : undefined;
 }

@@ -9,6 +9,7 @@ import { build } from '../src/app.js';
 import { loadConfig, type RunnerConfig } from '../src/config.js';
 import { createRunner, type Runner } from '../src/runner.js';
 import { exec } from '../src/util/exec.js';
+import { keepSeed, seedRunners, sharedDefaultImage } from '../../../e2e/src/unpacked-image-seed.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -85,6 +86,9 @@ export interface TestRunner {
 
 /** Starts a real runner (real crun, network, disk) on a free port with the given data dir and bridge. */
 export async function startRunner(env: Record<string, string>): Promise<TestRunner> {
+  // The e2e files of one run share the unpacked default image (e2e/src/unpacked-image-seed.ts).
+  const seedable = env.SHOAL_RUNNER_DATA_DIR && env.SHOAL_DEFAULT_IMAGE === sharedDefaultImage() && !env.SHOAL_RUNNER_UID_BASE;
+  if (seedable) await seedRunners([env.SHOAL_RUNNER_DATA_DIR!], env.SHOAL_DEFAULT_IMAGE!);
   const cfg = loadConfig({
     SHOAL_RUNNER_TOKEN: TOKEN,
     SHOAL_RUNNER_PORT: '0',
@@ -116,6 +120,9 @@ export async function destroyRunner(t: TestRunner): Promise<void> {
   await t.stop().catch(() => undefined);
   await t.runner.network.removeHostState();
   await exec('umount', ['-R', join(t.cfg.dataDir, 'pool')], { allowFailure: true });
+  const shared = sharedDefaultImage();
+  // Seeds hold images unpacked into the default uid base (SHOAL_RUNNER_UID_BASE unset), like every platform runner.
+  if (shared && t.cfg.defaultImage === shared && t.cfg.uidBase === 100000) await keepSeed(t.cfg.dataDir, shared);
   await rm(t.cfg.dataDir, { recursive: true, force: true });
   for (const ctrl of ['cpu', 'cpuacct', 'memory', 'pids', 'cpuset', 'devices', 'freezer', 'blkio', 'hugetlb', 'systemd']) {
     await rm(`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`, { recursive: false }).catch(() => undefined);
