@@ -124,7 +124,7 @@ export const SshAccessDto = Type.Object(
   { $id: 'SshAccessDto' },
 );
 export const SshAccessValidationDto = Type.Object(
-  { valid: Type.Boolean(), sandboxId: Type.String(), runnerId: Type.Optional(Type.String()), runnerDomain: Type.Optional(Type.String()) },
+  { valid: Type.Boolean(), sandboxId: Nullable(Type.String()), runnerId: Type.Optional(Type.String()), runnerDomain: Type.Optional(Type.String()) },
   { $id: 'SshAccessValidationDto' },
 );
 export const Region = Type.Object({ name: Type.String() }, { $id: 'Region' });

@@ -235,10 +235,13 @@ describe('lifecycle', () => {
       const runners = (await app.inject({ method: 'GET', url: '/api/runners', headers: adminAuth })).json() as { id: string }[];
       for (const r of runners) await app.inject({ method: 'PATCH', url: `/api/runners/${r.id}/scheduling`, headers: adminAuth, payload: { unschedulable: true } });
       await registerRunner(app, failing.url, 'failing-runner-token-xyz', 'failing.test');
-      const { res, body } = await create({}, t.auth);
-      assert.equal(res.statusCode, 200);
-      assert.equal(body.state, 'error');
-      assert.match(String(body.errorReason), /image pull failed/);
+      const { res } = await create({}, t.auth);
+      // The reference answers a create that ended in error with 400 and the reason (the sandbox stays, in error).
+      assert.equal(res.statusCode, 400, res.body);
+      assert.match((res.json() as { message: string }).message, /^Sandbox failed to start: .*image pull failed/);
+      const listed = (await app.inject({ method: 'GET', url: '/api/sandbox?includeErroredDeleted=true', headers: t.auth })).json() as { id: string; state: string }[];
+      assert.equal(listed.length, 1);
+      const body = listed[0]!;
       const got = (await app.inject({ method: 'GET', url: `/api/sandbox/${body.id}`, headers: t.auth })).json() as { state: string };
       assert.equal(got.state, 'error');
       // The runner's own asynchronous report (no reason) arrives after the failed call: the precise reason stays.
@@ -300,7 +303,8 @@ describe('settings', () => {
     assert.deepEqual([valid.valid, valid.sandboxId], [true, id]);
     await app.inject({ method: 'DELETE', url: `/api/sandbox/${id}/ssh-access?token=${ssh.token}`, headers: adminAuth });
     const revoked = (await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${ssh.token}`, headers: adminAuth })).json() as { valid: boolean };
-    assert.equal(revoked.valid, false);
+    // The reference's answer for a token it does not know: sandboxId is present and null.
+    assert.deepEqual(revoked, { valid: false, sandboxId: null });
     const backup = await app.inject({ method: 'POST', url: `/api/sandbox/${id}/backup`, headers: adminAuth });
     assert.equal(backup.statusCode, 201);
     assert.equal((backup.json() as { backupState: string }).backupState, 'Completed');

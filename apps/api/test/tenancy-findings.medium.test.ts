@@ -62,7 +62,7 @@ test("another organization holding an SSH token learns nothing about the sandbox
   const token = (ssh.json() as { token: string }).token;
   const stolen = await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${token}`, headers: thief.auth });
   assert.equal(stolen.statusCode, 200);
-  assert.deepEqual(stolen.json(), { valid: false, sandboxId: '' });
+  assert.deepEqual(stolen.json(), { valid: false, sandboxId: null });
   const mine = await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${token}`, headers: owner.auth });
   assert.deepEqual([(mine.json() as { valid: boolean }).valid, (mine.json() as { sandboxId: string }).sandboxId], [true, id]);
 });

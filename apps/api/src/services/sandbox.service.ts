@@ -128,7 +128,10 @@ export class SandboxService {
     });
     this.snapshots.touch(snapshot.id).catch(() => {});
     if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
-    return this.driveAndWait(row.id);
+    const created = await this.driveAndWait(row.id);
+    // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
+    if (created.state === 'error') throw Errors.sandboxFailed(created.errorReason ?? 'unknown error');
+    return created;
   }
 
   async list(p: UserPrincipal, q: ListSandboxesQuery): Promise<{ items: SandboxDto[]; total: number; page: number; totalPages: number }> {
@@ -301,9 +304,9 @@ export class SandboxService {
   /** A token of another organization's sandbox validates as invalid: the answer would name that sandbox and its runner. */
   async validateSshAccess(p: UserPrincipal, token: string): Promise<Static<typeof SshAccessValidationDto>> {
     const row = token ? await this.ssh.findValid(token) : undefined;
-    if (!row) return { valid: false, sandboxId: '' };
+    if (!row) return { valid: false, sandboxId: null };
     const sb = await this.sandboxes.findById(row.sandboxId);
-    if (!p.isAdmin && sb?.organizationId !== p.organizationId) return { valid: false, sandboxId: '' };
+    if (!p.isAdmin && sb?.organizationId !== p.organizationId) return { valid: false, sandboxId: null };
     return {
       valid: true,
       sandboxId: row.sandboxId,
