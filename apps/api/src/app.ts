@@ -17,6 +17,7 @@ import { SandboxRepository } from './repositories/sandbox.repository.js';
 import { HttpRunnerAdapter, type RunnerAdapter } from './reconciler/runner-client.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
+import { BuildDriver } from './reconciler/build-driver.js';
 import { HttpSnapshotRunnerClient, SnapshotManager } from './reconciler/snapshot-manager.js';
 import { BuildService, HttpBuildRunnerClient, type BuildRunnerClient } from './services/build.service.js';
 import { SnapshotService } from './services/snapshot.service.js';
@@ -102,11 +103,13 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const runnerService = new RunnerService(runnerRepo, sandboxRepo, adapter, app.log, config.runnerHealthIntervalMs);
   let reconciler: Reconciler | null = null;
   let snapshotManager: SnapshotManager | null = null;
+  let buildDriver: BuildDriver | null = null;
   const events = new SandboxEvents(
     config.databaseUrl,
     () => {
       reconciler?.wake();
       snapshotManager?.wake();
+      buildDriver?.wake();
     },
     (err) => app.log.warn({ err }, 'LISTEN connection problem'),
   );
@@ -159,7 +162,10 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     app.log,
     // Only a registry with token auth (ours) knows these logins; an external one is used as it is.
     config.registryTokenKeyFile ? (orgId) => dockerRegistries.buildAccess(orgId) : undefined,
+    (orgId, imageRef) => dockerRegistries.forImage(orgId, imageRef),
+    { timeoutMs: config.buildTimeoutSeconds * 1000, wakeBuilds: () => buildDriver?.wake() },
   );
+  buildDriver = new BuildDriver(db, builds, app.log, { intervalMs: Math.max(config.reconcileIntervalMs, 500), leaseMs: config.claimLeaseMs });
   services.sandboxes.builds = builds;
   services.snapshots.builds = builds;
   services.builds = builds;
@@ -209,11 +215,13 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       await events.start();
       reconciler!.start();
       snapshotManager!.start();
+      buildDriver!.start();
     });
   }
   app.addHook('onClose', async () => {
     await reconciler!.stop();
     await snapshotManager!.stop();
+    await buildDriver!.stop();
     await events.close();
     await proxyDeps.traffic.close();
     await httpAdapter.close();

@@ -290,4 +290,14 @@ CREATE INDEX IF NOT EXISTS snapshot_build_info_idx ON snapshot (organization_id,
 CREATE INDEX IF NOT EXISTS sandbox_build_info_idx ON sandbox (build_info_snapshot_ref) WHERE build_info_snapshot_ref IS NOT NULL;
 `,
   },
+  {
+    version: 8,
+    name: 'build-driver',
+    // Builds are driven from claimed snapshot rows (reconciler/build-driver.ts), so any API replica picks up a build
+    // whose driver died; build_started_at is what the build timeout is measured from, across takeovers.
+    sql: `
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS build_started_at timestamptz;
+CREATE INDEX IF NOT EXISTS snapshot_build_work_idx ON snapshot (created_at) WHERE state IN ('build_pending', 'building');
+`,
+  },
 ];

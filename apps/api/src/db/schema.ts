@@ -118,6 +118,8 @@ export interface SnapshotTable {
   claimExpiresAt: NullableTimestamp;
   /** The build this snapshot is made by (migration 6); null for snapshots pulled from an image. */
   buildInfoSnapshotRef: Generated<string | null>;
+  /** When the current build attempt moved to `building` (migration 8); the build timeout counts from it. */
+  buildStartedAt: Generated<Date | null>;
 }
 
 export interface VolumeMountRow {

@@ -117,6 +117,62 @@ export class BuildInfoRepository {
     return Number(r?.n ?? 0);
   }
 
+  /**
+   * Claims builds to drive (build_pending or building) for `owner` until the lease expires. SKIP LOCKED keeps two API
+   * processes off the same row; a dead driver's lease lapses and another process takes the build over.
+   */
+  claimBuilds(owner: string, leaseMs: number, limit: number): Promise<Snapshot[]> {
+    return this.db
+      .updateTable('snapshot')
+      .set({ claimedBy: owner, claimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('snapshot')
+          .select('snapshot.id')
+          .where('snapshot.state', 'in', ['build_pending', 'building'])
+          .where((w) => w.or([w('snapshot.claimExpiresAt', 'is', null), w('snapshot.claimExpiresAt', '<', sql<Date>`now()`)]))
+          .orderBy('snapshot.createdAt')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute();
+  }
+
+  async renewBuildClaim(id: string, owner: string, leaseMs: number): Promise<void> {
+    await this.postponeBuildClaim(id, owner, leaseMs);
+  }
+
+  /** Keeps the claim but lets the row be driven again (by anyone) only `ms` from now. */
+  async postponeBuildClaim(id: string, owner: string, ms: number): Promise<void> {
+    await this.db
+      .updateTable('snapshot')
+      .set({ claimExpiresAt: sql`now() + ${ms} * interval '1 millisecond'` })
+      .where('id', '=', id)
+      .where('claimedBy', '=', owner)
+      .execute();
+  }
+
+  async releaseBuildClaim(id: string, owner: string): Promise<void> {
+    await this.db.updateTable('snapshot').set({ claimedBy: null, claimExpiresAt: null }).where('id', '=', id).where('claimedBy', '=', owner).execute();
+  }
+
+  /** The runner a sandbox waiting on this build was placed on, so the build runs where that sandbox will start. */
+  async waitingSandboxRunner(snapshotRef: string, organizationId: string): Promise<string | undefined> {
+    const r = await this.db
+      .selectFrom('sandbox')
+      .select('runnerId')
+      .where('buildInfoSnapshotRef', '=', snapshotRef)
+      .where('organizationId', '=', organizationId)
+      .where('state', 'in', ['pending_build', 'building_snapshot'])
+      .where('runnerId', 'is not', null)
+      .orderBy('createdAt')
+      .limit(1)
+      .executeTakeFirst();
+    return r?.runnerId ?? undefined;
+  }
+
   runner(id: string): Promise<Runner | undefined> {
     return this.db.selectFrom('runner').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -9,6 +9,7 @@ import type { Organization, Snapshot } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
 import { RunnerCallError, runnerUrl, type RunnerTarget } from '../reconciler/runner-client.js';
+import type { BuildPipeline } from '../reconciler/build-driver.js';
 import type { SnapshotRunnerClient } from '../reconciler/snapshot-manager.js';
 import { BuildInfoRepository } from '../repositories/build-info.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
@@ -19,10 +20,14 @@ import { internalRegistryProject } from './registry-credentials.js';
 import type { SandboxBuilds, SandboxService } from './sandbox.service.js';
 import type { SnapshotBuilds } from './snapshot.service.js';
 
-/** The reference gives a build 30 minutes. */
-const BUILD_CALL_MS = 30 * 60_000;
+/** Shoal's default build timeout (SHOAL_BUILD_TIMEOUT_SECONDS); the reference gives a build 30 minutes. */
+export const DEFAULT_BUILD_TIMEOUT_MS = 60 * 60_000;
+/** The runner call itself never outlives any sensible build timeout; the driver's deadline ends it sooner. */
+const BUILD_CALL_MS = 24 * 60 * 60_000;
 const LOG_POLL_MS = 500;
 const CANCEL_CHECK_MS = 1000;
+/** A sandbox create inserts its hidden build snapshot before its sandbox row: the build waits this long for it. */
+const WAITER_GRACE_MS = 60_000;
 
 /**
  * The key of a build: the same Dockerfile with the same contexts (in any order) is the same build, as the reference
@@ -41,8 +46,18 @@ export function buildImageRef(registryHost: string, organizationId: string, ref:
   return `${registryHost}/${internalRegistryProject(organizationId)}/build-${hex}:shoal`;
 }
 
+/** The image of the Dockerfile's first FROM (flags such as --platform skipped), if any. */
+export function baseImage(dockerfile: string): string | undefined {
+  for (const line of dockerfile.split('\n')) {
+    const m = /^\s*FROM\s+(?:--\S+\s+)*(\S+)/i.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
 export interface BuildRunnerClient {
-  build(r: RunnerTarget, body: BuildSnapshot): Promise<void>;
+  /** Runs (or, for a build of the same `snapshot` already running on the runner, joins) a build until it ends. */
+  build(r: RunnerTarget, body: BuildSnapshot, signal?: AbortSignal): Promise<void>;
   /** Kills the runner's build of `ref` (POST /snapshots/build/cancel). */
   cancel(r: RunnerTarget, ref: string): Promise<void>;
 }
@@ -60,13 +75,14 @@ export class HttpBuildRunnerClient implements BuildRunnerClient {
     await res.body.text();
   }
 
-  async build(r: RunnerTarget, body: BuildSnapshot): Promise<void> {
+  async build(r: RunnerTarget, body: BuildSnapshot, signal?: AbortSignal): Promise<void> {
     let res;
     try {
       res = await request(runnerUrl(r.apiUrl, '/snapshots/build'), {
         method: 'POST',
         headers: { [RUNNER_AUTH_HEADER]: `Bearer ${runnerCallToken(this.platformSecret, r.apiKeyHash)}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
+        ...(signal ? { signal } : {}),
         headersTimeout: BUILD_CALL_MS,
         bodyTimeout: BUILD_CALL_MS,
       });
@@ -87,7 +103,14 @@ type SnapshotDtoT = Static<typeof SnapshotDto>;
  * waiting on one go pending_build -> building_snapshot -> unknown (the reconciler then creates them) | error with the
  * build's reason (the SDK fails fast only on `error`).
  */
-export class BuildService implements SandboxBuilds, SnapshotBuilds {
+export interface BuildServiceOptions {
+  /** How long a build may run (from its move to `building`) before it ends build_failed and is cancelled. */
+  timeoutMs?: number;
+  /** Wakes this process's build driver (reconciler/build-driver.ts); other replicas hear the NOTIFY. */
+  wakeBuilds?: () => void;
+}
+
+export class BuildService implements SandboxBuilds, SnapshotBuilds, BuildPipeline {
   private readonly repo: BuildInfoRepository;
   private readonly sandboxRepo: SandboxRepository;
 
@@ -95,12 +118,15 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
     db: Db,
     private readonly sandboxes: SandboxService,
     private readonly client: BuildRunnerClient,
-    private readonly logsClient: Pick<SnapshotRunnerClient, 'logs'>,
+    private readonly logsClient: Pick<SnapshotRunnerClient, 'logs' | 'exists'>,
     private readonly registryHost: string,
     private readonly wake: () => void,
     private readonly log: FastifyBaseLogger,
     /** The organization's own login on the internal registry for one build (docker-registry.service.ts buildAccess). */
     private readonly registryAccess?: (organizationId: string) => Promise<RegistryCredentials | undefined>,
+    /** The organization's docker-registry entry for an image (docker-registry.service.ts forImage), for a private FROM. */
+    private readonly registryFor?: (organizationId: string, imageRef: string) => Promise<RegistryCredentials | undefined>,
+    private readonly opts: BuildServiceOptions = {},
   ) {
     this.repo = new BuildInfoRepository(db);
     this.sandboxRepo = new SandboxRepository(db);
@@ -145,8 +171,7 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
       if (inserted) await this.repo.deleteUnstartedSnapshot(inserted.id).catch(() => undefined);
       throw err;
     }
-    const runnerId = (await this.sandboxRepo.findById(dto.id))?.runnerId ?? undefined;
-    this.kick(snap.id, runnerId);
+    this.kick();
     // The build may have ended between our read and the insert: then nobody else moves this sandbox on.
     const now = await this.repo.findSnapshotById(snap.id);
     if (now && !['build_pending', 'building'].includes(now.state)) await this.settleWaiting(now);
@@ -176,45 +201,145 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds {
       await this.repo.transitionSnapshot(row.id, ['build_pending'], { state: 'active', buildRunnerId: built.buildRunnerId });
       return toSnapshotDto((await this.repo.findSnapshotById(row.id)) ?? row, p);
     }
-    this.kick(row.id, undefined);
+    this.kick();
     return toSnapshotDto(row, p);
   }
 
-  private kick(snapshotId: string, runnerId: string | undefined): void {
-    void this.runBuild(snapshotId, runnerId).catch((err: Error) => this.log.warn({ err, snapshotId }, 'build pipeline failed'));
+  /** The build driver of this process starts at once; every replica's is woken by the NOTIFY, or its own timer. */
+  private kick(): void {
+    this.opts.wakeBuilds?.();
+    void this.repo.notifyWork().catch(() => undefined);
   }
 
-  private async runBuild(snapshotId: string, runnerId: string | undefined): Promise<void> {
-    const snap = await this.repo.findSnapshotById(snapshotId);
-    if (!snap || snap.state !== 'build_pending' || !snap.buildInfoSnapshotRef || !snap.internalName) return;
+  private get timeoutMs(): number {
+    return this.opts.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+  }
+
+  /**
+   * Drives one claimed build row (BuildPipeline): build_pending -> building on a runner, or, for a row found
+   * `building` (its driver died), re-attaches to the runner's build. Returns how long to wait before the next attempt.
+   */
+  async driveBuild(claimed: Snapshot, signal: AbortSignal = new AbortController().signal): Promise<number> {
+    const snap = await this.repo.findSnapshotById(claimed.id);
+    if (!snap || !['build_pending', 'building'].includes(snap.state) || !snap.buildInfoSnapshotRef || !snap.internalName || !snap.organizationId) return 0;
     const info = await this.repo.find(snap.buildInfoSnapshotRef);
-    const runner = (runnerId ? await this.repo.runner(runnerId) : undefined) ?? (await this.repo.pickRunner());
-    if (!info || !runner) {
-      await this.fail(snap, runner ? 'Build information is missing' : 'No runner is available to build the image');
-      return;
+    if (!info) {
+      await this.fail(snap, 'Build information is missing');
+      return 0;
     }
-    // Only the process that moves it out of build_pending builds it.
-    if (!(await this.repo.transitionSnapshot(snap.id, ['build_pending'], { state: 'building', buildRunnerId: runner.id, errorReason: null }))) return;
-    await this.repo.updateWaitingSandboxes(info.snapshotRef, snap.organizationId!, ['pending_build'], { state: 'building_snapshot' });
+    let runner: RunnerTarget | undefined;
+    let startedAt: Date;
+    const reattach = snap.state === 'building';
+    if (!reattach) {
+      if (snap.hideFromUsers && (await this.repo.countWaitingSandboxes(snap.buildInfoSnapshotRef, snap.organizationId)) === 0) {
+        // A sandbox create inserts this row before its sandbox: wait for it; one that never came (a refused create
+        // whose cleanup was cut short) leaves a row nobody wants, removed here.
+        if (Date.now() - snap.createdAt.getTime() < WAITER_GRACE_MS) return 500;
+        await this.repo.deleteUnstartedSnapshot(snap.id);
+        return 0;
+      }
+      const placed = await this.repo.waitingSandboxRunner(snap.buildInfoSnapshotRef, snap.organizationId);
+      runner = (placed ? await this.repo.runner(placed) : undefined) ?? (await this.repo.pickRunner());
+      if (!runner) {
+        await this.fail(snap, 'No runner is available to build the image');
+        return 0;
+      }
+      startedAt = new Date();
+      // Only the driver that moves it out of build_pending builds it.
+      if (!(await this.repo.transitionSnapshot(snap.id, ['build_pending'], { state: 'building', buildRunnerId: runner.id, buildStartedAt: startedAt, errorReason: null }))) return 0;
+      await this.repo.updateWaitingSandboxes(info.snapshotRef, snap.organizationId, ['pending_build'], { state: 'building_snapshot' });
+    } else {
+      runner = snap.buildRunnerId ? await this.repo.runner(snap.buildRunnerId) : undefined;
+      startedAt = snap.buildStartedAt ?? snap.updatedAt;
+      if (!runner) {
+        await this.fail(snap, 'The runner building the image is gone');
+        return 0;
+      }
+    }
+    const building: Snapshot = { ...snap, state: 'building', buildRunnerId: runner.id };
+    const remainingMs = startedAt.getTime() + this.timeoutMs - Date.now();
+    if (remainingMs <= 0) {
+      await this.timeOut(building, runner);
+      return 0;
+    }
+    if (reattach) {
+      this.log.info({ snapshotId: snap.id, runnerId: runner.id }, 'taking over a build whose driver stopped');
+      // Finished on the runner after its driver died: the image is built, pushed and unpacked; nothing to redo.
+      if (await this.logsClient.exists(runner, snap.internalName).catch(() => false)) {
+        await this.succeed(building);
+        return 0;
+      }
+    }
+    return this.runOnRunner(building, info, runner, remainingMs, signal);
+  }
+
+  /**
+   * Calls the runner's build (which joins a build of the same image reference already running there) and settles the
+   * snapshot, unless the deadline passes first: then the build is cancelled and fails as timed out.
+   */
+  private async runOnRunner(
+    snap: Snapshot,
+    info: { dockerfileContent: string; contextHashes: string[] },
+    runner: RunnerTarget,
+    remainingMs: number,
+    signal: AbortSignal,
+  ): Promise<number> {
     const watch = this.watchForCancel(snap, runner);
+    let deadline: NodeJS.Timeout | undefined;
     try {
       const internalRegistry = await this.registryAccess?.(snap.organizationId!);
-      await this.client.build(runner, {
-        snapshot: snap.internalName,
-        dockerfile: info.dockerfileContent,
-        organizationId: snap.organizationId!,
-        context: info.contextHashes,
-        ...(internalRegistry ? { internalRegistry } : {}),
-        pushToInternalRegistry: true,
+      // A FROM in a private registry needs the organization's entry for it, as a snapshot pull does; the runner takes
+      // one such login per build, so it is that of the first FROM (the SDK's Image writes exactly one).
+      const base = baseImage(info.dockerfileContent);
+      const registry = base ? await this.registryFor?.(snap.organizationId!, base) : undefined;
+      const call = this.client
+        .build(runner, {
+          snapshot: snap.internalName!,
+          dockerfile: info.dockerfileContent,
+          organizationId: snap.organizationId!,
+          context: info.contextHashes,
+          ...(registry ? { registry } : {}),
+          ...(internalRegistry ? { internalRegistry } : {}),
+          pushToInternalRegistry: true,
+        }, signal)
+        .then(() => 'built' as const);
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        deadline = setTimeout(() => resolve('timeout'), remainingMs);
       });
+      const stopping = new Promise<'stopping'>((resolve) => {
+        if (signal.aborted) resolve('stopping');
+        signal.addEventListener('abort', () => resolve('stopping'), { once: true });
+      });
+      // The runner's answer to a timed-out build comes after the cancel, or never: it is not waited for.
+      call.catch(() => undefined);
+      const first = await Promise.race([call, timedOut, stopping]);
+      // This process is stopping: the build goes on on the runner and another driver re-attaches to it.
+      if (first === 'stopping') return 0;
+      if (first === 'timeout') {
+        await this.timeOut(snap, runner);
+        return 0;
+      }
     } catch (err) {
-      await this.fail({ ...snap, state: 'building' }, watch.cancelled() ? 'Build cancelled' : (err as Error).message || 'Build failed');
-      return;
+      if (signal.aborted) return 0;
+      await this.fail(snap, watch.cancelled() ? 'Build cancelled' : (err as Error).message || 'Build failed');
+      return 0;
     } finally {
+      clearTimeout(deadline);
       watch.stop();
     }
-    await this.repo.transitionSnapshot(snap.id, ['building'], { state: 'active', lastUsedAt: new Date() });
-    await this.settleWaiting({ ...snap, state: 'active' });
+    await this.succeed(snap);
+    return 0;
+  }
+
+  private async succeed(snap: Snapshot): Promise<void> {
+    if (await this.repo.transitionSnapshot(snap.id, ['building'], { state: 'active', lastUsedAt: new Date() })) await this.settleWaiting({ ...snap, state: 'active' });
+  }
+
+  private async timeOut(snap: Snapshot, runner: RunnerTarget): Promise<void> {
+    const limit = this.timeoutMs % 60_000 === 0 ? `${this.timeoutMs / 60_000} minutes` : `${Math.round(this.timeoutMs / 1000)} seconds`;
+    this.log.warn({ snapshotId: snap.id, runnerId: runner.id }, 'build timed out');
+    await this.fail(snap, `Build timed out after ${limit}`);
+    await this.client.cancel(runner, snap.internalName!).catch((err: Error) => this.log.warn({ err, snapshotId: snap.id }, 'cancelling a timed-out build failed'));
   }
 
   /**
