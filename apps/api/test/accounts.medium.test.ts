@@ -35,7 +35,12 @@ function expectError(res: { statusCode: number; json: () => unknown }, status: n
 
 describe('system', () => {
   test('health checks the database; config is public', async () => {
-    assert.deepEqual((await app.inject({ method: 'GET', url: '/api/health' })).json(), { status: 'ok', info: { database: { status: 'up' } } });
+    assert.deepEqual((await app.inject({ method: 'GET', url: '/api/health' })).json(), {
+      status: 'ok',
+      info: { database: { status: 'up' } },
+      error: {},
+      details: { database: { status: 'up' } },
+    });
     const c = (await app.inject({ method: 'GET', url: '/api/config' })).json() as { defaultSnapshot: string; proxyTemplateUrl: string; maxAutoArchiveInterval: number };
     assert.equal(c.defaultSnapshot, TEST_DEFAULT_SNAPSHOT);
     assert.equal(c.proxyTemplateUrl, 'http://127.0.0.1:3000/preview/{{PORT}}-{{sandboxId}}');
