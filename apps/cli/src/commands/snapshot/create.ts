@@ -5,7 +5,6 @@ import { flagInt, flagString, type ParsedArgs } from '../../args.js';
 import type { CliConfig } from '../../config.js';
 import { UsageError } from '../../errors.js';
 import { printObject } from '../../output.js';
-import { uploadContext } from './context.js';
 import { followUntilSettled } from './follow.js';
 import { FAILED, snapshotArg, snapshotDetails, type Snapshot } from './snapshot.js';
 
@@ -59,6 +58,8 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     }
     // As the SDK does for `snapshot.create({ image, entrypoint })`: the API refuses an entrypoint beside buildInfo.
     if (entrypoint) content = `${content.replace(/\n*$/, '\n')}ENTRYPOINT ${JSON.stringify(entrypoint)}\n`;
+    // Loaded only here: the S3 client and tar are heavy, and `shoal help` loads every command module.
+    const { uploadContext } = await import('./context.js');
     const hash = await uploadContext(client, flagString(args, 'context') ?? dirname(dockerfile!), progress);
     body.buildInfo = { dockerfileContent: content, contextHashes: [hash] };
   }
