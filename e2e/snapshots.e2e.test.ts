@@ -3,7 +3,7 @@
 // registry, becomes active, runs sandboxes (with the image's command as entrypoint), and behaves under list, get,
 // deactivate/activate, delete and another organization's key; a reference the registry does not have ends in error.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -114,10 +114,28 @@ describe('snapshots through the SDK', () => {
     const daytona = platform.sdk();
     const d = await api('POST', `/snapshots/${snapshotId}/deactivate`, platform.apiKey);
     assert.equal(d.status, 204);
-    assert.equal((await daytona.snapshot.get(name)).state, 'inactive');
+    const inactive = await daytona.snapshot.get(name);
+    assert.equal(inactive.state, 'inactive');
     await assert.rejects(daytona.create({ snapshot: name }, { timeout: 30 }), /inactive/);
+    // Deactivation takes the image off the runner (its sandbox is gone); activation brings it back on demand.
+    const registryHost = (await daytona.snapshot.get('shoal/sandbox:0.1.0')).imageName?.split('/')[0];
+    const internalRef = `${registryHost}/shoal-${(inactive as unknown as { organizationId: string }).organizationId}/${snapshotId}:1.0`;
+    const onRunner = async () => {
+      const r = platform.runners[0]!;
+      const res = await fetch(`${r.url}/snapshots/exists?snapshot=${encodeURIComponent(internalRef)}`, { headers: { authorization: `Bearer ${r.token}` } });
+      return ((await res.json()) as { exists: boolean }).exists;
+    };
+    const until = Date.now() + 30_000;
+    while ((await onRunner()) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await onRunner(), false, 'the inactive snapshot image left the runner');
     const activated = await daytona.snapshot.activate(await daytona.snapshot.get(name));
     assert.equal(activated.state, 'active');
+    const again = await daytona.create({ snapshot: name });
+    try {
+      assert.equal((await again.process.executeCommand('busybox echo back-again')).result.trim(), 'back-again');
+    } finally {
+      await again.delete();
+    }
     await daytona.snapshot.delete(activated);
     const deadline = Date.now() + 30_000;
     let gone = false;
@@ -126,6 +144,33 @@ describe('snapshots through the SDK', () => {
       if (!gone) await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(gone, 'the snapshot disappears after removing');
+  });
+
+  test('the validation trial run: an image without sh, or whose command dies at once, ends in error with the reason', async () => {
+    const daytona = platform.sdk();
+    const noShell = `${registry.address}/e2e/no-shell:1.0`;
+    const dies = `${registry.address}/e2e/dies:1.0`;
+    await mkdir(join(dir, 'no-shell'));
+    await mkdir(join(dir, 'dies'));
+    await pushBusyboxImage(join(dir, 'no-shell'), noShell, ['/bin/sleep', '3600'], ['sleep', 'echo']);
+    await pushBusyboxImage(join(dir, 'dies'), dies, ['/bin/cat', '/no/such/file']);
+    const t0 = Date.now();
+    const results = await Promise.allSettled([
+      daytona.snapshot.create({ name: 'e2e-no-shell', image: noShell }),
+      daytona.snapshot.create({ name: 'e2e-dies', image: dies }),
+    ]);
+    console.log(`two snapshots pulled and refused by their trial runs in ${Date.now() - t0} ms`);
+    for (const r of results) assert.equal(r.status, 'rejected');
+    const a = await daytona.snapshot.get('e2e-no-shell');
+    assert.equal(a.state, 'error');
+    assert.match(a.errorReason ?? '', /^Validation failed: sh cannot run in the image/);
+    const b = await daytona.snapshot.get('e2e-dies');
+    assert.equal(b.state, 'error');
+    assert.match(b.errorReason ?? '', /^Validation failed: its entrypoint \["\/bin\/cat","\/no\/such\/file"\] exited at once \(code 1\)/);
+    // The trial sandboxes are gone from the runner.
+    const r = platform.runners[0]!;
+    const left = (await readdir(join(platform.dataDir, 'runner', 'sandboxes'))).filter((n) => n.startsWith('trial-'));
+    assert.deepEqual(left, [], `trial sandboxes left on ${r.url}`);
   });
 
   test('a reference the registry does not have ends in error with a reason', async () => {

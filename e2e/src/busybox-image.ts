@@ -11,13 +11,16 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const APPLETS = ['sh', 'echo', 'cat', 'ls', 'id', 'sleep', 'mkdir', 'env', 'pwd'];
 
-/** Builds the image in `workDir` (which must be empty) and pushes it as `ref`; `cmd` becomes the image's CMD. */
-export async function pushBusyboxImage(workDir: string, ref: string, cmd: string[]): Promise<void> {
+/**
+ * Builds the image in `workDir` (which must be empty) and pushes it as `ref`; `cmd` becomes the image's CMD. `applets`
+ * replaces the default set (e.g. without `sh`, an image sandboxes cannot run commands in).
+ */
+export async function pushBusyboxImage(workDir: string, ref: string, cmd: string[], applets: readonly string[] = APPLETS): Promise<void> {
   const rootfs = join(workDir, 'rootfs');
   for (const d of ['bin', 'etc', 'tmp']) await mkdir(join(rootfs, d), { recursive: true });
   await chmod(join(rootfs, 'tmp'), 0o1777);
   await run('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
-  for (const app of APPLETS) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
+  for (const app of applets) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
   await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
   await run('tar', ['-C', rootfs, '-cf', join(workDir, 'layer.tar'), '.']);

@@ -129,6 +129,8 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     intervalMs: Math.max(config.reconcileIntervalMs, 500),
     leaseMs: config.claimLeaseMs,
     registryHost,
+    autoDeactivateDays: config.snapshotAutoDeactivateDays,
+    defaultSnapshot: config.defaultSnapshot,
   });
 
   const authService = new AuthService(new AuthRepository(db), app.log);

@@ -30,6 +30,8 @@ export interface ApiConfig {
   claimLeaseMs: number;
   /** How long `POST /sandbox` and start wait for `started` before answering with the current state. */
   createWaitMs: number;
+  /** Active snapshots unused this many days become inactive, as in the reference (14); 0 turns it off. */
+  snapshotAutoDeactivateDays: number;
   /** A Dockerfile build running longer than this ends build_failed and is cancelled on its runner (any API replica). */
   buildTimeoutSeconds: number;
   maxAutoArchiveInterval: number;
@@ -139,6 +141,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     autoTransitionIntervalMs: intVar(env, 'SHOAL_AUTO_TRANSITION_INTERVAL_MS', 10_000, errors, 100),
     claimLeaseMs: intVar(env, 'SHOAL_CLAIM_LEASE_MS', 30_000, errors, 1000),
     createWaitMs: intVar(env, 'SHOAL_CREATE_WAIT_MS', 30_000, errors, 0),
+    snapshotAutoDeactivateDays: intVar(env, 'SHOAL_SNAPSHOT_AUTO_DEACTIVATE_DAYS', 14, errors, 0),
     buildTimeoutSeconds: intVar(env, 'SHOAL_BUILD_TIMEOUT_SECONDS', 3600, errors, 1),
     maxAutoArchiveInterval: intVar(env, 'SHOAL_MAX_AUTO_ARCHIVE_INTERVAL', 43200, errors, 1),
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',

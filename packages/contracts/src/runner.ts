@@ -30,6 +30,8 @@ import { Type, type Static } from '@sinclair/typebox';
  *   POST   /snapshots/build/cancel?snapshot=   -> {cancelled} (kills a running build of that ref)
  *   GET    /snapshots/exists?snapshot=         -> {exists}
  *   POST   /snapshots/remove?snapshot=         -> 200
+ *   POST   /snapshots/validate ValidateSnapshot -> 200 ValidateSnapshotResult (synchronous trial run of an unpacked
+ *                                                  image in a short-lived internal sandbox, removed before answering)
  *   GET    /snapshots/logs?snapshotRef=&follow= -> text/plain stream
  *
  * The runner reports state changes back to the API with `PUT /api/sandbox/:id/state {state}` and reads
@@ -186,6 +188,24 @@ export const PullSnapshotResult = Type.Object({
   workdir: Type.String(),
 });
 export type PullSnapshotResult = Static<typeof PullSnapshotResult>;
+
+/** A trial run of a pulled snapshot before it becomes active: the toolbox must come up and `sh` must run in it. */
+export const ValidateSnapshot = Type.Object({
+  /** The unpacked image, as sandboxes will name it. */
+  snapshot: Type.String({ minLength: 1 }),
+  /** Started as sandboxes start it; dying at once (non-zero exit, signal, missing program) fails the trial. */
+  entrypoint: Type.Optional(Type.Array(Type.String())),
+  osUser: Type.Optional(Type.String({ minLength: 1 })),
+});
+export type ValidateSnapshot = Static<typeof ValidateSnapshot>;
+
+export const ValidateSnapshotResult = Type.Object({
+  valid: Type.Boolean(),
+  /** Why the image cannot run sandboxes (set when `valid` is false). */
+  reason: Type.Optional(Type.String()),
+  durationMs: Type.Number(),
+});
+export type ValidateSnapshotResult = Static<typeof ValidateSnapshotResult>;
 
 export const BuildSnapshot = Type.Object({
   /** Internal registry reference the image is pushed to (and its log key). */

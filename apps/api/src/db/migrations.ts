@@ -300,4 +300,14 @@ ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS build_started_at timestamptz;
 CREATE INDEX IF NOT EXISTS snapshot_build_work_idx ON snapshot (created_at) WHERE state IN ('build_pending', 'building');
 `,
   },
+  {
+    version: 9,
+    name: 'snapshot-runner-copies',
+    // An inactive snapshot's image is taken off the runners once no sandbox uses it (reconciler/snapshot-lifecycle.ts);
+    // null while copies may remain, so a runner that refused (409, in use) is asked again later.
+    sql: `
+ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS runner_copies_removed_at timestamptz;
+CREATE INDEX IF NOT EXISTS snapshot_inactive_copies_idx ON snapshot (updated_at) WHERE state = 'inactive' AND runner_copies_removed_at IS NULL;
+`,
+  },
 ];

@@ -120,6 +120,8 @@ export interface SnapshotTable {
   buildInfoSnapshotRef: Generated<string | null>;
   /** When the current build attempt moved to `building` (migration 8); the build timeout counts from it. */
   buildStartedAt: Generated<Date | null>;
+  /** When an inactive snapshot's image was taken off every runner (migration 9); null while copies may remain. */
+  runnerCopiesRemovedAt: Generated<Date | null>;
 }
 
 export interface VolumeMountRow {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { request } from 'undici';
-import type { PullSnapshot, PullSnapshotResult } from '@shoal/contracts';
+import type { PullSnapshot, PullSnapshotResult, ValidateSnapshot, ValidateSnapshotResult } from '@shoal/contracts';
 import { RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
 import type { Db } from '../db/database.js';
 import type { Snapshot } from '../db/schema.js';
@@ -10,6 +10,8 @@ import { OrganizationRepository } from '../repositories/organization.repository.
 import { SnapshotRepository } from '../repositories/snapshot.repository.js';
 import { internalSnapshotRef, type RegistryCredentialsLookup } from '../services/registry-credentials.js';
 import { RunnerCallError, runnerUrl, type RunnerTarget } from './runner-client.js';
+import { SnapshotLifecycle } from './snapshot-lifecycle.js';
+import { validateOnRunner } from './snapshot-validation.js';
 
 const PULL_CALL_MS = 15 * 60_000;
 const SHORT_CALL_MS = 10_000;
@@ -24,6 +26,8 @@ export interface SnapshotRunnerClient {
   pull(r: RunnerTarget, body: PullSnapshot): Promise<PullSnapshotResult | string>;
   exists(r: RunnerTarget, ref: string): Promise<boolean>;
   remove(r: RunnerTarget, ref: string): Promise<void>;
+  /** A trial run of the unpacked image (snapshot-validation.ts); absent in clients that only read. */
+  validate?(r: RunnerTarget, body: ValidateSnapshot): Promise<ValidateSnapshotResult>;
   /** The runner's log for `ref`; statusCode 404 when it has none. */
   logs(r: RunnerTarget, ref: string, follow: boolean, signal: AbortSignal): Promise<{ statusCode: number; body: Readable }>;
 }
@@ -76,6 +80,10 @@ export class HttpSnapshotRunnerClient implements SnapshotRunnerClient {
     await this.call(r, 'POST', `/snapshots/remove?snapshot=${encodeURIComponent(ref)}`, undefined, PULL_CALL_MS);
   }
 
+  async validate(r: RunnerTarget, body: ValidateSnapshot): Promise<ValidateSnapshotResult> {
+    return JSON.parse(await this.call(r, 'POST', '/snapshots/validate', body, PULL_CALL_MS)) as ValidateSnapshotResult;
+  }
+
   async logs(r: RunnerTarget, ref: string, follow: boolean, signal: AbortSignal): Promise<{ statusCode: number; body: Readable }> {
     const res = await request(runnerUrl(r.apiUrl, `/snapshots/logs?snapshotRef=${encodeURIComponent(ref)}&follow=${follow}`), {
       method: 'GET',
@@ -96,6 +104,10 @@ export interface SnapshotManagerOptions {
   registryHost: string;
   /** Snapshots this process drives at once at most (each holds one runner call). */
   maxConcurrent?: number;
+  /** Active snapshots unused this many days become inactive (snapshot-lifecycle.ts); 0 turns that off. */
+  autoDeactivateDays?: number;
+  /** Never auto-deactivated (besides general snapshots): the default snapshot's name. */
+  defaultSnapshot?: string;
 }
 
 /**
@@ -115,6 +127,7 @@ export class SnapshotManager {
   private stopped = true;
   private active = 0;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly lifecycle: SnapshotLifecycle;
 
   constructor(
     db: Db,
@@ -125,28 +138,38 @@ export class SnapshotManager {
   ) {
     this.repo = new SnapshotRepository(db);
     this.orgs = new OrganizationRepository(db);
+    this.lifecycle = new SnapshotLifecycle(db, runners, log, { autoDeactivateDays: opts.autoDeactivateDays ?? 0, defaultSnapshot: opts.defaultSnapshot });
   }
 
   start(): void {
     this.stopped = false;
     const loop = () => {
       this.timer = setTimeout(() => {
-        this.wake();
+        this.drivePass();
         if (!this.stopped) loop();
       }, this.opts.intervalMs);
       this.timer.unref();
     };
     loop();
     this.wake();
+    this.lifecycle.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.lifecycle.stop();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Something changed (a create, delete, activation or deactivation): drive the work, and remove runner copies. */
   wake(): void {
+    if (this.stopped) return;
+    this.lifecycle.wake();
+    this.drivePass();
+  }
+
+  private drivePass(): void {
     if (this.stopped) return;
     if (this.running) {
       this.rerun = true;
@@ -160,7 +183,7 @@ export class SnapshotManager {
         this.inFlight.delete(p);
         if (this.rerun && !this.stopped) {
           this.rerun = false;
-          this.wake();
+          this.drivePass();
         }
       });
     this.inFlight.add(p);
@@ -179,7 +202,7 @@ export class SnapshotManager {
           .finally(() => {
             this.active--;
             this.inFlight.delete(p);
-            this.wake();
+            this.drivePass();
           });
         this.inFlight.add(p);
       }
@@ -241,21 +264,16 @@ export class SnapshotManager {
       return 0;
     }
     if (!(await this.repo.transition(s.id, ['pending_validation'], { state: 'validating' }))) return 0;
-    // The image must now be where sandboxes will take it from: unpacked on the runner under the name they will use.
-    try {
-      if (!(await this.runners.exists(runner, internalName))) {
-        await this.fail(s, `Snapshot image ${internalName} is not on the runner after the pull`, ['validating']);
-        return 0;
-      }
-    } catch (err) {
-      if (!expired) return 5000;
-      await this.fail(s, `Validation failed: ${(err as Error).message}`, ['validating']);
-      return 0;
-    }
     const fromImage = copied ? [...(result as PullSnapshotResult).entrypoint, ...(result as PullSnapshotResult).cmd] : [];
     const entrypoint = s.entrypoint?.length ? s.entrypoint : fromImage.length ? fromImage : copied ? DEFAULT_ENTRYPOINT : null;
+    const verdict = await validateOnRunner(this.runners, runner, internalName, entrypoint);
+    if (verdict.kind === 'retry' && !expired) return 5000;
+    if (verdict.kind !== 'valid') {
+      await this.fail(s, verdict.reason, ['validating']);
+      return 0;
+    }
     await this.repo.transition(s.id, ['validating'], { state: 'active', internalName, size: sizeGb, entrypoint, errorReason: null });
-    this.log.info({ snapshotId: s.id, internalName }, 'snapshot active');
+    this.log.info({ snapshotId: s.id, internalName, trialMs: verdict.trialMs }, 'snapshot active');
     return 0;
   }
 

@@ -159,7 +159,7 @@ export class SnapshotService {
         await repo.lockOrganization(org.id);
         if ((await repo.countForQuota(org.id)) >= org.snapshotQuota) throw Errors.snapshotQuotaExceeded(org.snapshotQuota);
       }
-      return repo.transition(s.id, ['inactive'], { state: 'active' });
+      return repo.transition(s.id, ['inactive'], { state: 'active', runnerCopiesRemovedAt: null });
     });
     if (!updated) throw Errors.snapshotNotInactive(id, (await this.snapshots.findById(s.id))?.state ?? 'removing');
     return toSnapshotDto(updated, p);
@@ -172,7 +172,9 @@ export class SnapshotService {
     if (s.state === 'removing') throw Errors.snapshotIdNotFound(id);
     // Every organization's sandboxes (the default snapshot's above all) depend on a general snapshot staying usable.
     if (s.general) throw Errors.generalSnapshotDeactivate();
-    await this.snapshots.transition(s.id, [s.state], { state: 'inactive' });
+    await this.snapshots.transition(s.id, [s.state], { state: 'inactive', runnerCopiesRemovedAt: null });
+    // The manager's lifecycle takes the image off the runners where no sandbox uses it.
+    this.manager.wake();
   }
 
   canCleanupImage(imageName: string): Promise<boolean> {

@@ -33,6 +33,10 @@ export interface FakeRunnerOptions {
    */
   pull?: (body: { snapshot: string; destinationRef?: string; registry?: unknown }) => { status: number; body: unknown };
   pullDelayMs?: number;
+  /** Answer to POST /snapshots/validate (the trial run); default: valid. */
+  validate?: (body: { snapshot: string; entrypoint?: string[] }) => { status: number; body: unknown } | undefined;
+  /** Answer to POST /snapshots/remove for a ref (e.g. 409 while in use); default: 200. */
+  remove?: (ref: string) => { status: number; body: unknown } | undefined;
 }
 
 /** A create the API sent for a sandbox the runner already had, or was still creating. */
@@ -153,7 +157,14 @@ export class FakeRunner {
       const log = this.pullLogs.get(url.searchParams.get('snapshotRef') ?? '');
       return log === undefined ? send(404, { statusCode: 404, message: 'no log' }) : send(200, log, 'text/plain');
     }
-    if (req.method === 'POST' && path === '/snapshots/remove') return send(200, 'Snapshot removed', 'text/plain');
+    if (req.method === 'POST' && path === '/snapshots/remove') {
+      const answer = this.opts.remove?.(url.searchParams.get('snapshot') ?? '');
+      return answer ? send(answer.status, answer.body) : send(200, 'Snapshot removed', 'text/plain');
+    }
+    if (req.method === 'POST' && path === '/snapshots/validate') {
+      const answer = this.opts.validate?.(JSON.parse(body.toString('utf8')) as { snapshot: string; entrypoint?: string[] });
+      return answer ? send(answer.status, answer.body) : send(200, { valid: true, durationMs: 1 });
+    }
     if (req.method === 'POST' && path === '/sandboxes') {
       const b = JSON.parse(body.toString('utf8')) as { id: string };
       if (this.creating.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'in-flight' });

@@ -1,4 +1,6 @@
-import { rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Agent } from 'node:http';
 import type { CreateRunnerSandbox, NetworkSettings, ResizeSandbox, RunnerSandboxInfo, RunnerSandboxState } from '@shoal/contracts';
 import { Errors, RunnerError } from '../errors.js';
@@ -195,6 +197,23 @@ export class SandboxService {
     if (l.state !== 'started') throw Errors.notRunning(id);
     l.agent ??= new Agent({ keepAlive: true, maxSockets: 256 });
     return { socketPath: this.socketPath(id), ip: this.d.network.ipFor(l.meta.index), agent: l.agent };
+  }
+
+  has(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /** The first `max` bytes of what the sandbox's toolbox logged (a file the runner opened; never a path inside it). */
+  async toolboxLog(id: string, max = 64 * 1024): Promise<string> {
+    const fh = await open(join(this.d.store.sandboxDir(id), 'toolbox.log'), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    if (!fh) return '';
+    try {
+      const buf = Buffer.alloc(max);
+      const { bytesRead } = await fh.read(buf, 0, max, 0);
+      return buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await fh.close();
+    }
   }
 
   all(): { meta: SandboxMeta; state: RunnerSandboxState }[] {
