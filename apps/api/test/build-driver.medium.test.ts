@@ -221,12 +221,13 @@ describe('build timeout', () => {
   class HangingBuilds implements BuildRunnerClient {
     calls: BuildSnapshot[] = [];
     cancels: string[] = [];
+    stopped = false;
     async cancel(_r: RunnerTarget, ref: string): Promise<void> {
       this.cancels.push(ref);
     }
     async build(_r: RunnerTarget, body: BuildSnapshot): Promise<void> {
       this.calls.push(body);
-      while (!this.cancels.includes(body.snapshot)) await new Promise((r) => setTimeout(r, 100));
+      while (!this.cancels.includes(body.snapshot) && !this.stopped) await new Promise((r) => setTimeout(r, 100));
       throw new RunnerCallError('Build cancelled', 400);
     }
   }
@@ -260,6 +261,7 @@ describe('build timeout', () => {
   });
 
   after(async () => {
+    if (builds) builds.stopped = true;
     await app?.close();
     await fake?.stop();
     await db?.drop();

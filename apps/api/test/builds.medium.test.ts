@@ -226,6 +226,31 @@ describe('snapshot create with buildInfo', () => {
   });
 });
 
+test("a build's RUN steps get the organization's egress policy: limited egress when the organization has it, open otherwise", async () => {
+  const set = (organizationId: string, on: boolean) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/organizations/${organizationId}/sandbox-default-limited-network-egress`,
+      headers: adminAuth,
+      payload: { sandboxDefaultLimitedNetworkEgress: on },
+    });
+  assert.equal((await set(other.organizationId, true)).statusCode, 204);
+  try {
+    const dockerfile = `FROM ${TEST_DEFAULT_IMAGE}\nRUN echo egress-policy\n`;
+    for (const t of [other, tenant]) {
+      const res = await app.inject({ method: 'POST', url: '/api/snapshots', headers: t.auth, payload: { name: 'egress-policy', buildInfo: { dockerfileContent: dockerfile, contextHashes: [] } } });
+      assert.equal(res.statusCode, 200, res.body);
+    }
+    const callsOf = (orgId: string) => builds.calls.filter((c) => c.organizationId === orgId && c.dockerfile === dockerfile);
+    const deadline = Date.now() + 30_000;
+    while ((callsOf(other.organizationId).length === 0 || callsOf(tenant.organizationId).length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(callsOf(other.organizationId).map((c) => c.network), [{ limitedEgress: true }]);
+    assert.deepEqual(callsOf(tenant.organizationId).map((c) => c.network), [{ limitedEgress: false }]);
+  } finally {
+    await set(other.organizationId, false);
+  }
+});
+
 describe('cancel', () => {
   test('deleting the only sandbox waiting on a build cancels the build on the runner', async () => {
     const sb = await createSandbox(tenant.auth, `FROM ${TEST_DEFAULT_IMAGE}\nRUN slow-build-sandbox\n`);

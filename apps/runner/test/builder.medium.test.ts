@@ -3,6 +3,8 @@
 // the runner's), in their own uid range; the result is pushed and unpacked by a real ImageStore.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +31,9 @@ async function makeBaseImage(ref: string): Promise<void> {
   await mkdir(join(rootfs, 'bin'), { recursive: true });
   await exec('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
   for (const app of ['sh', 'echo', 'cat', 'ls', 'id', 'sleep', 'mkdir']) await exec('ln', ['-s', 'busybox', join(rootfs, 'bin', app)]);
+  // A static HTTP GET by address (busybox's static wget crashes in glibc's resolver code without its NSS libraries).
+  await writeFile(join(dir, 'tcpget.c'), TCPGET_C);
+  await exec('gcc', ['-static', '-O2', '-Wall', '-Werror', '-o', join(rootfs, 'bin/tcpget'), join(dir, 'tcpget.c')]);
   await exec('tar', ['-C', rootfs, '-cf', join(dir, 'base.tar'), '.']);
   const oci = join(dir, 'base-oci');
   await exec('umoci', ['init', '--layout', oci]);
@@ -37,6 +42,31 @@ async function makeBaseImage(ref: string): Promise<void> {
   await exec('umoci', ['config', '--image', `${oci}:b`, '--config.env', 'PATH=/bin']);
   await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${oci}:b`, `docker://${ref}`]);
 }
+
+const TCPGET_C = `#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc != 4) return 2;
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons((unsigned short)atoi(argv[2]));
+  if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1) return 2;
+  alarm(5);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); return 1; }
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n", argv[3], argv[1]);
+  if (write(s, req, (size_t)n) != n) return 1;
+  char buf[4096];
+  ssize_t r;
+  while ((r = read(s, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)r, stdout);
+  return r < 0 ? 1 : 0;
+}
+`;
 
 function tarOf(files: Record<string, string>, at: string): Promise<string> {
   return (async () => {
@@ -68,7 +98,7 @@ before(async () => {
     cpus: 1,
     memoryBytes: 512 * 1024 ** 2,
     internalRegistry: { host: registry.address },
-    acquireSlot: () => net.acquire(),
+    acquireSlot: (policy) => net.acquire(policy),
     fetchContexts: () => Promise.reject(new Error('no object storage in this test')),
     ensureImage: (ref) => images.ensure(ref),
     logPath: (ref) => images.logPath(ref),
@@ -89,6 +119,7 @@ after(async () => {
   await registry?.stop();
   for (const c of await readdir('/sys/fs/cgroup')) {
     await assert.rejects(readdir(join('/sys/fs/cgroup', c, `shoal_${bridge}_builds`)), `cgroup ${c}/shoal_${bridge}_builds removed`);
+    await assert.rejects(readdir(join('/sys/fs/cgroup', c, `shoal_${bridge}_builds_buildah`)), `cgroup ${c}/shoal_${bridge}_builds_buildah removed`);
   }
   await rm(dir, { recursive: true, force: true });
 });
@@ -159,6 +190,14 @@ test('cancel kills a running build (RUN processes included) and frees its slot',
     if ((await readFile(images.logPath(ref), 'utf8').catch(() => '')).includes('sleeping')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // buildah itself runs in a memory cgroup of the build with the build's limit, not in the runner's.
+  const parent = `/sys/fs/cgroup/memory/shoal_${bridge}_builds_buildah`;
+  const [build] = (await readdir(parent, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(parent, e.name));
+  assert.ok(build, 'a build cgroup exists');
+  assert.equal((await readFile(join(build, 'memory.limit_in_bytes'), 'utf8')).trim(), String(512 * 1024 ** 2));
+  const pids = (await readFile(join(build, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
+  const cmds = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+  assert.ok(cmds.some((c) => c.split('\0')[0]!.endsWith('buildah') && c.includes('\0build\0')), `buildah in the cgroup: ${cmds.join(' | ')}`);
   const t0 = Date.now();
   assert.equal(await builder.cancel(ref), true);
   await assert.rejects(p, /Build cancelled/);
@@ -170,4 +209,59 @@ test('cancel kills a running build (RUN processes included) and frees its slot',
   assert.equal(left.trim(), '');
   // The slot is free: another build runs at once.
   await assert.rejects(builder.build({ ref, organizationId: 'org-1', dockerfile: `FROM ${base}\nRUN exit 4\n` }), /RUN exit 4: exit status 4/);
+});
+
+test('RUN steps get the organization egress policy on top of the floor: open reaches a server, limited egress and block-all do not', async () => {
+  // "The internet": a namespace this test makes, with a server at 198.18.<n>.2 routed through the host.
+  const n = 100 + (process.pid % 100);
+  const ns = `shlbu${randomBytes(2).toString('hex')}`;
+  const hostIf = `${ns}h`;
+  const served = join(dir, 'served');
+  await mkdir(served);
+  await writeFile(join(served, 'ok.txt'), 'reached the server\n');
+  let server: ChildProcess | undefined;
+  try {
+    await exec('ip', ['-batch', '-'], {
+      input: [`netns add ${ns}`, `link add ${hostIf} type veth peer name eth0 netns ${ns}`, `addr add 198.18.${n}.1/24 dev ${hostIf}`, `link set ${hostIf} up`].join('\n') + '\n',
+    });
+    await exec('ip', ['-n', ns, '-batch', '-'], { input: ['link set lo up', `addr add 198.18.${n}.2/24 dev eth0`, 'link set eth0 up', `route add default via 198.18.${n}.1`].join('\n') + '\n' });
+    server = spawn('ip', ['netns', 'exec', ns, '/usr/bin/python3', '-m', 'http.server', '8080', '--bind', `198.18.${n}.2`, '--directory', served], { stdio: 'ignore' });
+    for (let i = 0; ; i++) {
+      if ((await exec('ip', ['netns', 'exec', ns, 'wget', '-q', '-O', '/dev/null', `http://198.18.${n}.2:8080/ok.txt`], { allowFailure: true })).code === 0) break;
+      if (i > 300) assert.fail('test server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Each Dockerfile differs, so no RUN step is taken from buildah's layer cache.
+    const fetch = (tag: string) => `FROM ${base}\nRUN echo ${tag} && tcpget 198.18.${n}.2 8080 /ok.txt > /got.txt\n`;
+    const open = `${registry.address}/shoal/build-net-open:1`;
+    await builder.build({ ref: open, organizationId: 'org-1', dockerfile: fetch('open') }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await readFile(images.logPath(open), 'utf8').catch(() => '')}`);
+    });
+    assert.match(await readFile(join(images.lowerDir(images.get(open)!.key), 'got.txt'), 'utf8'), /^HTTP\/1\.0 200 [^]*\r\n\r\nreached the server\n$/);
+
+    const limited = `${registry.address}/shoal/build-net-limited:1`;
+    await assert.rejects(builder.build({ ref: limited, organizationId: 'org-1', dockerfile: fetch('limited'), network: { limitedEgress: true } }), (err: Error) => {
+      assert.ok(err instanceof BuildError);
+      assert.match(err.message, /tcpget .*: exit status 1$/);
+      return true;
+    });
+    assert.match(await readFile(images.logPath(limited), 'utf8'), /RUN steps' egress is limited to the operator's essential list/);
+
+    const blocked = `${registry.address}/shoal/build-net-blocked:1`;
+    await assert.rejects(builder.build({ ref: blocked, organizationId: 'org-1', dockerfile: fetch('blocked'), network: { networkBlockAll: true } }), /tcpget .*: exit status 1$/);
+    assert.match(await readFile(images.logPath(blocked), 'utf8'), /RUN steps have no network/);
+
+    // An allow list naming the server's network reaches it; one naming another does not.
+    const allowed = `${registry.address}/shoal/build-net-allowed:1`;
+    await builder.build({ ref: allowed, organizationId: 'org-1', dockerfile: fetch('allowed'), network: { networkAllowList: `198.18.${n}.0/24` } });
+    const other = `${registry.address}/shoal/build-net-other:1`;
+    await assert.rejects(builder.build({ ref: other, organizationId: 'org-1', dockerfile: fetch('other'), network: { networkAllowList: '198.19.0.0/24' } }), /exit status 1$/);
+  } finally {
+    if (server?.pid) {
+      server.kill('SIGTERM');
+      if (server.exitCode === null) await new Promise((r) => server!.once('exit', r));
+    }
+    await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    await exec('ip', ['link', 'del', hostIf], { allowFailure: true });
+  }
 });

@@ -222,6 +222,18 @@ export const BuildSnapshot = Type.Object({
    */
   internalRegistry: Type.Optional(RegistryCredentials),
   pushToInternalRegistry: Type.Optional(Type.Boolean()),
+  /**
+   * Egress of the RUN steps, on top of the runner's egress floor, as for the organization's sandboxes: `limitedEgress`
+   * (its sandboxLimitedNetworkEgress) narrows it to the operator's essential list; `networkBlockAll` cuts it off, DNS
+   * included; `networkAllowList` as on a sandbox. Absent: open, under the floor.
+   */
+  network: Type.Optional(
+    Type.Object({
+      limitedEgress: Type.Optional(Type.Boolean()),
+      networkBlockAll: Type.Optional(Type.Boolean()),
+      networkAllowList: Type.Optional(Type.String()),
+    }),
+  ),
 });
 export type BuildSnapshot = Static<typeof BuildSnapshot>;
 

@@ -173,6 +173,12 @@ export class BuildInfoRepository {
     return r?.runnerId ?? undefined;
   }
 
+  /** The organization's sandboxLimitedNetworkEgress, which its builds' RUN steps get too. */
+  async organizationLimitedEgress(organizationId: string): Promise<boolean> {
+    const r = await this.db.selectFrom('organization').select('sandboxLimitedNetworkEgress').where('id', '=', organizationId).executeTakeFirst();
+    return r?.sandboxLimitedNetworkEgress === true;
+  }
+
   runner(id: string): Promise<Runner | undefined> {
     return this.db.selectFrom('runner').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -292,6 +292,8 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds, BuildPipelin
       // one such login per build, so it is that of the first FROM (the SDK's Image writes exactly one).
       const base = baseImage(info.dockerfileContent);
       const registry = base ? await this.registryFor?.(snap.organizationId!, base) : undefined;
+      // RUN steps get the organization's egress policy, as its sandboxes do (on top of the runner's floor).
+      const limitedEgress = await this.repo.organizationLimitedEgress(snap.organizationId!);
       const call = this.client
         .build(runner, {
           snapshot: snap.internalName!,
@@ -301,10 +303,18 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds, BuildPipelin
           ...(registry ? { registry } : {}),
           ...(internalRegistry ? { internalRegistry } : {}),
           pushToInternalRegistry: true,
+          network: { limitedEgress },
         }, signal)
         .then(() => 'built' as const);
+      const end = Date.now() + remainingMs;
       const timedOut = new Promise<'timeout'>((resolve) => {
-        deadline = setTimeout(() => resolve('timeout'), remainingMs);
+        // In steps: a timer longer than 2^31-1 ms fires at once.
+        const arm = () => {
+          const left = end - Date.now();
+          if (left <= 0) resolve('timeout');
+          else deadline = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+        };
+        arm();
       });
       const stopping = new Promise<'stopping'>((resolve) => {
         if (signal.aborted) resolve('stopping');

@@ -1,18 +1,20 @@
 import { DnsForwarder } from '../network/dns.js';
 import type { Cidr, FloorSettings } from '../network/floor.js';
-import { Network } from '../network/network.js';
+import { Network, parseAllowList, type EgressPolicy } from '../network/network.js';
 import type { UidPool } from '../sandbox/uid-pool.js';
 import type { BuildSlot } from './builder.js';
 
 /*
  * RUN steps of builds get a network namespace on a bridge of their own (`<bridge>b`, its own nft table), built by the
  * same Network code as sandboxes and under the same egress floor, plus a DNS forwarder on that bridge's gateway. It is
- * separate from the sandbox bridge so the sandbox service's policy sets never have to know about builds.
+ * separate from the sandbox bridge so the sandbox service's policy sets never have to know about builds. Each build's
+ * address carries its organization's policy (limited egress, block-all, allow list) in the same nft sets sandboxes use.
  */
 export class BuildNetwork {
   readonly network: Network;
   private dns?: DnsForwarder;
-  private readonly used = new Set<number>();
+  /** Build addresses in use, with the policy of each. */
+  private readonly used = new Map<number, EgressPolicy>();
   private started?: Promise<void>;
 
   constructor(
@@ -37,12 +39,14 @@ export class BuildNetwork {
     return this.started;
   }
 
-  async acquire(): Promise<BuildSlot> {
+  async acquire(policy: EgressPolicy = {}): Promise<BuildSlot> {
+    // A malformed allow list is refused before any host state is made (the API validated it with the same parser).
+    parseAllowList(policy.networkAllowList);
     await this.start();
     let index = 1;
     while (this.used.has(index)) index++;
     if (index > this.network.capacity) throw new Error('no free build network address');
-    this.used.add(index);
+    this.used.set(index, { ...policy });
     const uidBase = this.uids.allocate();
     if (uidBase === undefined) {
       this.used.delete(index);
@@ -71,7 +75,7 @@ export class BuildNetwork {
   }
 
   private sync(): Promise<void> {
-    return this.network.syncPolicies([...this.used].map((i) => ({ index: i, ip: this.network.ipFor(i), policy: {} })));
+    return this.network.syncPolicies([...this.used].map(([i, policy]) => ({ index: i, ip: this.network.ipFor(i), policy })));
   }
 
   /** Removes the bridge, table and namespaces; the next build recreates them. */

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { appendFile, chmod, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, appendFile, chmod, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryCredentials } from '@shoal/contracts';
+import type { EgressPolicy } from '../network/network.js';
 import { DEFAULT_CONTEXT_LIMITS, extractContexts, type ContextLimits } from './build-context.js';
 
 /*
@@ -36,8 +37,8 @@ export interface BuilderOptions {
   contextLimits?: ContextLimits;
   /** Host of the internal registry (that of SHOAL_DEFAULT_IMAGE) and the runner's credentials there, if any. */
   internalRegistry: { host: string; username?: string; password?: string };
-  /** A network namespace and uid range for one build; released when the build ends. */
-  acquireSlot: () => Promise<BuildSlot>;
+  /** A network namespace under `policy` (and the egress floor) and a uid range for one build; released when it ends. */
+  acquireSlot: (policy: EgressPolicy) => Promise<BuildSlot>;
   /** Fetches the context tars of `hashes` into `dir`, returning their paths in order. */
   fetchContexts: (organizationId: string, hashes: string[], dir: string) => Promise<string[]>;
   /** Unpacks the pushed image so sandboxes start from it. */
@@ -56,12 +57,25 @@ export interface BuildRequest {
   registry?: RegistryCredentials;
   /** The organization's own internal-registry login; replaces the runner's all-access one for this build. */
   internalRegistry?: RegistryCredentials;
+  /** The organization's egress policy for RUN steps (limited egress, block-all, allow list), under the floor. */
+  network?: EgressPolicy;
+}
+
+/** How the build's log names its network policy (the user sees why a download was refused). */
+function describePolicy(p: EgressPolicy): string | undefined {
+  if (p.networkBlockAll) return 'RUN steps have no network (the organization blocks all egress)';
+  const parts = [p.limitedEgress ? "limited to the operator's essential list" : '', p.networkAllowList ? `allowed to ${p.networkAllowList}` : ''].filter(Boolean);
+  return parts.length ? `RUN steps' egress is ${parts.join(' and ')}` : undefined;
 }
 
 interface Running {
   promise: Promise<void>;
+  /** This build's registries.conf (in its work dir): builds running at once never see each other's registries. */
+  registriesConf?: string;
   child?: ChildProcess;
   cgroup?: string;
+  /** buildah's own memory cgroup (outside `cgroup`: the OCI runtime manages that tree for the RUN containers). */
+  buildahCgroup?: string;
   cancelled: boolean;
 }
 
@@ -191,6 +205,7 @@ export class Builder {
   async close(): Promise<void> {
     await this.cancelAll();
     await killCgroup(`/${this.o.cgroupParent}`);
+    await killCgroup(`/${this.o.cgroupParent}_buildah`);
   }
 
   private async kill(r: Running): Promise<void> {
@@ -204,9 +219,10 @@ export class Builder {
     }
     // RUN processes live in their own pid namespace, out of buildah's process group: the cgroup finds them.
     if (r.cgroup) await killCgroup(r.cgroup);
+    if (r.buildahCgroup) await killCgroup(r.buildahCgroup);
   }
 
-  private env(): Record<string, string> {
+  private env(r: Running): Record<string, string> {
     return {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       LANG: 'C.UTF-8',
@@ -214,7 +230,7 @@ export class Builder {
       TMPDIR: join(this.root, 'tmp'),
       CONTAINERS_STORAGE_CONF: join(this.root, 'storage.conf'),
       CONTAINERS_CONF: join(this.root, 'containers.conf'),
-      CONTAINERS_REGISTRIES_CONF: join(this.root, 'registries.conf'),
+      CONTAINERS_REGISTRIES_CONF: r.registriesConf ?? join(this.root, 'registries.conf'),
       BUILDAH_ISOLATION: 'oci',
     };
   }
@@ -249,12 +265,17 @@ export class Builder {
       await writeFile(join(work, 'Dockerfile'), req.dockerfile.endsWith('\n') ? req.dockerfile : `${req.dockerfile}\n`);
       const authFile = join(work, 'auth.json');
       await this.writeAuth(authFile, req);
-      await this.writeRegistries(req);
+      r.registriesConf = join(work, 'registries.conf');
+      await this.writeRegistries(req, r.registriesConf);
       if (r.cancelled) throw new BuildError('Build cancelled');
 
-      slot = await this.o.acquireSlot();
+      const policy = req.network ?? {};
+      const described = describePolicy(policy);
+      if (described) await this.logLine(req.ref, described);
+      slot = await this.o.acquireSlot(policy);
       const cgroup = `/${this.o.cgroupParent}/${work.split('/').pop()}`;
       r.cgroup = cgroup;
+      r.buildahCgroup = `/${this.o.cgroupParent}_buildah/${work.split('/').pop()}`;
       const map = `0:${slot.uidBase}:65536`;
       const args = [
         'build',
@@ -301,18 +322,42 @@ export class Builder {
       throw err instanceof BuildError ? err : new BuildError((err as Error).message.split('\n')[0] ?? 'build failed');
     } finally {
       if (r.cgroup) await killCgroup(r.cgroup);
+      if (r.buildahCgroup) await killCgroup(r.buildahCgroup);
       await slot?.release().catch(() => undefined);
       await rm(work, { recursive: true, force: true }).catch(() => undefined);
       this.sem.release();
     }
   }
 
+  /**
+   * The memory cgroup buildah itself runs in, a tree of its own beside the RUN containers' (which the OCI runtime
+   * manages and cleans as its containers end); a cancel and the end of the build kill and remove it like theirs.
+   * Pulling, unpacking and committing layers are capped like the RUN steps. Returns its cgroup.procs.
+   */
+  private async buildahCgroup(r: Running): Promise<string> {
+    const v2 = await access('/sys/fs/cgroup/cgroup.controllers').then(
+      () => true,
+      () => false,
+    );
+    const dir = v2 ? join('/sys/fs/cgroup', r.buildahCgroup!) : join('/sys/fs/cgroup/memory', r.buildahCgroup!);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(this.o.memoryBytes));
+    } catch (err) {
+      throw new BuildError(`Cannot limit the memory of the build: ${(err as Error).message}`);
+    }
+    return join(dir, 'cgroup.procs');
+  }
+
   private async spawnLogged(r: Running, ref: string, args: string[]): Promise<number> {
+    const procs = r.buildahCgroup ? await this.buildahCgroup(r) : undefined;
     const fh = await open(this.o.logPath(ref), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     try {
       return await new Promise<number>((resolve, reject) => {
+        // The host's sh joins the cgroup and execs buildah, so buildah never runs a moment outside it.
+        const [cmd, argv] = procs ? ['/bin/sh', ['-c', 'echo $$ > "$1" || exit 125; shift; exec buildah "$@"', 'sh', procs, ...args]] : ['buildah', args];
         // Its own process group, so a cancel kills buildah and whatever it started in one signal.
-        const child = spawn('buildah', args, { env: this.env(), stdio: ['ignore', fh.fd, fh.fd], detached: true });
+        const child = spawn(cmd, argv, { env: this.env(r), stdio: ['ignore', fh.fd, fh.fd], detached: true });
         r.child = child;
         child.on('error', reject);
         child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
@@ -338,7 +383,7 @@ export class Builder {
     await writeFile(file, JSON.stringify({ auths }), { mode: 0o600 });
   }
 
-  private async writeRegistries(req: BuildRequest): Promise<void> {
+  private async writeRegistries(req: BuildRequest, file: string): Promise<void> {
     const hosts = new Set([...referencedHosts(req.dockerfile), registryHost(req.ref), this.o.internalRegistry.host].filter((h): h is string => !!h));
     const insecure = [...hosts].filter(isLoopbackHost);
     const conf = [
@@ -346,7 +391,7 @@ export class Builder {
       'short-name-mode = "permissive"',
       ...insecure.map((h) => `[[registry]]\nlocation = "${h}"\ninsecure = true`),
     ].join('\n');
-    await writeFile(join(this.root, 'registries.conf'), `${conf}\n`);
+    await writeFile(file, `${conf}\n`);
   }
 }
 

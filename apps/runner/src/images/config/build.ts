@@ -68,7 +68,7 @@ export async function createBuilder(
       // The runner's own credentials on the internal registry (set by the platform; unset for an open test registry).
       ...(env.SHOAL_RUNNER_REGISTRY_USERNAME ? { username: env.SHOAL_RUNNER_REGISTRY_USERNAME, password: env.SHOAL_RUNNER_REGISTRY_PASSWORD ?? '' } : {}),
     },
-    acquireSlot: () => network.acquire(),
+    acquireSlot: (policy) => network.acquire(policy),
     fetchContexts: contextFetcher(objectStorageFromEnv(env), DEFAULT_CONTEXT_LIMITS.maxBytes),
     ensureImage: (ref) => images.ensure(ref),
     logPath: (ref) => images.logPath(ref),

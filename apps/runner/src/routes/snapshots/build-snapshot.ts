@@ -21,6 +21,7 @@ export function buildSnapshotRoute(app: FastifyInstance, d: RouteDeps): void {
         contextHashes: req.body.context ?? [],
         ...(req.body.registry ? { registry: req.body.registry } : {}),
         ...(req.body.internalRegistry ? { internalRegistry: req.body.internalRegistry } : {}),
+        ...(req.body.network ? { network: req.body.network } : {}),
       });
     } catch (err) {
       // A Dockerfile or context that fails is the caller's problem; its reason goes to the snapshot's errorReason.
