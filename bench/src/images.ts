@@ -129,6 +129,9 @@ async function buildBench(rows: Row[], notes: string[]): Promise<void> {
     subnetOctet: 232,
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_BENCH_VERBOSE ? (l) => console.log(l) : () => undefined,
+  }).catch(async (err: unknown) => {
+    await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
   });
   const floorRoot = join(scratch, 'floor');
   try {
@@ -152,8 +155,15 @@ async function buildBench(rows: Row[], notes: string[]): Promise<void> {
 
     const image = (nonce: string) => Image.base(platform.defaultImage).runCommands(`echo ${nonce} > /bench-nonce`);
     const shoalCold = async (name: string, nonce: string) => {
-      const [ms] = await timed(() => daytona.snapshot.create({ name, image: image(nonce) }));
-      return ms;
+      const log: string[] = [];
+      try {
+        const [ms] = await timed(() => daytona.snapshot.create({ name, image: image(nonce) }, { onLogs: (l) => log.push(l) }));
+        return ms;
+      } catch (err) {
+        // The reason alone rarely says why a step failed; the end of the build log does.
+        console.log(log.slice(-40).join('\n'));
+        throw err;
+      }
     };
     const floorCold = async (i: string, nonce: string) => {
       const dir = join(floorRoot, `build-${i}`);
