@@ -21,11 +21,16 @@ before(async () => {
   const rootfs = join(dir, 'rootfs');
   await mkdir(join(rootfs, 'etc'), { recursive: true });
   await writeFile(join(rootfs, 'etc/hello.txt'), 'hello\n');
+  // The snapshot's validation runs the image as a sandbox: it needs sh and a command that keeps running.
+  await mkdir(join(rootfs, 'bin'));
+  await run('cp', ['/bin/busybox', join(rootfs, 'bin/busybox')]);
+  for (const applet of ['sh', 'sleep']) await run('ln', ['-s', 'busybox', join(rootfs, 'bin', applet)]);
   await run('tar', ['-C', rootfs, '-cf', join(dir, 'layer.tar'), '.']);
   oci = join(dir, 'oci');
   await run('umoci', ['init', '--layout', oci]);
   await run('umoci', ['new', '--image', `${oci}:img`]);
   await run('umoci', ['raw', 'add-layer', '--image', `${oci}:img`, join(dir, 'layer.tar')]);
+  await run('umoci', ['config', '--image', `${oci}:img`, '--config.env', 'PATH=/bin', '--config.cmd', '/bin/sleep', '--config.cmd', '3600']);
   // registryAddress undefined: this platform starts (and authenticates) its own registry. No default image needed.
   platform = await startTestPlatform({ registryAddress: undefined, prepareDefaultSnapshot: false });
 });
