@@ -8,7 +8,7 @@ import type { ShoalApp } from '../src/app.js';
 import { applyMigrations, withMigrationLock } from '../src/db/migrate.js';
 import { bootstrap, writeCredentials } from '../src/db/bootstrap.js';
 import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_SNAPSHOT, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
+import { adminAuth, buildTestApp, createTenant, registerRunner, retireRunner } from './helpers/app.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 let db: TestDatabase;
@@ -201,21 +201,24 @@ test('bootstrap under the advisory lock: concurrent first starts create one admi
 
 test('a runner token only works on runner routes', async () => {
   const fake = await new FakeRunner({ token: 'scoped-runner-token-123' }).start();
+  let runnerId: string | undefined;
   try {
-    await registerRunner(app, fake.url, 'scoped-runner-token-123', 'scoped.test');
+    runnerId = await registerRunner(app, fake.url, 'scoped-runner-token-123', 'scoped.test');
     const runnerAuth = { authorization: 'Bearer scoped-runner-token-123' };
     expectError(await app.inject({ method: 'GET', url: '/api/sandbox/paginated', headers: runnerAuth }), 403);
     expectError(await app.inject({ method: 'POST', url: '/api/sandbox', headers: runnerAuth, payload: {} }), 403);
     assert.equal((await app.inject({ method: 'GET', url: '/api/sandbox/for-runner', headers: runnerAuth })).statusCode, 200);
   } finally {
+    if (runnerId) await retireRunner(app, runnerId);
     await fake.stop();
   }
 });
 
 test('values the database cannot hold are 4xx, never 500', async () => {
   const fake = await new FakeRunner({ token: 'overflow-runner-token-1' }).start();
+  let runnerId: string | undefined;
   try {
-    await registerRunner(app, fake.url, 'overflow-runner-token-1', 'overflow.test');
+    runnerId = await registerRunner(app, fake.url, 'overflow-runner-token-1', 'overflow.test');
     // Same token under another domain collides with the unique runner token.
     expectError(
       await app.inject({ method: 'POST', url: '/api/runners', headers: adminAuth, payload: { domain: 'other.test', apiUrl: fake.url, proxyUrl: fake.url, apiKey: 'overflow-runner-token-1', cpu: 1, memoryGiB: 1, diskGiB: 1 } }),
@@ -225,6 +228,7 @@ test('values the database cannot hold are 4xx, never 500', async () => {
     const id = (sb.json() as { id: string }).id;
     expectError(await app.inject({ method: 'POST', url: `/api/sandbox/${id}/autodelete/99999999999`, headers: adminAuth }), 400);
   } finally {
+    if (runnerId) await retireRunner(app, runnerId);
     await fake.stop();
   }
 });
@@ -261,8 +265,9 @@ test('admin user routes, key deletion for a user, runner by sandbox, build logs'
   expectError(await app.inject({ method: 'DELETE', url: '/api/api-keys/accounts-tenant/tmp', headers: tenant.auth }), 404);
 
   const fake = await new FakeRunner({ token: 'by-sandbox-runner-token' }).start();
+  let runnerId: string | undefined;
   try {
-    await registerRunner(app, fake.url, 'by-sandbox-runner-token', 'by-sandbox.test');
+    runnerId = await registerRunner(app, fake.url, 'by-sandbox-runner-token', 'by-sandbox.test');
     const t2 = await createTenant(app, 'accounts-tenant-2');
     const sb = (await app.inject({ method: 'POST', url: '/api/sandbox', headers: t2.auth, payload: {} })).json() as { id: string; runnerDomain: string };
     const r = (await app.inject({ method: 'GET', url: `/api/runners/by-sandbox/${sb.id}`, headers: adminAuth })).json() as { domain: string };
@@ -274,6 +279,7 @@ test('admin user routes, key deletion for a user, runner by sandbox, build logs'
     expectError(await app.inject({ method: 'GET', url: `/api/sandbox/${sb.id}/build-logs`, headers: tenant.auth }), 404);
     expectError(await app.inject({ method: 'GET', url: '/api/sandbox/ssh-access/validate', headers: t2.auth }), 400, /token/);
   } finally {
+    if (runnerId) await retireRunner(app, runnerId);
     await fake.stop();
   }
 });

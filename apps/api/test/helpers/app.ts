@@ -36,6 +36,15 @@ export async function registerRunner(app: ShoalApp, url: string, token: string, 
   return (res.json() as { id: string }).id;
 }
 
+/**
+ * Takes a runner out of scheduling (before its fake is stopped), so later creates in the same file never land on a
+ * runner that is gone and end in error.
+ */
+export async function retireRunner(app: ShoalApp, id: string): Promise<void> {
+  const res = await app.inject({ method: 'PATCH', url: `/api/runners/${id}/scheduling`, headers: adminAuth, payload: { unschedulable: true } });
+  if (res.statusCode >= 300) throw new Error(`runner retirement failed: ${res.statusCode} ${res.body}`);
+}
+
 /** Creates a user with a personal organization and a full-permission key, for cross-organization tests. */
 export async function createTenant(app: ShoalApp, id: string): Promise<{ key: string; organizationId: string; auth: { authorization: string } }> {
   const res = await app.inject({ method: 'POST', url: '/api/users', headers: adminAuth, payload: { id, name: id, createApiKey: true } });
