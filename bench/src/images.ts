@@ -10,8 +10,8 @@
  * 2. Builds through a platform of its own and the official SDK: cold = `snapshot.create` of
  *    `Image.base(<the default Debian image>).runCommands(<a new nonce>)` (new build info) until active; cached = the
  *    same build info again under another name. Cold floor: the same Dockerfile with buildah alone (vfs storage,
- *    --layers, chroot isolation, base image from the same registry with the organization's push-access login), pushed
- *    to the same registry, then copied out and unpacked as in row 1: the work the runner does for a build (build,
+ *    --layers, chroot isolation, base image from the same registry with the runner's registry login), pushed to the
+ *    organization's project of the same registry, then copied out and unpacked as in row 1: the work the runner does for a build (build,
  *    push, unpack) without the API, the queue, the build network, the user namespace and the cgroup. Cached floor: one
  *    authenticated `GET /snapshots/{name}` (what the API must at least do to answer). One cold build per side runs first
  *    untimed, so both buildah stores hold the base image, as the runner's does after its first build.
@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Daytona, Image } from '@daytonaio/sdk';
+import { RUNNER_REGISTRY_USERNAME } from '@shoal/contracts';
 import { freePort, startPlatform } from '@shoal/platform';
 import { pushBusyboxImage } from '../../e2e/src/busybox-image.js';
 import { api as runnerApi, destroyRunner, startRegistry, startRunner } from '../../apps/runner/test/helpers.js';
@@ -146,7 +147,10 @@ async function buildBench(rows: Row[], notes: string[]): Promise<void> {
     const host = access.registryUrl.replace(/^https?:\/\//, '');
     await mkdir(floorRoot, { recursive: true });
     const authFile = join(floorRoot, 'auth.json');
-    await writeFile(authFile, JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${access.username}:${access.secret}`).toString('base64') } } }));
+    // The runner's own registry login: an organization's push-access login may not read Shoal's default image, the
+    // runner's may (it is what the runner's builds and pulls use too).
+    const runnerLogin = `${RUNNER_REGISTRY_USERNAME}:${platform.runners[0]!.token}`;
+    await writeFile(authFile, JSON.stringify({ auths: { [host]: { auth: Buffer.from(runnerLogin).toString('base64') } } }));
     const policy = join(floorRoot, 'policy.json');
     await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     const store = ['--root', join(floorRoot, 'graph'), '--runroot', join(floorRoot, 'run'), '--storage-driver', 'vfs'];
