@@ -49,7 +49,7 @@ interface Counts {
   skipped: number;
 }
 
-async function runNodeTests(files: string[], concurrency: number, env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
+async function runNodeTests(files: string[], concurrency: number, timeoutMs: number, env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
   const code = await run(
     process.execPath,
     [
@@ -57,6 +57,8 @@ async function runNodeTests(files: string[], concurrency: number, env: NodeJS.Pr
       'tsx',
       '--test',
       `--test-concurrency=${concurrency}`,
+      // A test that hangs fails with its name instead of holding the whole run until CI's hard limit.
+      `--test-timeout=${timeoutMs}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       '--test-reporter=tap',
@@ -129,7 +131,9 @@ async function main(): Promise<number> {
       }
       // e2e files each start real platform processes and sandboxes: one at a time on this 2-core machine.
       const concurrency = tier === 'e2e' ? 1 : 2;
-      add(await runNodeTests(files, concurrency, env, join(scratch, `${tier}.tap`)));
+      // Per test (a suite's hooks included); generous: e2e builds on a loaded 2-core machine take minutes.
+      const timeoutMs = tier === 'e2e' ? 30 * 60_000 : 10 * 60_000;
+      add(await runNodeTests(files, concurrency, timeoutMs, env, join(scratch, `${tier}.tap`)));
     }
   } finally {
     await stop();
