@@ -21,6 +21,8 @@ export interface Operation {
   public: boolean;
   params: OperationParam[];
   body?: { required: boolean; schema: JsonSchema };
+  /** The document lists a 503 answer (readiness and health report "not ready" that way, with their own body). */
+  documents503?: boolean;
 }
 
 export interface OpenApiDocument {
@@ -81,6 +83,7 @@ export function listOperations(doc: OpenApiDocument): Operation[] {
         public: security.length === 0,
         params,
         ...(bodySchema ? { body: { required: rb?.required === true, schema: derefSchema(doc, bodySchema) } } : {}),
+        ...((op.responses as Record<string, unknown> | undefined)?.['503'] ? { documents503: true } : {}),
       });
     }
   }
