@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
 import type { Snapshot } from '../db/schema.js';
 import { BuildInfoRepository } from '../repositories/build-info.repository.js';
+import { ClaimLoop, type ClaimedRows } from './claim-loop.js';
 
 /**
  * What drives one claimed build row (services/build.service.ts); returns how long to wait before a retry (0: done).
@@ -27,37 +27,32 @@ export interface BuildDriverOptions {
  * The timer doubles as the timeout sweep: a taken-over build past its deadline is failed and cancelled at once.
  */
 export class BuildDriver {
-  readonly owner = `build-${process.pid}-${randomUUID().slice(0, 8)}`;
-  private readonly repo: BuildInfoRepository;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private rerun = false;
-  private stopped = true;
-  private active = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly loop: ClaimLoop<Snapshot>;
   private abort = new AbortController();
 
-  constructor(
-    db: Db,
-    private readonly pipeline: BuildPipeline,
-    private readonly log: FastifyBaseLogger,
-    private readonly opts: BuildDriverOptions,
-  ) {
-    this.repo = new BuildInfoRepository(db);
+  constructor(db: Db, pipeline: BuildPipeline, log: FastifyBaseLogger, opts: BuildDriverOptions) {
+    const repo = new BuildInfoRepository(db);
+    const rows: ClaimedRows<Snapshot> = {
+      claim: (owner, leaseMs, limit) => repo.claimBuilds(owner, leaseMs, limit),
+      renew: (id, owner, leaseMs) => repo.renewBuildClaim(id, owner, leaseMs),
+      postpone: (id, owner, ms) => repo.postponeBuildClaim(id, owner, ms),
+      release: (id, owner) => repo.releaseBuildClaim(id, owner),
+    };
+    this.loop = new ClaimLoop(rows, (s) => pipeline.driveBuild(s, this.abort.signal), log, {
+      name: 'build',
+      intervalMs: opts.intervalMs,
+      leaseMs: opts.leaseMs,
+      maxConcurrent: opts.maxConcurrent ?? 16,
+    });
+  }
+
+  get owner(): string {
+    return this.loop.owner;
   }
 
   start(): void {
-    this.stopped = false;
     this.abort = new AbortController();
-    const loop = () => {
-      this.timer = setTimeout(() => {
-        this.wake();
-        if (!this.stopped) loop();
-      }, this.opts.intervalMs);
-      this.timer.unref();
-    };
-    loop();
-    this.wake();
+    this.loop.start();
   }
 
   /**
@@ -65,64 +60,11 @@ export class BuildDriver {
    * and the released rows are re-attached by another replica (or this one after a restart).
    */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
     this.abort.abort();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.loop.stop();
   }
 
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
-    }
-    this.running = true;
-    const p = this.claimAndDrive()
-      .catch((err: unknown) => this.log.error({ err }, 'build driver tick failed'))
-      .finally(() => {
-        this.running = false;
-        this.inFlight.delete(p);
-        if (this.rerun && !this.stopped) {
-          this.rerun = false;
-          this.wake();
-        }
-      });
-    this.inFlight.add(p);
-  }
-
-  private async claimAndDrive(): Promise<void> {
-    for (;;) {
-      const capacity = (this.opts.maxConcurrent ?? 16) - this.active;
-      if (this.stopped || capacity <= 0) return;
-      const batch = await this.repo.claimBuilds(this.owner, this.opts.leaseMs, capacity);
-      if (batch.length === 0) return;
-      for (const s of batch) {
-        this.active++;
-        const p = this.drive(s)
-          .catch((err: unknown) => this.log.error({ err, snapshotId: s.id }, 'driving build failed'))
-          .finally(() => {
-            this.active--;
-            this.inFlight.delete(p);
-            this.wake();
-          });
-        this.inFlight.add(p);
-      }
-    }
-  }
-
-  private async drive(s: Snapshot): Promise<void> {
-    const renew = setInterval(() => {
-      this.repo.renewBuildClaim(s.id, this.owner, this.opts.leaseMs).catch(() => {});
-    }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
-    renew.unref();
-    let postponeMs = 0;
-    try {
-      postponeMs = await this.pipeline.driveBuild(s, this.abort.signal);
-    } finally {
-      clearInterval(renew);
-      if (postponeMs > 0) await this.repo.postponeBuildClaim(s.id, this.owner, postponeMs).catch(() => {});
-      else await this.repo.releaseBuildClaim(s.id, this.owner).catch(() => {});
-    }
+    this.loop.wake();
   }
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { request } from 'undici';
@@ -9,6 +8,7 @@ import type { Snapshot } from '../db/schema.js';
 import { OrganizationRepository } from '../repositories/organization.repository.js';
 import { SnapshotRepository } from '../repositories/snapshot.repository.js';
 import { internalSnapshotRef, type RegistryCredentialsLookup } from '../services/registry-credentials.js';
+import { ClaimLoop, type ClaimedRows } from './claim-loop.js';
 import { RunnerCallError, runnerUrl, type RunnerTarget } from './runner-client.js';
 import { SnapshotLifecycle } from './snapshot-lifecycle.js';
 import { validateOnRunner } from './snapshot-validation.js';
@@ -118,16 +118,10 @@ export interface SnapshotManagerOptions {
  * sandbox work channel (migration 4 NOTIFYs it) and by its own timer.
  */
 export class SnapshotManager {
-  readonly owner = `snap-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly repo: SnapshotRepository;
   private readonly orgs: OrganizationRepository;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  private rerun = false;
-  private stopped = true;
-  private active = 0;
-  private readonly inFlight = new Set<Promise<void>>();
   private readonly lifecycle: SnapshotLifecycle;
+  private readonly loop: ClaimLoop<Snapshot>;
 
   constructor(
     db: Db,
@@ -139,90 +133,41 @@ export class SnapshotManager {
     this.repo = new SnapshotRepository(db);
     this.orgs = new OrganizationRepository(db);
     this.lifecycle = new SnapshotLifecycle(db, runners, log, { autoDeactivateDays: opts.autoDeactivateDays ?? 0, defaultSnapshot: opts.defaultSnapshot });
+    const repo = this.repo;
+    const rows: ClaimedRows<Snapshot> = {
+      claim: (owner, leaseMs, limit) => repo.claim(owner, leaseMs, limit),
+      renew: (id, owner, leaseMs) => repo.renewClaim(id, owner, leaseMs),
+      postpone: (id, owner, ms) => repo.postpone(id, owner, ms),
+      release: (id, owner) => repo.release(id, owner),
+    };
+    this.loop = new ClaimLoop(rows, (s) => (s.state === 'removing' ? this.remove(s) : this.pull(s)), log, {
+      name: 'snap',
+      intervalMs: opts.intervalMs,
+      leaseMs: opts.leaseMs,
+      maxConcurrent: opts.maxConcurrent ?? 4,
+    });
+  }
+
+  get owner(): string {
+    return this.loop.owner;
   }
 
   start(): void {
-    this.stopped = false;
-    const loop = () => {
-      this.timer = setTimeout(() => {
-        this.drivePass();
-        if (!this.stopped) loop();
-      }, this.opts.intervalMs);
-      this.timer.unref();
-    };
-    loop();
-    this.wake();
+    this.loop.start();
     this.lifecycle.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    await this.loop.stop();
     await this.lifecycle.stop();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Something changed (a create, delete, activation or deactivation): drive the work, and remove runner copies. */
   wake(): void {
-    if (this.stopped) return;
     this.lifecycle.wake();
-    this.drivePass();
+    this.loop.wake();
   }
 
-  private drivePass(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
-    }
-    this.running = true;
-    const p = this.claimAndDrive()
-      .catch((err: unknown) => this.log.error({ err }, 'snapshot manager tick failed'))
-      .finally(() => {
-        this.running = false;
-        this.inFlight.delete(p);
-        if (this.rerun && !this.stopped) {
-          this.rerun = false;
-          this.drivePass();
-        }
-      });
-    this.inFlight.add(p);
-  }
-
-  private async claimAndDrive(): Promise<void> {
-    for (;;) {
-      const capacity = (this.opts.maxConcurrent ?? 4) - this.active;
-      if (this.stopped || capacity <= 0) return;
-      const batch = await this.repo.claim(this.owner, this.opts.leaseMs, capacity);
-      if (batch.length === 0) return;
-      for (const s of batch) {
-        this.active++;
-        const p = this.drive(s)
-          .catch((err: unknown) => this.log.error({ err, snapshotId: s.id }, 'driving snapshot failed'))
-          .finally(() => {
-            this.active--;
-            this.inFlight.delete(p);
-            this.drivePass();
-          });
-        this.inFlight.add(p);
-      }
-    }
-  }
-
-  private async drive(s: Snapshot): Promise<void> {
-    const renew = setInterval(() => {
-      this.repo.renewClaim(s.id, this.owner, this.opts.leaseMs).catch(() => {});
-    }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
-    renew.unref();
-    let postponeMs = 0;
-    try {
-      postponeMs = s.state === 'removing' ? await this.remove(s) : await this.pull(s);
-    } finally {
-      clearInterval(renew);
-      if (postponeMs > 0) await this.repo.postpone(s.id, this.owner, postponeMs).catch(() => {});
-      else await this.repo.release(s.id, this.owner).catch(() => {});
-    }
-  }
 
   /** Returns how long to wait before retrying (0: done, whatever the outcome). */
   private async pull(s: Snapshot): Promise<number> {
