@@ -40,6 +40,9 @@ before(async () => {
   assert.ok(quota.status < 300, quota.text);
   // A throwaway key whose name the delete routes may consume; the admin key itself is never a generated target.
   await api(platform.apiUrl, platform.apiKey, 'POST', '/api-keys', { name: 'input-suite-disposable', permissions: ['write:sandboxes'] });
+  // A volume the volume operations may read, mount and delete.
+  const volume = await api<{ id: string }>(platform.apiUrl, platform.apiKey, 'POST', '/volumes', { name: 'input-suite-volume' });
+  assert.ok(volume.status < 300, volume.text);
   const runnerToken = platform.runners[0]?.token;
   target = {
     baseUrl,
@@ -55,6 +58,14 @@ before(async () => {
       interval: '5',
       isPublic: 'false',
       authToken: tenants.a.previewToken || 'token',
+      // Organization, user and webhook operations (issue 12): a global role (read-only, so updates and deletes are
+      // refused), ids that exist nowhere (404), and a provider name.
+      roleId: '00000000-0000-0000-0000-000000000001',
+      invitationId: '7d1e3f0a-0000-4000-8000-000000000001',
+      messageId: 'msg_input_suite_unknown',
+      provider: 'github',
+      providerUserId: 'input-suite',
+      volumeId: volume.json.id,
     }),
   };
 });
@@ -66,7 +77,7 @@ after(async () => {
 
 describe('hostile input on every documented operation', () => {
   // Test names must exist before the document is fetched; the operations are grouped by their tag-like path prefix.
-  const groups = ['/api/sandbox', '/api/workspace', '/api/api-keys', '/api/users', '/api/organizations', '/api/snapshots', '/api/runners', '/api/preview', '/api/health', '/api/config'];
+  const groups = ['/api/sandbox', '/api/workspace', '/api/api-keys', '/api/users', '/api/organizations', '/api/snapshots', '/api/runners', '/api/preview', '/api/health', '/api/config', '/api/audit', '/api/webhooks', '/api/volumes'];
   for (const prefix of groups) {
     test(`${prefix}*: generated bad input never yields a 5xx or an answer without the error envelope`, async () => {
       const ops = operations.filter((o) => o.path === prefix || o.path.startsWith(`${prefix}/`));

@@ -31,20 +31,21 @@ test('sandboxes spread over both runners; an unschedulable runner gets none; a r
   const ours = runners.filter((r) => platform.runners.some((p) => p.domain === r.domain));
   assert.equal(ours.length, 2);
 
-  const first = await Promise.all(Array.from({ length: 6 }, () => daytona.create({ labels: { suite: 'multi' } })));
+  // Ten creates at once on two cores: generous waits, timing is not what this test judges.
+  const first = await Promise.all(Array.from({ length: 6 }, () => daytona.create({ labels: { suite: 'multi' } }, { timeout: 240 })));
   const domains = new Set(first.map((s) => s.runnerDomain));
   assert.equal(domains.size, 2, `6 sandboxes landed on ${[...domains].join(', ')} only`);
 
   const cordoned = ours[1]!;
   await api('PATCH', `/runners/${cordoned.id}/scheduling`, { unschedulable: true });
-  const second = await Promise.all(Array.from({ length: 4 }, () => daytona.create({ labels: { suite: 'multi' } })));
+  const second = await Promise.all(Array.from({ length: 4 }, () => daytona.create({ labels: { suite: 'multi' } }, { timeout: 240 })));
   for (const s of second) assert.notEqual(s.runnerDomain, cordoned.domain, 'an unschedulable runner got a new sandbox');
   await api('PATCH', `/runners/${cordoned.id}/scheduling`, { unschedulable: false });
 
   // Take the cordoned runner's process down and bring it back: its sandboxes must come back reported as they are.
   const index = platform.runners.findIndex((p) => p.domain === cordoned.domain);
   const onIt = first.filter((s) => s.runnerDomain === cordoned.domain);
-  await onIt[0]!.stop();
+  await onIt[0]!.stop(240);
   await platform.runners[index]!.process.stop('SIGTERM');
   await platform.startRunner(index);
   const deadline = Date.now() + 60_000;
@@ -60,7 +61,7 @@ test('sandboxes spread over both runners; an unschedulable runner gets none; a r
   // Every sandbox of the restarted runner can be started and used again.
   for (const s of onIt) {
     const fresh = await daytona.get(s.id);
-    if (fresh.state !== 'started') await fresh.start(120);
+    if (fresh.state !== 'started') await fresh.start(240);
     assert.equal((await fresh.process.executeCommand('echo ok')).result.trim(), 'ok');
   }
   for (const s of [...first, ...second]) await s.delete();

@@ -123,17 +123,25 @@ describe('sandbox lifecycle through the SDK', () => {
     assert.ok(denied.status === 401 || denied.status === 403, `no token: HTTP ${denied.status}`);
   });
 
-  test('ssh access tokens can be created, validated and revoked', async () => {
+  test('ssh access tokens can be created and revoked; only the SSH gateway may validate them', async () => {
     const access = await sandbox.createSshAccess(30);
     assert.equal(access.sandboxId, sandbox.id);
     assert.ok(access.token.length >= 16);
     assert.ok(new Date(access.expiresAt).getTime() > Date.now() + 25 * 60_000);
-    const valid = await sandbox.validateSshAccess(access.token);
+    // Issue 13: validateSshAccess answers the gateway's service credential only, so a user's key is refused.
+    await assert.rejects(sandbox.validateSshAccess(access.token), /Forbidden/);
+    const validate = async () => {
+      const res = await fetch(`${platform.apiUrl}/sandbox/ssh-access/validate?token=${access.token}`, { headers: { authorization: `Bearer ${platform.ssh!.token}` } });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { valid: boolean; sandboxId: string | null };
+    };
+    const valid = await validate();
     assert.equal(valid.valid, true);
     assert.equal(valid.sandboxId, sandbox.id);
     await sandbox.revokeSshAccess(access.token);
-    const revoked = await sandbox.validateSshAccess(access.token);
+    const revoked = await validate();
     assert.equal(revoked.valid, false);
+    assert.equal(revoked.sandboxId, null);
   });
 
   test('delete: GET right after still answers, then the sandbox is destroyed', async () => {

@@ -17,23 +17,15 @@ let documented: Operation[];
 let tenants: Tenants;
 let baseline: unknown;
 let target: TenancyTarget;
+/** Org A's volume: the volume operations aim at it. */
+let victimVolume: { id: string; name: string };
 
 /**
- * Routes the document does not list but that reach org A's sandbox all the same: the toolbox proxy (which needs
- * write:sandboxes, daytona-api-facts.md §7.2) and the preview proxy, on an app port (any key of the organization)
- * and on the toolbox port 2280 (a key with write:sandboxes; issue 9). They ride along in every sweep.
+ * Routes the document does not list but that reach org A's sandbox all the same: the preview proxy, on an app port
+ * (any key of the organization) and on the toolbox port 2280 (a key with write:sandboxes; issue 9). They ride along in
+ * every sweep. (The toolbox proxy's operations are documented, so the sweep takes them from the document.)
  */
 const undocumented: Operation[] = [
-  { method: 'GET', path: '/api/toolbox/{sandboxId}/toolbox/project-dir', operationId: 'toolboxProxyGetProjectDir', public: false, params: [] },
-  { method: 'GET', path: '/api/toolbox/{sandboxId}/toolbox/files', operationId: 'toolboxProxyListFiles', public: false, params: [{ name: 'path', in: 'query', required: true, schema: { type: 'string' } }] },
-  {
-    method: 'POST',
-    path: '/api/toolbox/{sandboxId}/toolbox/process/execute',
-    operationId: 'toolboxProxyExecute',
-    public: false,
-    params: [],
-    body: { required: true, schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } } },
-  },
   { method: 'GET', path: '/preview/3000-{sandboxId}/', operationId: 'previewProxyAppPort', public: false, params: [] },
   { method: 'GET', path: '/preview/2280-{sandboxId}/version', operationId: 'previewProxyToolboxPort', public: false, params: [] },
   {
@@ -48,7 +40,7 @@ const undocumented: Operation[] = [
 
 /** What the undocumented routes demand; the documented ones follow shoal-policy.ts. */
 function access(op: Operation): Access {
-  if (op.operationId.startsWith('toolboxProxy') || op.operationId.startsWith('previewProxyToolbox')) return { kind: 'user', permission: 'write:sandboxes' };
+  if (op.operationId.startsWith('previewProxyToolbox')) return { kind: 'user', permission: 'write:sandboxes' };
   if (op.operationId === 'previewProxyAppPort') return { kind: 'user' };
   return shoalAccess(op);
 }
@@ -74,7 +66,7 @@ function attackBody(op: Operation): unknown {
       return { unschedulable: true };
     case 'createRunner':
       return { domain: 'attacker.test', apiUrl: 'http://127.0.0.1:9', proxyUrl: 'http://127.0.0.1:9', apiKey: 'a'.repeat(32), cpu: 1, memoryGiB: 1, diskGiB: 1, region: 'us' };
-    case 'toolboxProxyExecute':
+    case 'executeCommand':
     case 'previewProxyToolboxExecute':
       return { command: 'touch /tmp/attacker-was-here' };
     default:
@@ -93,7 +85,19 @@ function pathParams(op: Operation): Record<string, string> {
     interval: '7',
     isPublic: 'true',
     authToken: a.previewToken || 'no-token',
+    // Issue 12's organization, user and webhook routes: ids nobody holds (the attacker learns nothing either way).
+    roleId: '00000000-0000-4000-8000-000000000001',
+    invitationId: '00000000-0000-4000-8000-000000000002',
+    messageId: '00000000-0000-4000-8000-000000000003',
+    provider: 'github',
+    providerUserId: 'tenancy',
+    // Toolbox operations: names inside org A's sandbox.
+    sessionId: 'tenancy-session',
+    commandId: 'tenancy-command',
+    processName: 'xvfb',
+    volumeId: victimVolume.id,
   };
+  if (op.path.includes('/volumes/by-name/')) values.name = victimVolume.name;
   if (op.path.includes('/users/{id}')) values.id = a.userId;
   else if (op.path.includes('/snapshots/{id}')) values.id = tenants.defaultSnapshotId;
   else values.id = tenants.runnerId;
@@ -115,6 +119,9 @@ before(async () => {
   baseUrl = platform.apiUrl.replace(/\/api$/, '');
   documented = listOperations(await fetchOpenApi(baseUrl));
   tenants = await setUpTenants(platform.apiUrl, platform.apiKey);
+  const volume = await api<{ id: string; name: string }>(platform.apiUrl, tenants.a.key, 'POST', '/volumes', { name: `tenancy-victim-${Date.now()}` });
+  assert.equal(volume.status, 200, volume.text);
+  victimVolume = volume.json;
   console.log(`[tenancy] org A sandbox ${tenants.a.sandbox.id}: ${tenants.a.sandboxNote}`);
   const a = tenants.a;
   target = {
@@ -134,12 +141,16 @@ before(async () => {
       a.victimKeyName,
       a.sshToken,
       a.previewToken,
+      victimVolume.name,
       a.key,
       a.expiredKey,
       ...Object.values(a.missingPermission),
     ].filter((s) => s.length >= 8),
   };
-  baseline = await victimState(platform.apiUrl, tenants);
+  // The SSH token check needs the gateway's credential: without a gateway the suite would silently check less.
+  assert.ok(platform.ssh?.token, 'the platform runs an SSH gateway');
+  baseline = await victimState(platform.apiUrl, tenants, platform.ssh?.token);
+  assert.equal((baseline as { sshAccess: { status: number } | null }).sshAccess?.status, 200, "org A's SSH token validates with the gateway's credential");
 });
 
 after(async () => {
@@ -193,7 +204,7 @@ describe('attacks on organization A', () => {
       const { violations, calls } = await runAttack(target, attack);
       assert.ok(calls.length > 0, 'the attack made calls');
       assert.equal(violations.length, 0, `violations:\n${formatViolations(violations)}`);
-      assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline, "org A's resources changed");
+      assert.deepEqual(await victimState(platform.apiUrl, tenants, platform.ssh?.token), baseline, "org A's resources changed");
     });
   }
 });
@@ -201,12 +212,14 @@ describe('attacks on organization A', () => {
 test('privilege escalation: a key without write:sandboxes cannot mint a key that has it', async () => {
   const r = await api(platform.apiUrl, tenants.a.missingPermission['write:sandboxes']!, 'POST', '/api-keys', { name: 'escalated', permissions: ['write:sandboxes'] });
   assert.equal(r.status, 403, r.text);
-  assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+  assert.deepEqual(await victimState(platform.apiUrl, tenants, platform.ssh?.token), baseline);
 });
 
 describe('preview proxy: the toolbox port 2280 needs an API key with write:sandboxes (issue 9)', () => {
   const toolbox = () => `/preview/2280-${tenants.a.sandbox.id}/version`;
   const refusedStatuses = [401, 403];
+  // Another organization's key is told the sandbox does not exist (404): a 403 would confirm the id.
+  const refusedOr404 = [...refusedStatuses, 404];
 
   test('the preview token alone opens the app port but never 2280, in the header or the query, public or not', async () => {
     const token = tenants.a.previewToken;
@@ -222,7 +235,7 @@ describe('preview proxy: the toolbox port 2280 needs an API key with write:sandb
         ["org B's key and the token", toolbox(), { authorization: `Bearer ${tenants.b.key}`, 'x-daytona-preview-token': token }],
       ] as Array<[string, string, Record<string, string>]>) {
         const r = await send(baseUrl, 'GET', path, { headers });
-        assert.ok(refusedStatuses.includes(r.status), `${what}, ${how}: 2280 answered ${r.status}: ${r.text}`);
+        assert.ok((how.startsWith("org B's") ? refusedOr404 : refusedStatuses).includes(r.status), `${what}, ${how}: 2280 answered ${r.status}: ${r.text}`);
         // The error envelope names the request path; only a token the request did not carry would be a leak.
         if (!path.includes(token)) assert.ok(!r.text.includes(token), `${what}, ${how}: the answer reveals the token`);
       }
@@ -235,7 +248,7 @@ describe('preview proxy: the toolbox port 2280 needs an API key with write:sandb
     } finally {
       await api(platform.apiUrl, tenants.a.key, 'POST', `/sandbox/${tenants.a.sandbox.id}/public/false`);
     }
-    assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+    assert.deepEqual(await victimState(platform.apiUrl, tenants, platform.ssh?.token), baseline);
   });
 
   test('a key without write:sandboxes cannot fetch the preview link of port 2280 (it may for app ports)', async () => {
@@ -253,7 +266,7 @@ describe('preview proxy: the toolbox port 2280 needs an API key with write:sandb
     assert.equal(key.status, 403, key.text);
     const user = await api(platform.apiUrl, narrowed, 'POST', '/users', { name: 'narrowed-made-user', createApiKey: true });
     assert.equal(user.status, 403, user.text);
-    assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+    assert.deepEqual(await victimState(platform.apiUrl, tenants, platform.ssh?.token), baseline);
   });
 });
 
@@ -265,7 +278,7 @@ test("org B's key with org A's organization header still acts as org B", async (
 });
 
 test("after the whole sweep org A's sandbox, keys and organization are unchanged and the API is healthy", async () => {
-  assert.deepEqual(await victimState(platform.apiUrl, tenants), baseline);
+  assert.deepEqual(await victimState(platform.apiUrl, tenants, platform.ssh?.token), baseline);
   const health = await send(baseUrl, 'GET', '/api/health');
   assert.equal(health.status, 200);
   assert.ok(platform.api.running, 'the API process is still running');

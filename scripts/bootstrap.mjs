@@ -17,6 +17,15 @@ export const DEBIAN_PACKAGES = [
   'buildah', 'busybox-static',
   // A second, independent S3 client for the object storage tests (apps/objects/test/s3cmd.medium.test.ts).
   's3cmd',
+  // The runner's s3 volume driver mounts volumes from object storage with it (apps/runner/src/volumes/s3-driver.ts).
+  's3fs',
+  // `shoal ssh` runs the system ssh; the SSH gateway's tests drive OpenSSH's ssh, scp and sftp, and a shell under tmux.
+  'openssh-client', 'tmux',
+  // The computer-use e2e opens the desktop's web VNC client through the preview URL in a headless browser (puppeteer-core).
+  'chromium',
+  // The toolbox's computer-use tests start a real desktop on the host with the desktop snapshot's programs
+  // (apps/toolbox/test/computer-use.medium.test.ts): X server, window manager, VNC, noVNC, input, screenshots, xterm and xev.
+  'xvfb', 'openbox', 'x11vnc', 'novnc', 'websockify', 'xdotool', 'imagemagick', 'x11-utils', 'xterm',
 ];
 
 export class SetupError extends Error {}

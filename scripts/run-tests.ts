@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { startRegistry, freePort, type RunningRegistry } from '@shoal/platform';
 import { ensureDefaultRootfs } from '../apps/runner/src/images/default-image.js';
+import { ensureDesktopRootfs } from '../apps/runner/src/images/desktop-image.js';
 
 const root = new URL('..', import.meta.url).pathname;
 type Tier = 'static' | 'small' | 'medium' | 'e2e';
@@ -43,14 +44,67 @@ function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env):
   });
 }
 
+/**
+ * e2e files that observe only the platform they start (own data dir, database, bridge, subnet, API keys): safe to
+ * run beside another such file. Anything that counts host-wide processes, mounts, cgroups or uid ranges, kills
+ * processes by role, or asserts on timing stays out of this list, and so do the image builds (builds,
+ * images-acceptance): they keep both cores busy on their own, and paired on a loaded host images-acceptance took
+ * 28 minutes and lost its log streams.
+ */
+const SELF_CONTAINED_E2E = new Set([
+  'e2e/first-run.e2e.test.ts',
+  'e2e/generated-client.e2e.test.ts',
+  'e2e/input.e2e.test.ts',
+  'e2e/object-storage.e2e.test.ts',
+  'e2e/oidc-login.e2e.test.ts',
+  'e2e/org-access.e2e.test.ts',
+  'e2e/registry-auth.e2e.test.ts',
+  'e2e/restart.e2e.test.ts',
+  'e2e/sandbox-lifecycle.e2e.test.ts',
+  'e2e/snapshots.e2e.test.ts',
+  'e2e/ssh.e2e.test.ts',
+  'e2e/tenancy.e2e.test.ts',
+  'e2e/toolbox-fs.e2e.test.ts',
+  'e2e/toolbox-git.e2e.test.ts',
+  'e2e/volumes.e2e.test.ts',
+  'e2e/webhooks.e2e.test.ts',
+  'e2e/containment-credentials.e2e.test.ts',
+  'e2e/toolbox-process.e2e.test.ts',
+  'e2e/lsp.e2e.test.ts',
+  'e2e/observability.e2e.test.ts',
+  // Last in the queue: it waits for the desktop image, built in the background while the files above run.
+  'e2e/computer-use.e2e.test.ts',
+]);
+
+/** Like run(), with stdout and stderr collected and written out in one piece when the process ends. */
+function runHeld(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => chunks.push(b));
+    child.stderr.on('data', (b: Buffer) => chunks.push(b));
+    child.on('close', (code, signal) => {
+      process.stdout.write(Buffer.concat(chunks));
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
 interface Counts {
   passed: number;
   failed: number;
   skipped: number;
 }
 
-async function runNodeTests(files: string[], concurrency: number, timeoutMs: number, env: NodeJS.ProcessEnv, tapFile: string): Promise<Counts> {
-  const code = await run(
+async function runNodeTests(
+  files: string[],
+  concurrency: number,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+  tapFile: string,
+  holdOutput = false,
+): Promise<Counts> {
+  const code = await (holdOutput ? runHeld : run)(
     process.execPath,
     [
       '--import',
@@ -72,6 +126,41 @@ async function runNodeTests(files: string[], concurrency: number, timeoutMs: num
   const counts = { passed: num('pass'), failed: num('fail') + num('cancelled'), skipped: num('skipped') + num('todo') };
   if (code !== 0 && counts.failed === 0) counts.failed = 1;
   return counts;
+}
+
+/**
+ * Runs each file in its own `node --test` so its wall time is known. With one file at a time its output streams live;
+ * with more, each file's output is held and printed whole when it ends, so two files' lines never interleave.
+ */
+async function runFilesEach(
+  files: string[],
+  concurrency: number,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+  scratch: string,
+  timings: { file: string; s: number }[],
+  ready: (file: string) => Promise<void> = () => Promise.resolve(),
+): Promise<Counts> {
+  const total: Counts = { passed: 0, failed: 0, skipped: 0 };
+  const queue = [...files];
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      const name = relative(root, file);
+      await ready(file);
+      const tap = join(scratch, `${name.replace(/[/\\]/g, '_')}.tap`);
+      const t0 = performance.now();
+      console.log(`\n-- ${name}: started${concurrency > 1 ? ' (output when it ends)' : ''}`);
+      const c = await runNodeTests([file], 1, timeoutMs, env, tap, concurrency > 1);
+      const seconds = (performance.now() - t0) / 1000;
+      timings.push({ file: name, s: seconds });
+      console.log(`-- ${name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped in ${seconds.toFixed(0)} s`);
+      total.passed += c.passed;
+      total.failed += c.failed;
+      total.skipped += c.skipped;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  return total;
 }
 
 async function main(): Promise<number> {
@@ -129,11 +218,48 @@ async function main(): Promise<number> {
         await ensureDefaultRootfs(join(scratch, 'default-image-work'), env.SHOAL_IMAGE_CACHE_DIR, (line) => console.log(line));
         await rm(join(scratch, 'default-image-work'), { recursive: true, force: true });
       }
-      // e2e files each start real platform processes and sandboxes: one at a time on this 2-core machine.
-      const concurrency = tier === 'e2e' ? 1 : 2;
+      // The desktop snapshot's root filesystem (issue 14) only when its e2e runs: Chromium and the X stack add minutes
+      // of apt. It is built while the first e2e files run (they mostly wait on processes) and awaited before
+      // computer-use starts.
+      let desktopImage: Promise<void> | undefined;
+      if (tier === 'e2e' && files.some((f) => f.endsWith('/computer-use.e2e.test.ts'))) {
+        console.log('building (or finding) the desktop image root filesystem in the background...');
+        const cache = env.SHOAL_IMAGE_CACHE_DIR!;
+        desktopImage = ensureDesktopRootfs(join(scratch, 'desktop-image-work'), cache, (line) => console.log(line)).then(() =>
+          rm(join(scratch, 'desktop-image-work'), { recursive: true, force: true }),
+        );
+        // Awaited below; until then a failure must not surface as an unhandled rejection.
+        desktopImage.catch(() => undefined);
+      }
       // Per test (a suite's hooks included); generous: e2e builds on a loaded 2-core machine take minutes.
       const timeoutMs = tier === 'e2e' ? 30 * 60_000 : 10 * 60_000;
-      add(await runNodeTests(files, concurrency, timeoutMs, env, join(scratch, `${tier}.tap`)));
+      if (tier !== 'e2e') {
+        add(await runNodeTests(files, 2, timeoutMs, env, join(scratch, `${tier}.tap`)));
+        continue;
+      }
+      // e2e files each start real platform processes and sandboxes. Files that only see their own platform run two
+      // at a time (most of their time is waiting on processes and HTTP); files that look at the whole host
+      // (leftover processes, mounts, cgroups, uid ranges), kill shared things, or measure timing run alone.
+      const pairs = Number(process.env.SHOAL_E2E_CONCURRENCY ?? 2);
+      const order = [...SELF_CONTAINED_E2E];
+      const shared = files
+        .filter((f) => SELF_CONTAINED_E2E.has(relative(root, f)))
+        .sort((a, b) => order.indexOf(relative(root, a)) - order.indexOf(relative(root, b)));
+      const alone = files.filter((f) => !SELF_CONTAINED_E2E.has(relative(root, f)));
+      const timings: { file: string; s: number }[] = [];
+      for (const [group, concurrency] of [
+        [shared, pairs],
+        [alone, 1],
+      ] as const) {
+        // SHOAL_E2E_GROUP=shared|alone runs one of the two groups (to check the paired files on their own).
+        const only = process.env.SHOAL_E2E_GROUP;
+        if (group.length === 0 || (only && only !== (group === shared ? 'shared' : 'alone'))) continue;
+        console.log(`\n== e2e: ${group.length} file(s), ${concurrency} at a time`);
+        const ready = (file: string) => (desktopImage && file.endsWith('/computer-use.e2e.test.ts') ? desktopImage : Promise.resolve());
+        add(await runFilesEach(group, concurrency, timeoutMs, env, scratch, timings, ready));
+      }
+      timings.sort((a, b) => b.s - a.s);
+      console.log(`\ne2e wall time per file (s): ${timings.map((t) => `${t.file} ${t.s.toFixed(0)}`).join(', ')}`);
     }
   } finally {
     await stop();

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,13 +35,49 @@ function usedSecondOctets(): Set<number> {
   return used;
 }
 
+/** Octets claimed by e2e files of this run (they run two at a time), so two files never pick one subnet. */
+function claimDir(): string | undefined {
+  const scratch = process.env.SHOAL_TEST_SCRATCH;
+  return scratch ? join(scratch, 'subnet-claims') : undefined;
+}
+
+function claim(octet: number): boolean {
+  const dir = claimDir();
+  if (!dir) return true;
+  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(join(dir, String(octet)));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+export function releaseSubnetOctet(base: number, runners: number): void {
+  const dir = claimDir();
+  if (!dir) return;
+  for (let i = 0; i < runners; i++) rmSync(join(dir, String(base + i)), { recursive: true, force: true });
+}
+
+/**
+ * A free 10.x.0.0/16 range per runner, x from 100 to 199: not routed on this host and not claimed by another e2e file
+ * of the run (two files starting at once would both see the same octet free in the routing table).
+ */
 export function pickSubnetOctet(runners: number): number {
   const used = usedSecondOctets();
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 100 + Math.floor(Math.random() * 100);
+    const base = 100 + Math.floor(Math.random() * (101 - runners));
     let ok = true;
     for (let i = 0; i < runners; i++) if (used.has(base + i)) ok = false;
+    if (!ok) continue;
+    const got: number[] = [];
+    for (let i = 0; i < runners && ok; i++) {
+      if (claim(base + i)) got.push(base + i);
+      else ok = false;
+    }
     if (ok) return base;
+    for (const o of got) releaseSubnetOctet(o, 1);
   }
   throw new Error('no free 10.x.0.0/16 range for test runners');
 }
@@ -82,12 +118,13 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     recent.push(line);
     if (recent.length > 200) recent.shift();
   };
+  const subnetOctet = opts.subnetOctet ?? pickSubnetOctet(runners);
   const options: PlatformOptions = {
     dataDir,
     apiPort: await freePort(),
     bridgePrefix: `sht${id}`,
     preferWellKnownPorts: false,
-    subnetOctet: pickSubnetOctet(runners),
+    subnetOctet,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(process.env.SHOAL_TEST_REGISTRY ? { registryAddress: process.env.SHOAL_TEST_REGISTRY } : {}),
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
@@ -118,6 +155,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     },
     close: async () => {
       await platform.stop();
+      if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
       await dropDatabase().catch(() => undefined);
       // A recursive delete would walk into anything still mounted below the data dir (a sandbox's disk image):
       // leave the directory for inspection instead, and say so.
@@ -129,6 +167,9 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
   try {
     return wrap(await start());
   } catch (err) {
+    // startPlatform has stopped what it started; what the harness made for it goes too.
+    if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
+    await dropDatabase().catch(() => undefined);
     // A start that fails in CI is otherwise undiagnosable: the processes' own lines are the only record of why.
     throw new Error(`${(err as Error).message}\n--- last ${recent.length} platform log lines ---\n${recent.join('\n')}`, { cause: err });
   }

@@ -2,14 +2,21 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { addToolboxOperations } from './openapi/toolbox-paths.js';
 import type pg from 'pg';
 import { errorEnvelope, reasonPhrase } from '@shoal/contracts';
 import type { ApiConfig } from './config.js';
 import { createDb, createPool } from './db/database.js';
 import { ApiError } from './errors.js';
 import { AuthService } from './auth/auth.service.js';
+import { registerAudit, AuditRetention } from './audit/index.js';
+import { AuditRepository } from './repositories/audit.repository.js';
+import { AuditService } from './services/audit.service.js';
 import './auth/principal.js';
 import { AuthRepository } from './repositories/auth.repository.js';
+import { UserRepository } from './repositories/user.repository.js';
+import { UserService } from './services/user.service.js';
+import { UserKeyPairs } from './auth/user-key-pair.js';
 import { ApiKeyRepository } from './repositories/api-key.repository.js';
 import { OrganizationRepository } from './repositories/organization.repository.js';
 import { RunnerRepository } from './repositories/runner.repository.js';
@@ -19,6 +26,11 @@ import { Reconciler } from './reconciler/reconciler.js';
 import { SandboxEvents } from './reconciler/sandbox-events.js';
 import { BuildDriver } from './reconciler/build-driver.js';
 import { HttpSnapshotRunnerClient, SnapshotManager } from './reconciler/snapshot-manager.js';
+import { VolumeManager } from './reconciler/volume-manager.js';
+import { HttpVolumeRunnerClient, LocalVolumeStorage, S3VolumeStorage } from './reconciler/volume-storage.js';
+import { VolumeRepository } from './repositories/volume.repository.js';
+import { volumeSchemas } from './routes/volumes/index.js';
+import { VolumeService } from './services/volume.service.js';
 import { BuildService, HttpBuildRunnerClient, type BuildRunnerClient } from './services/build.service.js';
 import { SnapshotService } from './services/snapshot.service.js';
 import { internalRegistryHost } from './services/registry-credentials.js';
@@ -34,10 +46,18 @@ import { HttpSnapshotProbe, ReadinessService, type SnapshotProbe } from './servi
 import { ReadinessRepository } from './repositories/readiness.repository.js';
 import type { Services } from './services/services.js';
 import { ObjectStorageService } from './services/object-storage.service.js';
+import { WebhookService } from './services/webhook.service.js';
+import { WebhookRepository } from './repositories/webhook.repository.js';
+import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
 import { sharedSchemas } from './schemas.js';
 import { apiRoutes } from './routes/index.js';
 import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/proxy.js';
+import { SshAccessRepository } from './repositories/ssh-access.repository.js';
 import { ProxyTraffic } from './proxy/traffic.js';
+import { ApiMetrics } from './metrics/api-metrics.js';
+import { acceptedRequestId, registerObservability } from './metrics/observability.js';
+import { countSandboxStates } from './metrics/sandbox-states.js';
+import { startTracing } from './tracing/tracing.js';
 
 export interface AppDeps {
   config: Readonly<ApiConfig>;
@@ -59,17 +79,19 @@ export interface AppDeps {
 
 export interface ShoalApp extends FastifyInstance {
   reconciler: Reconciler;
+  /** This app's Prometheus registry (GET /metrics). */
+  metrics: ApiMetrics;
 }
 
 /** Builds the API without listening: tests use `inject`, main.ts listens. Migrations are the caller's job (see db/migrate.ts). */
 export async function build(deps: AppDeps): Promise<ShoalApp> {
   const { config } = deps;
+  // Process-wide and idempotent; without SHOAL_OTLP_ENDPOINT nothing of the OpenTelemetry SDK is loaded.
+  await startTracing(config.otlpEndpoint, 'shoal-api');
   const app = Fastify({
     logger: deps.logger ?? false,
-    genReqId: (req) => {
-      const id = req.headers['x-request-id'];
-      return typeof id === 'string' && id.length <= 128 ? id : randomUUID();
-    },
+    // A caller's X-Request-Id is kept when it is plain (it is logged and sent on to the runner); anything else gets a new one.
+    genReqId: (req) => acceptedRequestId(req.headers['x-request-id']) ?? randomUUID(),
     // Preview traffic addressed by host name ({port}-{id}.{domain}) is routed like the path form /preview/{port}-{id}/...
     rewriteUrl: previewHostRewrite(config.previewDomain),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } },
@@ -98,9 +120,12 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const adapter = deps.runnerAdapter ?? new HttpRunnerAdapter(config.platformSecret);
   const httpAdapter = adapter instanceof HttpRunnerAdapter ? adapter : new HttpRunnerAdapter(config.platformSecret);
 
+  const metrics = new ApiMetrics(() => countSandboxStates(db));
+  app.decorate('metrics', metrics);
   const sandboxRepo = new SandboxRepository(db);
   const runnerRepo = new RunnerRepository(db);
-  const runnerService = new RunnerService(runnerRepo, sandboxRepo, adapter, app.log, config.runnerHealthIntervalMs);
+  const snapshotRunners = new HttpSnapshotRunnerClient(config.platformSecret);
+  const runnerService = new RunnerService(runnerRepo, sandboxRepo, adapter, app.log, config.runnerHealthIntervalMs, snapshotRunners);
   let reconciler: Reconciler | null = null;
   let snapshotManager: SnapshotManager | null = null;
   let buildDriver: BuildDriver | null = null;
@@ -118,9 +143,9 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     leaseMs: config.claimLeaseMs,
     runnerHealthIntervalMs: config.runnerHealthIntervalMs,
     autoTransitionIntervalMs: config.autoTransitionIntervalMs,
+    metrics,
   });
   app.decorate('reconciler', reconciler);
-  const snapshotRunners = new HttpSnapshotRunnerClient(config.platformSecret);
   const registryHost = internalRegistryHost(config.defaultSnapshotImage);
   const dockerRegistryRepo = new DockerRegistryRepository(db);
   // Also the snapshot manager's RegistryCredentialsLookup: pulls use the organization's docker-registry entries.
@@ -133,7 +158,20 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     defaultSnapshot: config.defaultSnapshot,
   });
 
-  const authService = new AuthService(new AuthRepository(db), app.log);
+  const volumeStorage =
+    config.volumeDriver === 's3'
+      ? new S3VolumeStorage({
+          url: config.objectStorage.url!,
+          region: config.objectStorage.region,
+          bucket: config.objectStorage.bucket,
+          accessKey: config.objectStorage.accessKey!,
+          secretKey: config.objectStorage.secretKey!,
+        })
+      : new LocalVolumeStorage(() => new VolumeRepository(db).runners(), new HttpVolumeRunnerClient(config.platformSecret), app.log);
+  const volumeManager = new VolumeManager(db, volumeStorage, app.log, { intervalMs: Math.max(config.reconcileIntervalMs, 500) * 5, leaseMs: config.claimLeaseMs });
+
+  const users = new UserService(new UserRepository(db), new UserKeyPairs(config.platformSecret));
+  const authService = new AuthService(new AuthRepository(db), app.log, users, config.oidc, config.sshGateway.token);
   const probe: SnapshotProbe =
     deps.snapshotProbe ??
     (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
@@ -152,6 +190,10 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       config.registryTokenKeyFile && config.registryTokenCertFile ? { keyFile: config.registryTokenKeyFile, certFile: config.registryTokenCertFile } : undefined,
     ),
     objectStorage: new ObjectStorageService(config),
+    webhooks: new WebhookService(db, config.webhooks, config.platformSecret, config.publicUrl),
+    audit: new AuditService(new AuditRepository(db)),
+    users,
+    volumes: new VolumeService(db, volumeManager),
   };
 
   const builds = new BuildService(
@@ -168,24 +210,45 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     { timeoutMs: config.buildTimeoutSeconds * 1000, wakeBuilds: () => buildDriver?.wake() },
   );
   buildDriver = new BuildDriver(db, builds, app.log, { intervalMs: Math.max(config.reconcileIntervalMs, 500), leaseMs: config.claimLeaseMs });
+  // Webhook deliveries from the outbox (webhooks/*), claimed by any replica like the other background work.
+  const webhookWorker = new WebhookDeliveryWorker(new WebhookRepository(db), config.databaseUrl, config.webhooks, app.log, {
+    intervalMs: Math.max(config.reconcileIntervalMs, 500),
+    leaseMs: config.claimLeaseMs,
+    onAttempt: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
+  });
   services.sandboxes.builds = builds;
   services.snapshots.builds = builds;
   services.builds = builds;
 
   registerParsers(app);
   registerErrorHandling(app);
+  // Before any route: it wraps route handlers so they run in the request's trace context.
+  registerObservability(app, metrics, config.metrics);
 
   app.decorateRequest('principal', null);
   // Authentication runs before body parsing and validation, so unauthenticated callers get 401 before any 400.
   app.addHook('onRequest', async (req) => {
     const requirement = req.routeOptions.config?.auth;
     if (!requirement || requirement === 'none') return;
-    const principal = await authService.resolve(req.headers.authorization);
-    authService.check(principal, requirement, req.routeOptions.config.permission);
+    const principal = await authService.resolve(req.headers.authorization, {
+      header: req.headers['x-daytona-organization-id'],
+      param: (req.params as { organizationId?: string } | undefined)?.organizationId,
+    });
+    // Set before the check, so a refused write is still audited with who tried it (audit/hooks.ts).
     req.principal = principal;
+    authService.check(principal, requirement, req.routeOptions.config.permission);
   });
+  // After authentication (the row names the caller), before every route: writes are recorded (audit/hooks.ts).
+  registerAudit(app, {
+    audit: services.audit,
+    ...(config.audit.toolboxRequests
+      ? { toolbox: { resolvePrincipal: (authorization) => authService.resolve(authorization), sandboxOrganization: async (id) => (await sandboxRepo.findById(id))?.organizationId ?? null } }
+      : {}),
+  });
+  const auditRetention = new AuditRetention(services.audit, config.audit.retentionDays, app.log);
 
   for (const schema of sharedSchemas) app.addSchema(schema);
+  for (const schema of volumeSchemas) app.addSchema(schema);
 
   await app.register(swagger, {
     openapi: {
@@ -195,6 +258,11 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transformObject: (d) => {
+      const doc = (d as { openapiObject: Parameters<typeof addToolboxOperations>[0] }).openapiObject;
+      addToolboxOperations(doc);
+      return doc as never;
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'none' } }, async () => app.swagger());
@@ -206,7 +274,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     { prefix: '/api' },
   );
   // Proxied user traffic has connections, timeouts and per-organization caps of its own (proxy/traffic.ts).
-  const proxyDeps = { authService, sandboxes: sandboxRepo, runners: runnerRepo, http: httpAdapter, traffic: ProxyTraffic.fromConfig(config), config };
+  const proxyDeps = { authService, sandboxes: sandboxRepo, runners: runnerRepo, sshAccess: new SshAccessRepository(db), http: httpAdapter, traffic: ProxyTraffic.fromConfig(config), config, metrics };
   await app.register(async (proxy) => {
     proxyRoutes(proxy, proxyDeps);
   });
@@ -217,13 +285,20 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       await events.start();
       reconciler!.start();
       snapshotManager!.start();
+      volumeManager.start();
       buildDriver!.start();
+      await webhookWorker.start();
+      auditRetention.start();
     });
   }
   app.addHook('onClose', async () => {
     await reconciler!.stop();
     await snapshotManager!.stop();
+    await volumeManager.stop();
+    if (volumeStorage instanceof S3VolumeStorage) volumeStorage.destroy();
     await buildDriver!.stop();
+    await webhookWorker.stop();
+    await auditRetention.stop();
     await events.close();
     await proxyDeps.traffic.close();
     await httpAdapter.close();

@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { loadAuditConfig, type AuditConfig } from './audit/config.js';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.js';
 
 /** Everything the API reads from its environment, validated once and frozen. */
 export interface ApiConfig {
@@ -10,6 +12,8 @@ export interface ApiConfig {
   dataDir: string | undefined;
   defaultSnapshot: string;
   defaultSnapshotImage: string;
+  /** Register Shoal's desktop snapshot (DESKTOP_SNAPSHOT, built by a runner on first use); `shoal up` turns it on. */
+  desktopSnapshot?: boolean;
   previewDomain: string | undefined;
   adminApiKey: string | undefined;
   /**
@@ -46,6 +50,12 @@ export interface ApiConfig {
   /** Idle bound of a proxied WebSocket (PTY, log follow) in both directions; 0: none. */
   proxyWsIdleTimeoutMs: number;
   version: string;
+  /**
+   * SSH gateway (apps/ssh-gateway): the service credential only the gateway holds, the one caller of validateSshAccess
+   * (SHOAL_SSH_GATEWAY_TOKEN, at least 32 characters; unset: no caller can validate), and the host:port users connect
+   * to, which createSshAccess names in sshCommand (SHOAL_SSH_GATEWAY_ADDRESS).
+   */
+  sshGateway: { token: string | undefined; address: string | undefined };
   /** host:port of Shoal's internal registry: SHOAL_REGISTRY_ADDRESS, else the host of the default snapshot image. */
   internalRegistry: string;
   /**
@@ -54,6 +64,12 @@ export interface ApiConfig {
    */
   registryTokenKeyFile: string | undefined;
   registryTokenCertFile: string | undefined;
+  /**
+   * OIDC login (bearer JWTs of one issuer, README "OIDC login"): SHOAL_OIDC_ISSUER (issuer base URL; discovery at
+   * `<issuer>/.well-known/openid-configuration`), SHOAL_OIDC_AUDIENCE (the `aud` tokens must carry), SHOAL_OIDC_CLIENT_ID
+   * (what GET /config tells clients; default: the audience). Unset issuer: JWTs are not accepted.
+   */
+  oidc: { issuer: string; audience: string; clientId: string } | undefined;
   /** Object storage for build contexts (README "Object storage"). Unset url: push-access answers 503. */
   objectStorage: {
     /** Path-style S3 endpoint the API and runners use (SHOAL_S3_URL). */
@@ -72,6 +88,19 @@ export interface ApiConfig {
     pushAccess: 'session' | 'shared' | 'none';
     pushAccessTtlSeconds: number;
   };
+  /**
+   * Where volume data lives (SHOAL_VOLUME_DRIVER, read once at start; README "Volumes"): `local` (default) directories
+   * on each runner host, `s3` objects under `volumes/<id>/` in the object storage bucket (needs SHOAL_S3_URL and keys).
+   */
+  volumeDriver: 'local' | 's3';
+  /** Shoal's own webhook delivery (webhooks/config.ts). */
+  webhooks: WebhookConfig;
+  /** The audit log (audit/config.ts): retention and toolbox recording. */
+  audit: AuditConfig;
+  /** GET /metrics (README "Metrics"): SHOAL_METRICS=off hides it; SHOAL_METRICS_TOKEN makes it want that bearer token. */
+  metrics: { enabled: boolean; token: string | undefined };
+  /** OTLP/HTTP collector base URL (SHOAL_OTLP_ENDPOINT); unset: no traces and the OpenTelemetry SDK is never loaded. */
+  otlpEndpoint: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -124,6 +153,11 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
   if (!['session', 'shared', 'none'].includes(pushAccess)) errors.push('SHOAL_S3_PUSH_ACCESS must be session, shared or none');
   if (pushAccess === 'shared' && (!env.SHOAL_S3_ACCESS_KEY || !env.SHOAL_S3_SECRET_KEY)) errors.push('SHOAL_S3_PUSH_ACCESS=shared needs SHOAL_S3_ACCESS_KEY and SHOAL_S3_SECRET_KEY');
 
+  const oidcIssuer = env.SHOAL_OIDC_ISSUER ? env.SHOAL_OIDC_ISSUER.replace(/\/+$/, '') : undefined;
+  if (oidcIssuer && !/^https?:\/\/[^/]+/.test(oidcIssuer)) errors.push('SHOAL_OIDC_ISSUER must be an http(s):// URL');
+  if (oidcIssuer && !env.SHOAL_OIDC_AUDIENCE) errors.push('SHOAL_OIDC_ISSUER needs SHOAL_OIDC_AUDIENCE (the audience tokens are issued for)');
+  if (!oidcIssuer && (env.SHOAL_OIDC_AUDIENCE || env.SHOAL_OIDC_CLIENT_ID)) errors.push('SHOAL_OIDC_AUDIENCE and SHOAL_OIDC_CLIENT_ID need SHOAL_OIDC_ISSUER');
+
   const config: ApiConfig = {
     databaseUrl,
     host,
@@ -132,6 +166,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     dataDir: env.SHOAL_DATA_DIR || undefined,
     defaultSnapshot: env.SHOAL_DEFAULT_SNAPSHOT || 'shoal/sandbox:0.1.0',
     defaultSnapshotImage: env.SHOAL_DEFAULT_SNAPSHOT_IMAGE || '127.0.0.1:5100/shoal/sandbox:0.1.0',
+    desktopSnapshot: ['1', 'true', 'yes', 'on'].includes((env.SHOAL_DESKTOP_SNAPSHOT ?? '').toLowerCase()),
     previewDomain,
     adminApiKey,
     writeCredentials: env.SHOAL_WRITE_CREDENTIALS !== '0',
@@ -154,6 +189,9 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     internalRegistry: '',
     registryTokenKeyFile: env.SHOAL_REGISTRY_TOKEN_KEY_FILE || undefined,
     registryTokenCertFile: env.SHOAL_REGISTRY_TOKEN_CERT_FILE || undefined,
+    oidc: oidcIssuer
+      ? { issuer: oidcIssuer, audience: env.SHOAL_OIDC_AUDIENCE ?? '', clientId: env.SHOAL_OIDC_CLIENT_ID || env.SHOAL_OIDC_AUDIENCE || '' }
+      : undefined,
     objectStorage: {
       url: s3Url,
       publicUrl: env.SHOAL_S3_PUBLIC_URL ? env.SHOAL_S3_PUBLIC_URL.replace(/\/+$/, '') : s3Url,
@@ -164,7 +202,21 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
       pushAccess,
       pushAccessTtlSeconds: intVar(env, 'SHOAL_S3_PUSH_ACCESS_TTL_SECONDS', 3600, errors, 60),
     },
+    webhooks: loadWebhookConfig(env, errors),
+    audit: loadAuditConfig(env, errors),
+    metrics: { enabled: !['off', 'false', '0'].includes((env.SHOAL_METRICS ?? '').toLowerCase()), token: env.SHOAL_METRICS_TOKEN || undefined },
+    otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
+    volumeDriver: (env.SHOAL_VOLUME_DRIVER || 'local') as ApiConfig['volumeDriver'],
+    sshGateway: { token: env.SHOAL_SSH_GATEWAY_TOKEN || undefined, address: env.SHOAL_SSH_GATEWAY_ADDRESS || undefined },
   };
+  if (config.sshGateway.token && config.sshGateway.token.length < 32) errors.push('SHOAL_SSH_GATEWAY_TOKEN must be at least 32 characters');
+  if (config.sshGateway.address && !/^[^\s:@]+:\d{1,5}$/.test(config.sshGateway.address)) errors.push('SHOAL_SSH_GATEWAY_ADDRESS must be host:port');
+  if (config.otlpEndpoint && !/^https?:\/\/[^/]+/.test(config.otlpEndpoint)) errors.push('SHOAL_OTLP_ENDPOINT must be an http(s):// URL');
+  if (config.metrics.token !== undefined && config.metrics.token.length < 16) errors.push('SHOAL_METRICS_TOKEN must be at least 16 characters');
+  if (!['local', 's3'].includes(config.volumeDriver)) errors.push('SHOAL_VOLUME_DRIVER must be local or s3');
+  if (config.volumeDriver === 's3' && (!s3Url || !env.SHOAL_S3_ACCESS_KEY || !env.SHOAL_S3_SECRET_KEY)) {
+    errors.push('SHOAL_VOLUME_DRIVER=s3 needs SHOAL_S3_URL, SHOAL_S3_ACCESS_KEY and SHOAL_S3_SECRET_KEY');
+  }
   config.internalRegistry = env.SHOAL_REGISTRY_ADDRESS || config.defaultSnapshotImage.split('/')[0]!;
   if (!config.registryTokenKeyFile !== !config.registryTokenCertFile) errors.push('SHOAL_REGISTRY_TOKEN_KEY_FILE and SHOAL_REGISTRY_TOKEN_CERT_FILE go together');
   if (errors.length) throw new Error(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);

@@ -40,6 +40,7 @@ export const Errors = {
   backupInProgress: () => new ApiError(400, 'Sandbox backup is already in progress'),
   sandboxFailed: (reason: string) => new ApiError(400, `Sandbox failed to start: ${reason}`),
   orgSuspended: (reason: string | null) => new ApiError(403, reason ? `Organization is suspended: ${reason}` : 'Organization is suspended'),
+  workspaceBuildInfo: () => new ApiError(403, 'Build info is not supported in this deprecated API - please upgrade your client'),
   insufficientPermissions: (perms: string[]) => new ApiError(403, `Insufficient permissions for assigning: ${perms.join(', ')}`),
   tooManyProxyStreams: (limit: number) =>
     new ApiError(429, `Too many open toolbox/preview streams for this organization (limit ${limit}); close some and retry`),
@@ -77,4 +78,46 @@ export const Errors = {
   dockerRegistryLimit: (max: number) => new ApiError(400, `Maximum number of docker registries (${max}) reached for this organization`),
   registryAuthNotConfigured: () => new ApiError(404, 'The internal registry does not use token authentication on this server'),
   internalImageForbidden: (image: string) => new ApiError(400, `Image ${image} is in another organization's project of the internal registry`),
+
+  /* ---- organizations, members, roles, invitations (issue 12, ORG) ---- */
+  organizationNotFound: (id: string) => new ApiError(404, `Organization with ID ${id} not found`),
+  organizationOwnerRequired: () => new ApiError(403, 'Forbidden: only an owner of the organization may do this'),
+  organizationKeyTooNarrow: () =>
+    new ApiError(403, 'Forbidden: managing an organization needs a login (JWT) or an API key that holds every permission'),
+  organizationLimit: (max: number) => new ApiError(403, `You have reached the maximum number of created organizations (${max})`),
+  emailNotVerified: () => new ApiError(403, 'Please verify your email address'),
+  personalOrganizationDelete: () => new ApiError(403, 'Cannot delete personal organization'),
+  personalOrganizationLeave: () => new ApiError(403, 'Cannot leave personal organization'),
+  personalOrganizationInvite: () => new ApiError(403, 'Cannot invite users to personal organization'),
+  organizationHasResources: (sandboxes: number, snapshots: number) =>
+    new ApiError(400, `Organization still has ${sandboxes} sandbox(es) that are not destroyed and ${snapshots} snapshot(s); delete them first`),
+  lastOwner: () => new ApiError(400, 'The organization must have at least one owner'),
+  memberNotFound: (userId: string) => new ApiError(404, `User with ID ${userId} is not a member of this organization`),
+  organizationRoleNotFound: (id: string) => new ApiError(404, `Organization role with ID ${id} not found`),
+  globalRoleReadOnly: () => new ApiError(403, 'Global roles cannot be updated or deleted'),
+  invalidEmail: (email: string) => new ApiError(400, `Invalid email address: ${JSON.stringify(email)}`),
+  invitationNotFound: (id: string) => new ApiError(404, `Invitation with ID ${id} not found`),
+  invitationNotPending: (status: string) => new ApiError(400, `Invitation is not pending (it is ${status})`),
+  invitationExpired: () => new ApiError(400, 'Invitation has expired'),
+  invitationDuplicate: (email: string) => new ApiError(409, `User with email ${email} already invited to this organization`),
+  alreadyMember: (email: string) => new ApiError(409, `User with email ${email} is already a member of this organization`),
+  expiresAtInvalid: () => new ApiError(400, 'expiresAt must be a valid date in the future'),
+
+  /* ---- audit log (issue 12, AUDIT) ---- */
+  auditLogUnavailable: () => new ApiError(500, 'Failed to record the audit log entry; the request was not carried out'),
+  auditDateInvalid: (name: string) => new ApiError(400, `${name} must be an ISO 8601 date or date-time`),
+
+  /* ---- volumes (issue 13, VOLAPI) ---- */
+  volumeIdNotFound: (id: string) => new ApiError(404, `Volume with ID ${id} not found`),
+  /** The SDK's volume.get(name, true) creates the volume only on exactly this message. */
+  volumeNameNotFound: (name: string) => new ApiError(404, `Volume with name ${name} not found`),
+  volumeNameTaken: (name: string) => new ApiError(409, `Volume with name ${name} already exists`),
+  volumeNameInvalid: () => new ApiError(400, 'Invalid volume name: use 1 to 255 letters, digits and _ . - (starting with a letter or digit)'),
+  volumeQuotaExceeded: (max: number) => new ApiError(403, `Volume quota exceeded. Maximum allowed: ${max}`),
+  volumeNotReadyForDelete: (state: string) => new ApiError(400, `Volume must be in 'ready' state in order to be deleted (current state: ${state})`),
+  volumeInUse: (name: string, sandboxIds: string[]) =>
+    new ApiError(409, `Volume ${name} is in use by sandbox(es) ${sandboxIds.join(', ')}; delete them before deleting the volume`),
+  volumeMountNotFound: (idOrName: string) => new ApiError(404, `Volume '${idOrName}' not found`),
+  volumeMountNotReady: (name: string, state: string) => new ApiError(400, `Volume '${name}' is not in a ready state. Current state: ${state}`),
+  volumeMountInvalid: (reason: string) => new ApiError(400, `Invalid volume mount: ${reason}`),
 } as const;

@@ -1,5 +1,6 @@
 import { loadConfig } from './config.js';
 import { startApi } from './server.js';
+import { stopTracing } from './tracing/tracing.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     force.unref();
     api
       .close()
+      .then(() => stopTracing())
       .then(() => process.exit(0))
       .catch(() => process.exit(1));
   };

@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ErrorEnvelope, SANDBOX_STATES, SANDBOX_DESIRED_STATES } from '@shoal/contracts';
 import { PERMISSIONS } from './auth/api-key-format.js';
+import { organizationSchemas } from './schemas-organizations.js';
 
 /* Request and response shapes of the public API. Field names follow the Daytona v0.108 OpenAPI document. */
 
@@ -12,7 +13,12 @@ export const SandboxState = literals(SANDBOX_STATES);
 export const SandboxDesiredState = literals(SANDBOX_DESIRED_STATES);
 export const PermissionSchema = literals(PERMISSIONS);
 
-export const VolumeMountSchema = Type.Object({ volumeId: Type.String({ minLength: 1 }), mountPath: Type.String({ minLength: 1 }) });
+/** `volumeId` is a volume id or name in requests (stored and answered as the id); `subpath` mounts a directory of the volume. */
+export const VolumeMountSchema = Type.Object({
+  volumeId: Type.String({ minLength: 1, maxLength: 1024 }),
+  mountPath: Type.String({ minLength: 1, maxLength: 4096 }),
+  subpath: Type.Optional(Type.String({ maxLength: 4096 })),
+});
 
 export const BuildInfoSchema = Type.Object({
   dockerfileContent: Type.Optional(Type.String()),
@@ -56,6 +62,24 @@ export const SandboxDto = Type.Object(
   { $id: 'Sandbox' },
 );
 export type SandboxDto = Static<typeof SandboxDto>;
+
+/** The deprecated `/workspace` API's view of a sandbox: the sandbox fields plus the old names (routes/sandbox/workspace-dto.ts). */
+export const SandboxInfoDto = Type.Object(
+  { created: Type.String(), name: Type.String(), providerMetadata: Type.Optional(Type.String()) },
+  { $id: 'SandboxInfo' },
+);
+export const WorkspaceDto = Type.Object(
+  {
+    ...SandboxDto.properties,
+    name: Type.String(),
+    image: Type.Optional(Type.String()),
+    snapshotState: Type.Optional(Type.String()),
+    snapshotCreatedAt: Type.Optional(Type.String()),
+    info: Type.Optional(Type.Ref('SandboxInfo')),
+  },
+  { $id: 'Workspace' },
+);
+export type WorkspaceDto = Static<typeof WorkspaceDto>;
 
 export const CreateSandboxBody = Type.Object(
   {
@@ -120,7 +144,16 @@ export const PortPreviewUrl = Type.Object(
   { $id: 'PortPreviewUrl' },
 );
 export const SshAccessDto = Type.Object(
-  { id: Type.String(), sandboxId: Type.String(), token: Type.String(), expiresAt: Type.String(), createdAt: Type.String(), updatedAt: Type.String() },
+  {
+    id: Type.String(),
+    sandboxId: Type.String(),
+    token: Type.String(),
+    expiresAt: Type.String(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    /** Shoal (and later reference versions): the command that opens a shell with this token, when a gateway runs. */
+    sshCommand: Type.Optional(Type.String()),
+  },
   { $id: 'SshAccessDto' },
 );
 export const SshAccessValidationDto = Type.Object(
@@ -216,10 +249,11 @@ export const OrganizationDto = Type.Object(
     createdAt: Type.String(),
     updatedAt: Type.String(),
     suspended: Type.Boolean(),
-    suspendedAt: Type.Optional(Type.String()),
-    suspensionReason: Type.Optional(Type.String()),
-    suspendedUntil: Type.Optional(Type.String()),
-    suspensionCleanupGracePeriodHours: Type.Optional(Type.Number()),
+    // Required but nullable in the reference: generated clients (the Python one among them) expect the keys present.
+    suspendedAt: Nullable(Type.String()),
+    suspensionReason: Nullable(Type.String()),
+    suspendedUntil: Nullable(Type.String()),
+    suspensionCleanupGracePeriodHours: Type.Number(),
     totalCpuQuota: Type.Number(),
     totalMemoryQuota: Type.Number(),
     totalDiskQuota: Type.Number(),
@@ -278,6 +312,7 @@ export const CreateUserBody = Type.Object(
     email: Type.Optional(Type.String()),
     role: Type.Optional(literals(['admin', 'user'])),
     personalOrganizationQuota: Type.Optional(UpdateOrganizationQuota),
+    emailVerified: Type.Optional(Type.Boolean()),
     /** Shoal extension: also create an API key for the user's personal organization and return it once. */
     createApiKey: Type.Optional(Type.Boolean()),
   },
@@ -332,7 +367,7 @@ export const ApiKeyList = Type.Object(
 export const DaytonaConfiguration = Type.Object(
   {
     version: Type.String(),
-    oidc: Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String() }),
+    oidc: Type.Optional(Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String() })),
     linkedAccountsEnabled: Type.Boolean(),
     announcements: Type.Record(Type.String(), Type.Unknown()),
     proxyTemplateUrl: Type.String(),
@@ -349,6 +384,8 @@ export const DaytonaConfiguration = Type.Object(
 export const sharedSchemas = [
   ErrorEnvelope,
   SandboxDto,
+  SandboxInfoDto,
+  WorkspaceDto,
   CreateSandboxBody,
   PaginatedSandboxes,
   SandboxLabels,
@@ -371,6 +408,7 @@ export const sharedSchemas = [
   ApiKeyResponse,
   ApiKeyList,
   DaytonaConfiguration,
+  ...organizationSchemas,
 ];
 
 /** Standard error responses documented on every route. */

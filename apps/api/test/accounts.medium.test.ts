@@ -8,7 +8,7 @@ import type { ShoalApp } from '../src/app.js';
 import { applyMigrations, withMigrationLock } from '../src/db/migrate.js';
 import { bootstrap, writeCredentials } from '../src/db/bootstrap.js';
 import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_SNAPSHOT, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp, createTenant, registerRunner, retireRunner } from './helpers/app.js';
+import { adminAuth, sshGatewayAuth, buildTestApp, createTenant, registerRunner, retireRunner } from './helpers/app.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 let db: TestDatabase;
@@ -41,8 +41,12 @@ describe('system', () => {
       error: {},
       details: { database: { status: 'up' } },
     });
-    const c = (await app.inject({ method: 'GET', url: '/api/config' })).json() as { defaultSnapshot: string; proxyTemplateUrl: string; maxAutoArchiveInterval: number };
+    const c = (await app.inject({ method: 'GET', url: '/api/config' })).json() as Record<string, unknown> & { defaultSnapshot: string; proxyTemplateUrl: string; maxAutoArchiveInterval: number };
     assert.equal(c.defaultSnapshot, TEST_DEFAULT_SNAPSHOT);
+    // No issuer configured: no oidc block and no empty placeholder anywhere (issue 17 item 6).
+    assert.equal('oidc' in c, false);
+    const empties = Object.entries(c).filter(([, v]) => v === '').map(([k]) => k);
+    assert.deepEqual(empties, []);
     assert.equal(c.proxyTemplateUrl, 'http://127.0.0.1:3000/preview/{{PORT}}-{{sandboxId}}');
     assert.equal(c.maxAutoArchiveInterval, 43200);
   });
@@ -277,7 +281,7 @@ test('admin user routes, key deletion for a user, runner by sandbox, build logs'
     assert.equal(logs.statusCode, 200);
     assert.match(String(logs.headers['content-type']), /text\/plain/);
     expectError(await app.inject({ method: 'GET', url: `/api/sandbox/${sb.id}/build-logs`, headers: tenant.auth }), 404);
-    expectError(await app.inject({ method: 'GET', url: '/api/sandbox/ssh-access/validate', headers: t2.auth }), 400, /token/);
+    expectError(await app.inject({ method: 'GET', url: '/api/sandbox/ssh-access/validate', headers: sshGatewayAuth }), 400, /token/);
   } finally {
     if (runnerId) await retireRunner(app, runnerId);
     await fake.stop();

@@ -153,7 +153,7 @@ describe('port 2280 through the preview proxy', () => {
     assert.equal((await get(url(), { 'x-daytona-preview-token': token })).status, 401);
     assert.equal((await get(`${url()}?DAYTONA_SANDBOX_AUTH_KEY=${token}`, {})).status, 401);
     assert.equal((await get(url(), { ...readOnly, 'x-daytona-preview-token': token })).status, 403);
-    assert.equal((await get(url(), { ...other.auth, 'x-daytona-preview-token': token })).status, 403);
+    assert.equal((await get(url(), { ...other.auth, 'x-daytona-preview-token': token })).status, 404, "another organization's key: as if the sandbox did not exist");
     assert.equal((await get(url(), { ...narrowedAdmin, 'x-daytona-preview-token': token })).status, 200, 'a narrowed key with write:sandboxes of the same organization');
     assert.equal((await get(url(), adminAuth)).status, 200);
     assert.equal(await wsStatus(`/preview/2280-${sandboxId}/process/pty/x/connect`, { 'x-daytona-preview-token': token }), 401);
@@ -169,7 +169,7 @@ describe('port 2280 through the preview proxy', () => {
       assert.equal((await get(url(), {})).status, 401);
       assert.equal((await get(url(), { 'x-daytona-preview-token': token })).status, 401);
       assert.equal((await get(url(), readOnly)).status, 403);
-      assert.equal((await get(url(), other.auth)).status, 403);
+      assert.equal((await get(url(), other.auth)).status, 404);
     } finally {
       await app.inject({ method: 'POST', url: `/api/sandbox/${sandboxId}/public/false`, headers: adminAuth });
     }

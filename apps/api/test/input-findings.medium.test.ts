@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { ShoalApp } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp } from './helpers/app.js';
+import { adminAuth, sshGatewayAuth, buildTestApp } from './helpers/app.js';
 
 let db: TestDatabase;
 let app: ShoalApp;
@@ -39,7 +39,7 @@ test('an over-long path parameter answers 414 in the envelope', async () => {
 });
 
 test('a NUL character in a query value is a 400, not a database error', async () => {
-  assertEnvelope(await app.inject({ method: 'GET', url: '/api/sandbox/ssh-access/validate?token=a%00b', headers: adminAuth }), 400);
+  assertEnvelope(await app.inject({ method: 'GET', url: '/api/sandbox/ssh-access/validate?token=a%00b', headers: sshGatewayAuth }), 400);
 });
 
 test('unknown fields in a quota update are ignored instead of reaching SQL', async () => {

@@ -130,9 +130,46 @@ describe('preview proxy', () => {
     const wrong = await request(`${base}/preview/3000-${sandboxId}/`, { headers: { 'x-daytona-preview-token': 'nope' } });
     assert.equal(wrong.statusCode, 401);
     await wrong.body.dump();
+    // Another organization's key gets the answer of a missing sandbox: a 403 would confirm the id exists.
     const foreignKey = await request(`${base}/preview/3000-${sandboxId}/`, { headers: other.auth });
-    assert.equal(foreignKey.statusCode, 403);
+    assert.equal(foreignKey.statusCode, 404);
     await foreignKey.body.dump();
+  });
+
+  test('the query token sets the signed preview cookie a browser\'s later requests use; forged or stale cookies are refused', async () => {
+    const first = await request(`${base}/preview/6080-${sandboxId}/vnc.html?DAYTONA_SANDBOX_AUTH_KEY=${previewToken}`);
+    assert.equal(first.statusCode, 200);
+    await first.body.dump();
+    const setCookie = [first.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith(`daytona-sandbox-auth-${sandboxId}=`));
+    assert.ok(setCookie, 'no preview cookie was set');
+    assert.match(setCookie, /HttpOnly/);
+    const cookie = setCookie.split(';')[0]!;
+    assert.ok(!cookie.includes(previewToken), 'the cookie must not carry the token itself');
+    const later = await request(`${base}/preview/6080-${sandboxId}/app/ui.js`, { headers: { cookie: `theme=dark; ${cookie}` } });
+    assert.equal(later.statusCode, 200);
+    assert.equal(((await later.body.json()) as Forwarded).forwarded.path, `/sandboxes/${sandboxId}/ports/6080/app/ui.js`);
+    // A header token sets nothing (the SDK is not a browser).
+    const header = await request(`${base}/preview/6080-${sandboxId}/x`, { headers: { 'x-daytona-preview-token': previewToken } });
+    assert.equal(header.headers['set-cookie'], undefined);
+    await header.body.dump();
+    for (const bad of [`daytona-sandbox-auth-${sandboxId}=${previewToken}`, `${cookie}x`, `daytona-sandbox-auth-other=${cookie.split('=')[1]}`]) {
+      const res = await request(`${base}/preview/6080-${sandboxId}/app/ui.js`, { headers: { cookie: bad } });
+      assert.equal(res.statusCode, 401, bad);
+      await res.body.dump();
+    }
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/preview/6080-${sandboxId}/websockify`, { headers: { cookie } });
+    const wsStatus = await new Promise<number>((resolve) => {
+      ws.on('open', () => resolve(101));
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(0));
+    });
+    ws.terminate();
+    assert.notEqual(wsStatus, 401, 'the WebSocket handshake with the cookie was refused');
+    assert.equal((await app.inject({ method: 'POST', url: `/api/sandbox/${sandboxId}/preview-token/rotate`, headers: adminAuth })).statusCode < 300, true);
+    const stale = await request(`${base}/preview/6080-${sandboxId}/app/ui.js`, { headers: { cookie } });
+    assert.equal(stale.statusCode, 401, 'a rotated token must revoke the cookie');
+    await stale.body.dump();
+    previewToken = ((await app.inject({ method: 'GET', url: `/api/sandbox/${sandboxId}/ports/3000/preview-url`, headers: adminAuth })).json() as { token: string }).token;
   });
 
   test('public sandboxes need no credentials except on the toolbox port 2280', async () => {

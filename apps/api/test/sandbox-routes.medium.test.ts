@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
 import { createTestDatabase, TEST_DEFAULT_SNAPSHOT, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
+import { adminAuth, sshGatewayAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 const RUNNER_TOKEN = 'fake-runner-token-sandbox-routes';
@@ -55,6 +55,7 @@ async function waitFor(id: string, state: string, headers = adminAuth): Promise<
 
 describe('POST /api/sandbox', () => {
   test('creates from the default snapshot, echoes every stored field and answers started', async () => {
+    const volume = (await app.inject({ method: 'POST', url: '/api/volumes', headers: adminAuth, payload: { name: 'vol-1' } })).json() as { id: string };
     const { res, body } = await create({
       user: 'daytona',
       env: { A: 'b c "d"' },
@@ -76,7 +77,8 @@ describe('POST /api/sandbox', () => {
     assert.equal(body.autoStopInterval, 5);
     assert.equal(body.autoArchiveInterval, 60);
     assert.equal(body.autoDeleteInterval, 120);
-    assert.deepEqual(body.volumes, [{ volumeId: 'vol-1', mountPath: '/mnt' }]);
+    // Mounted by name, stored and answered by id.
+    assert.deepEqual(body.volumes, [{ volumeId: volume.id, mountPath: '/mnt' }]);
     assert.equal(body.networkAllowList, '10.0.0.0/8');
     assert.equal(body.target, 'us');
     assert.equal(body.runnerDomain, 'runner-1.test');
@@ -299,15 +301,16 @@ describe('settings', () => {
     assert.equal(ssh.sandboxId, id);
     const minutes = (Date.parse(ssh.expiresAt) - Date.now()) / 60000;
     assert.ok(minutes > 4 && minutes <= 5.1);
-    const valid = (await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${ssh.token}`, headers: adminAuth })).json() as { valid: boolean; sandboxId: string };
+    const valid = (await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${ssh.token}`, headers: sshGatewayAuth })).json() as { valid: boolean; sandboxId: string };
     assert.deepEqual([valid.valid, valid.sandboxId], [true, id]);
     await app.inject({ method: 'DELETE', url: `/api/sandbox/${id}/ssh-access?token=${ssh.token}`, headers: adminAuth });
-    const revoked = (await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${ssh.token}`, headers: adminAuth })).json() as { valid: boolean };
+    const revoked = (await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${ssh.token}`, headers: sshGatewayAuth })).json() as { valid: boolean };
     // The reference's answer for a token it does not know: sandboxId is present and null.
     assert.deepEqual(revoked, { valid: false, sandboxId: null });
     const backup = await app.inject({ method: 'POST', url: `/api/sandbox/${id}/backup`, headers: adminAuth });
     assert.equal(backup.statusCode, 201);
-    assert.equal((backup.json() as { backupState: string }).backupState, 'Completed');
+    // The backup runs on the runner afterwards (reconciler/backup-driver.ts): the answer shows it requested.
+    assert.ok(['Pending', 'InProgress', 'Completed', 'Error'].includes((backup.json() as { backupState: string }).backupState));
   });
 
   test('runner routes: for-runner and state reports need the runner token; users are refused', async () => {
@@ -327,9 +330,21 @@ describe('settings', () => {
   test('deprecated /workspace routes reach the same sandboxes', async () => {
     const ws = await app.inject({ method: 'POST', url: '/api/workspace', headers: adminAuth, payload: { image: TEST_DEFAULT_SNAPSHOT } });
     assert.equal(ws.statusCode, 200);
-    const id = (ws.json() as { id: string }).id;
-    assert.equal((await app.inject({ method: 'GET', url: `/api/workspace/${id}`, headers: adminAuth })).statusCode, 200);
-    assert.equal((await app.inject({ method: 'GET', url: `/api/sandbox/${id}`, headers: adminAuth })).statusCode, 200);
+    const created = ws.json() as { id: string; name: string; image: string; snapshot: string; snapshotState: string; info: { name: string; created: string; providerMetadata: string } };
+    const id = created.id;
+    // The old clients read the sandbox under the Workspace schema's names.
+    assert.deepEqual([created.name, created.image, created.snapshot, created.info.name], [id, TEST_DEFAULT_SNAPSHOT, TEST_DEFAULT_SNAPSHOT, id]);
+    assert.equal(created.snapshotState, 'None');
+    const get = await app.inject({ method: 'GET', url: `/api/workspace/${id}`, headers: adminAuth });
+    assert.equal(get.statusCode, 200);
+    const meta = JSON.parse((get.json() as { info: { providerMetadata: string } }).info.providerMetadata) as { state: string; cpu: number };
+    const sandbox = (await app.inject({ method: 'GET', url: `/api/sandbox/${id}`, headers: adminAuth })).json() as { state: string; cpu: number; name?: string };
+    assert.deepEqual([meta.state, meta.cpu], [sandbox.state, sandbox.cpu]);
+    assert.equal(sandbox.name, undefined, 'the sandbox API keeps its own schema');
+    const list = (await app.inject({ method: 'GET', url: '/api/workspace', headers: adminAuth })).json() as { id: string; name: string }[];
+    assert.ok(list.some((w) => w.id === id && w.name === id));
+    const build = await app.inject({ method: 'POST', url: '/api/workspace', headers: adminAuth, payload: { image: TEST_DEFAULT_SNAPSHOT, buildInfo: { dockerfileContent: 'FROM busybox' } } });
+    assertEnvelope(build, 403, /Build info is not supported in this deprecated API/);
   });
 });
 

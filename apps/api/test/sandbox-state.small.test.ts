@@ -11,7 +11,7 @@ test('derived state follows the Daytona mapping', () => {
   assert.equal(derivedState('stopped', 'started'), 'starting');
   assert.equal(derivedState('stopped', 'destroyed'), 'destroying');
   assert.equal(derivedState('stopped', 'archived'), 'archiving');
-  assert.equal(derivedState('archived', 'started'), 'starting');
+  assert.equal(derivedState('archived', 'started'), 'restoring');
   assert.equal(derivedState('error', 'started'), 'error');
   assert.equal(derivedState('destroyed', 'destroyed'), 'destroyed');
 });

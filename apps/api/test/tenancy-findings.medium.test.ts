@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ShoalApp } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
+import { adminAuth, sshGatewayAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
 import { FakeRunner } from './helpers/fake-runner.js';
 
 const RUNNER_TOKEN = 'tenancy-findings-runner-token-0123456789';
@@ -60,9 +60,11 @@ test("another organization holding an SSH token learns nothing about the sandbox
   const id = (created.json() as { id: string }).id;
   const ssh = await app.inject({ method: 'POST', url: `/api/sandbox/${id}/ssh-access`, headers: { ...owner.auth, 'content-type': 'application/json' }, payload: '' });
   const token = (ssh.json() as { token: string }).token;
+  // Only the SSH gateway validates: users of any organization (the sandbox's own too) are refused before the token is read.
   const stolen = await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${token}`, headers: thief.auth });
-  assert.equal(stolen.statusCode, 200);
-  assert.deepEqual(stolen.json(), { valid: false, sandboxId: null });
+  assert.equal(stolen.statusCode, 403);
   const mine = await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${token}`, headers: owner.auth });
-  assert.deepEqual([(mine.json() as { valid: boolean }).valid, (mine.json() as { sandboxId: string }).sandboxId], [true, id]);
+  assert.equal(mine.statusCode, 403);
+  const gateway = await app.inject({ method: 'GET', url: `/api/sandbox/ssh-access/validate?token=${token}`, headers: sshGatewayAuth });
+  assert.deepEqual([(gateway.json() as { valid: boolean }).valid, (gateway.json() as { sandboxId: string }).sandboxId], [true, id]);
 });

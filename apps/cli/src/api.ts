@@ -5,7 +5,8 @@ import { ApiRequestError, UnavailableError } from './errors.js';
 /** A thin JSON client of the Shoal API for the operations the SDK does not wrap (snapshot details, registries). */
 export interface Api {
   readonly apiUrl: string;
-  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** `headers`: extra request headers (the webhook portal's token). */
+  request<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   /** An open streaming GET (build logs); errors are decoded like any other answer. */
   stream(path: string, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
@@ -15,12 +16,12 @@ export function api(config: CliConfig): Api {
   const base = creds.apiUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${creds.apiKey}` };
 
-  async function send(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  async function send(method: string, path: string, body: unknown, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
         method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        headers: body === undefined ? { ...headers, ...extra } : { ...headers, ...extra, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(signal ? { signal } : {}),
       });
@@ -33,8 +34,8 @@ export function api(config: CliConfig): Api {
 
   return {
     apiUrl: base,
-    async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-      const res = await send(method, path, body);
+    async request<T>(method: string, path: string, body?: unknown, extra?: Record<string, string>): Promise<T> {
+      const res = await send(method, path, body, undefined, extra);
       const text = await res.text();
       return (text ? JSON.parse(text) : undefined) as T;
     },

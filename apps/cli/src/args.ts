@@ -8,7 +8,7 @@ export interface ParsedArgs {
 }
 
 /** Minimal `--flag value` / `--flag=value` / `--bool` parser; `booleans` names the flags that take no value. */
-export function parseArgs(argv: string[], booleans: ReadonlySet<string> = new Set(['json', 'help', 'no-cgroup-fix', 'keep-sandboxes', 'follow', 'default', 'password-stdin', 'password-prompt'])): ParsedArgs {
+export function parseArgs(argv: string[], booleans: ReadonlySet<string> = new Set(['json', 'help', 'no-cgroup-fix', 'keep-sandboxes', 'follow', 'default', 'password-stdin', 'password-prompt', 'include-deleted'])): ParsedArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
   let rest: string[] = [];

@@ -8,6 +8,10 @@ export interface CliConfig {
   readonly keepSandboxes: boolean;
   /** `shoal up`: where runners keep the default image's root filesystem tarball between starts (tests set it). */
   readonly imageCacheDir: string | undefined;
+  /** SHOAL_SSH_PORT: the SSH gateway's port for `shoal up` (else 2222 when free). */
+  readonly sshPort: number | undefined;
+  /** SHOAL_OTLP_ENDPOINT: `shoal up` has the API and runners export traces to this OTLP/HTTP collector. */
+  readonly otlpEndpoint: string | undefined;
 }
 
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
@@ -20,5 +24,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     apiKey: env.DAYTONA_API_KEY || undefined,
     keepSandboxes: ['1', 'true', 'yes'].includes((env.SHOAL_KEEP_SANDBOXES ?? '').toLowerCase()),
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR || undefined,
+    sshPort: env.SHOAL_SSH_PORT ? Number(env.SHOAL_SSH_PORT) : undefined,
+    otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
   });
 }

@@ -1,11 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ObjectStorage } from '@daytonaio/sdk/src/ObjectStorage.js';
 import type { BuildSnapshot } from '@shoal/contracts';
@@ -18,6 +16,7 @@ import type { BuildRunnerClient } from '../../api/src/services/build.service.js'
 import { createTestDatabase, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET, type TestDatabase } from '../../api/test/helpers/database.js';
 import { createTenant, registerRunner } from '../../api/test/helpers/app.js';
 import { FakeRunner } from '../../api/test/helpers/fake-runner.js';
+import { runCli, type CliResult } from './helpers/run-cli.js';
 
 /*
  * `shoal snapshot …` and `shoal registry …` as a user runs them: the CLI as a separate process against the API
@@ -28,7 +27,6 @@ import { FakeRunner } from '../../api/test/helpers/fake-runner.js';
 const TOKEN = 'cli-fake-runner-token';
 const SERVICE = { accessKeyId: 'SHOALSVCCLITEST000001', secretAccessKey: 'cli-test-service-secret-0123456789' };
 const BUCKET = 'shoal-builds';
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 class FakeBuilds implements BuildRunnerClient {
   calls: BuildSnapshot[] = [];
@@ -105,28 +103,8 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(argv: string[], opts: { key?: string; stdin?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...argv], {
-      // No credentials.json is looked for: both variables are set. The data dir points nowhere useful on purpose.
-      env: { PATH: process.env.PATH, DAYTONA_API_URL: apiUrl, DAYTONA_API_KEY: opts.key ?? tenant.key, SHOAL_DATA_DIR: join(dir, 'no-data') },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
-}
+const cli = (argv: string[], opts: { key?: string; stdin?: string } = {}): Promise<CliResult> =>
+  runCli(argv, { apiUrl, key: opts.key ?? tenant.key, dir, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) });
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { authenticate, parseQuery, type AuthConfig, type Principal } from './auth.js';
 import { receiveBody, readSmallBody } from './body.js';
+import { copyObject, parseCopySource } from './copy.js';
 import { S3Error, S3Errors } from './errors.js';
 import { validBucketName, validateKey } from './keys.js';
 import { authorize } from './policy.js';
@@ -311,7 +312,16 @@ export class ObjectServer {
     const max = this.opts.maxObjectBytes;
     if (method === 'PUT') {
       authorize(p, 'PutObject', bucket, key);
-      if (req.headers['x-amz-copy-source'] !== undefined) throw S3Errors.notImplemented('CopyObject / UploadPartCopy');
+      const copySource = req.headers['x-amz-copy-source'];
+      if (copySource !== undefined && uploadId !== undefined) throw S3Errors.notImplemented('UploadPartCopy');
+      if (copySource !== undefined) {
+        const src = parseCopySource(String(copySource));
+        authorize(p, 'GetObject', src.bucket, src.key);
+        await readSmallBody(req, res, 64 * 1024);
+        const requestMeta = { contentType: String(req.headers['content-type'] ?? 'binary/octet-stream'), userMeta: userMeta(req) };
+        const meta = await copyObject(this.store, req, src, { bucket, key }, requestMeta);
+        return this.send(res, 200, doc('CopyObjectResult', el('LastModified', new Date(meta.lastModified).toISOString()) + el('ETag', `"${meta.etag}"`)));
+      }
       if (uploadId !== undefined) {
         const pn = q1(query, 'partNumber') ?? '';
         if (!/^\d+$/.test(pn) || Number(pn) < 1 || Number(pn) > MAX_PARTS) throw S3Errors.invalidArgument(`Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);

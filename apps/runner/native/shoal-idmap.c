@@ -9,6 +9,12 @@
  *       its own private clone of each layer, so nothing extra stays mounted.
  *   shoal-idmap bind <from>:<to>:<count> <source> <target>
  *       Only the idmapped clone of <source>, attached at <target> (left mounted).
+ *   shoal-idmap subdir <from>:<to>:<count> <root> <subpath> <target>
+ *       Like bind, for the directory <subpath> below <root> (a volume whose contents sandboxes write, so hostile):
+ *       each component is resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV) from the
+ *       one before, so no symlink, ".." or mount point inside the volume can lead the bind elsewhere; missing
+ *       components are created owned by <from> (the volume's root id on disk), mode 0777 like the volume's root.
+ *       <subpath> "." is <root> itself.
  *
  * Exit status 0 on success; otherwise a one-line reason on stderr and status 1 (2 for usage errors).
  */
@@ -26,6 +32,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
 
 static const char *step = "start";
 
@@ -126,10 +134,70 @@ static int idmapped_bind(int userns, const char *source, const char *target) {
   return 0;
 }
 
+/* The directory `sub` below the directory fd `root`, never leaving it; created (owned by `owner`) when missing. */
+static int open_beneath(int root, char *sub, uint32_t owner) {
+  int dir = fcntl(root, F_DUPFD_CLOEXEC, 0);
+  if (dir < 0) return -fail("dup");
+  if (strcmp(sub, ".") == 0) return dir;
+  for (char *save = NULL, *c = strtok_r(sub, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+    if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+      errno = EINVAL;
+      close(dir);
+      return -fail("subpath component . or ..");
+    }
+    step = "mkdirat";
+    if (mkdirat(dir, c, 0777) == 0) {
+      if (fchownat(dir, c, owner, owner, AT_SYMLINK_NOFOLLOW) < 0) {
+        close(dir);
+        return -fail(c);
+      }
+    } else if (errno != EEXIST) {
+      close(dir);
+      return -fail(c);
+    }
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    step = "openat2 subpath";
+    int next = (int)syscall(SYS_openat2, dir, c, &how, sizeof how);
+    close(dir);
+    if (next < 0) return -fail(c);
+    dir = next;
+  }
+  return dir;
+}
+
+/* Attaches an idmapped clone of the directory fd `src` (that directory alone, no submounts) at `target`. */
+static int idmapped_bind_fd(int userns, int src, const char *target) {
+  step = "open_tree";
+  int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) return fail("subpath");
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  attr.userns_fd = (uint64_t)userns;
+  step = "mount_setattr(MOUNT_ATTR_IDMAP)";
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    int rc = fail("subpath");
+    close(tree);
+    return rc;
+  }
+  step = "move_mount";
+  if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    int rc = fail(target);
+    close(tree);
+    return rc;
+  }
+  close(tree);
+  return 0;
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: shoal-idmap overlay <from>:<to>:<count> <lowerdir> <upperdir> <workdir> <stagedir> <target>\n"
-          "       shoal-idmap bind <from>:<to>:<count> <source> <target>\n");
+          "       shoal-idmap bind <from>:<to>:<count> <source> <target>\n"
+          "       shoal-idmap subdir <from>:<to>:<count> <root> <subpath> <target>\n");
   return 2;
 }
 
@@ -142,7 +210,8 @@ int main(int argc, char **argv) {
   uint32_t from, to, count;
   int overlay = argc == 8 && strcmp(argv[1], "overlay") == 0;
   int bind = argc == 5 && strcmp(argv[1], "bind") == 0;
-  if (!overlay && !bind) return usage();
+  int subdir = argc == 6 && strcmp(argv[1], "subdir") == 0;
+  if (!overlay && !bind && !subdir) return usage();
   if (parse_map(argv[2], &from, &to, &count) < 0) {
     fprintf(stderr, "shoal-idmap: bad map \"%s\" (want <from>:<to>:<count> within 32 bits)\n", argv[2]);
     return 2;
@@ -150,6 +219,18 @@ int main(int argc, char **argv) {
   int userns = make_userns(from, to, count);
   if (userns < 0) return 1;
   if (bind) return idmapped_bind(userns, argv[3], argv[4]);
+  if (subdir) {
+    umask(0);
+    step = "open root";
+    int root = open(argv[3], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return fail(argv[3]);
+    int dir = open_beneath(root, argv[4], from);
+    close(root);
+    if (dir < 0) return 1;
+    int rc = idmapped_bind_fd(userns, dir, argv[5]);
+    close(dir);
+    return rc;
+  }
 
   const char *lower = argv[3], *upper = argv[4], *work = argv[5], *stage = argv[6], *target = argv[7];
   if (!plain_path(stage) || !plain_path(upper) || !plain_path(work)) {

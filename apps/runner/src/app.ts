@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { errorEnvelope } from '@shoal/contracts';
 import { isAuthorized } from './auth.js';
@@ -10,8 +11,10 @@ import { metricsRoute } from './routes/metrics.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { snapshotRoutes } from './routes/snapshots/index.js';
+import { deleteVolumeRoute } from './routes/volumes/delete-volume.js';
 import { TOOLBOX_PORT } from '@shoal/contracts';
 import { RunnerError } from './errors.js';
+import { acceptedRequestId, registerRunnerObservability } from './tracing/http.js';
 
 export type AppDeps = RouteDeps & { logger?: boolean | object };
 
@@ -25,8 +28,11 @@ export function build(deps: AppDeps): FastifyInstance {
     requestTimeout: 0,
     bodyLimit: 10 * 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true },
+    // The API sends its request id: the runner's log lines for the call carry the same one.
+    genReqId: (req) => acceptedRequestId(req.headers['x-request-id']) ?? randomUUID(),
   });
   registerErrorHandling(app);
+  registerRunnerObservability(app);
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0] ?? req.url;
     if (req.method === 'GET' && PUBLIC.has(path)) return;
@@ -38,6 +44,7 @@ export function build(deps: AppDeps): FastifyInstance {
   metricsRoute(app, deps);
   sandboxRoutes(app, deps);
   snapshotRoutes(app, deps);
+  deleteVolumeRoute(app, deps);
   void app.register(async (scope) => proxyRoutes(scope, deps));
 
   // WebSocket (and other) upgrades bypass Fastify's router; only sandbox proxy paths accept them.

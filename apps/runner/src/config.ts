@@ -37,6 +37,8 @@ export interface RunnerConfig {
   diskQuota: 'auto' | 'off';
   version: string;
   logLevel: string;
+  /** OTLP/HTTP collector for traces (SHOAL_OTLP_ENDPOINT); unset: no tracing and the OpenTelemetry SDK is never loaded. */
+  otlpEndpoint: string | undefined;
   stateSyncIntervalMs: number;
   /** Stop (not destroy) started sandboxes when the runner exits on SIGINT/SIGTERM; otherwise they keep running and are re-adopted. */
   stopSandboxesOnExit: boolean;
@@ -44,6 +46,21 @@ export interface RunnerConfig {
   unconfinedSnapshots: string[];
   /** The egress floor and the operator's network lists (network/floor.ts). */
   floor: FloorSettings;
+  /** Volumes (README "Volumes"): where their files live and how sandboxes mount them. */
+  volumes: VolumeConfig;
+}
+
+export interface VolumeConfig {
+  /** `local` (this host's disk, one host) or `s3` (the object storage bucket through s3fs, several hosts). */
+  driver: 'local' | 's3';
+  /** local: shared by every runner of this host (default `<dataDir>/../volumes`). */
+  dir: string;
+  /** local: size of each volume's filesystem, GiB (fractions allowed). */
+  sizeGiB: number;
+  /** s3: SHOAL_S3_* (required with the s3 driver). */
+  s3: { url: string; accessKey: string; secretKey: string; bucket: string; region: string } | undefined;
+  /** s3: in-container uid/gid that owns the volume's files (the sandbox user's). */
+  userId: number;
 }
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -109,13 +126,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     diskQuota: diskQuota === 'off' ? 'off' : 'auto',
     version: '0.1.0',
     logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
+    otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
     stateSyncIntervalMs: int('SHOAL_RUNNER_STATE_SYNC_MS', 10_000, 500, 3_600_000),
     stopSandboxesOnExit: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT ?? '').toLowerCase()),
     unconfinedSnapshots: (env.SHOAL_RUNNER_UNCONFINED_SNAPSHOTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     floor,
+    volumes: loadVolumes(env, resolve(env.SHOAL_RUNNER_DATA_DIR || join(repoRoot, '.shoal/runner')), errors),
   };
   if (errors.length) throw new Error(`Invalid runner configuration:\n  - ${errors.join('\n  - ')}`);
   return Object.freeze(cfg);
+}
+
+function loadVolumes(env: NodeJS.ProcessEnv, dataDir: string, errors: string[]): VolumeConfig {
+  const driver = env.SHOAL_VOLUME_DRIVER || 'local';
+  if (driver !== 'local' && driver !== 's3') errors.push(`SHOAL_VOLUME_DRIVER must be local or s3, got "${driver}"`);
+  const sizeRaw = env.SHOAL_VOLUME_SIZE_GIB || '10';
+  const sizeGiB = Number(sizeRaw);
+  if (!Number.isFinite(sizeGiB) || sizeGiB < 1 / 16 || sizeGiB > 8192) errors.push(`SHOAL_VOLUME_SIZE_GIB must be a number in [0.0625, 8192], got "${sizeRaw}"`);
+  const userRaw = env.SHOAL_VOLUME_S3_UID || '1000';
+  const userId = Number(userRaw);
+  if (!Number.isInteger(userId) || userId < 0 || userId > 65535) errors.push(`SHOAL_VOLUME_S3_UID must be an integer in [0, 65535], got "${userRaw}"`);
+  let s3: VolumeConfig['s3'];
+  if (driver === 's3') {
+    if (!env.SHOAL_S3_URL || !env.SHOAL_S3_ACCESS_KEY || !env.SHOAL_S3_SECRET_KEY) {
+      errors.push('SHOAL_VOLUME_DRIVER=s3 needs SHOAL_S3_URL, SHOAL_S3_ACCESS_KEY and SHOAL_S3_SECRET_KEY');
+    } else {
+      s3 = {
+        url: env.SHOAL_S3_URL.replace(/\/+$/, ''),
+        accessKey: env.SHOAL_S3_ACCESS_KEY,
+        secretKey: env.SHOAL_S3_SECRET_KEY,
+        bucket: env.SHOAL_S3_BUCKET || 'shoal-builds',
+        region: env.SHOAL_S3_REGION || 'us-east-1',
+      };
+    }
+  }
+  return {
+    driver: driver === 's3' ? 's3' : 'local',
+    dir: resolve(env.SHOAL_VOLUMES_DIR || join(dataDir, '..', 'volumes')),
+    sizeGiB: Number.isFinite(sizeGiB) ? sizeGiB : 10,
+    s3,
+    userId: Number.isInteger(userId) ? userId : 1000,
+  };
 }
 
 function loadInternalRegistry(env: NodeJS.ProcessEnv, errors: string[]): RunnerConfig['internalRegistry'] {

@@ -1,6 +1,7 @@
 import { build } from './app.js';
 import { loadConfig } from './config.js';
 import { createRunner } from './runner.js';
+import { startTracing, stopTracing } from './tracing/tracing.js';
 
 /** How long stopping sandboxes may take before the rest is torn down without waiting (the supervisor waits longer). */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
   let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
 
+  // Off unless SHOAL_OTLP_ENDPOINT is set; the OpenTelemetry SDK is only loaded then.
+  await startTracing(cfg.otlpEndpoint, 'shoal-runner');
   const runner = await createRunner(cfg, log);
   const app = build({
     token: cfg.token,
@@ -42,8 +45,9 @@ async function main(): Promise<void> {
     void runner
       .shutdown({ stopSandboxes: cfg.stopSandboxesOnExit, graceMs: SHUTDOWN_GRACE_MS, closeHttp: () => app.close() })
       .then(
-        () => {
+        async () => {
           log.info('shut down');
+          await stopTracing();
           process.exit(0);
         },
         (err: Error) => {

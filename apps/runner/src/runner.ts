@@ -4,6 +4,7 @@ import type { RunnerConfig } from './config.js';
 import { createBuilder } from './images/config/build.js';
 import type { Builder } from './images/builder.js';
 import { ImageStore } from './images/image-store.js';
+import { desktopImageFor } from './images/desktop-image.js';
 import { HostMetrics } from './metrics/host-metrics.js';
 import { DnsForwarder } from './network/dns.js';
 import { Network } from './network/network.js';
@@ -11,10 +12,12 @@ import { chooseRuntime } from './runtime/detect.js';
 import { OciCliBackend } from './runtime/oci-cli.js';
 import { ApiReporter } from './sandbox/api-reporter.js';
 import { SandboxService } from './sandbox/sandbox.service.js';
+import { createSandboxLayers } from './sandbox/config/archive.js';
 import { SandboxStore } from './sandbox/sandbox.store.js';
 import { DiskPool } from './storage/quota.js';
 import { findIdmapHelper } from './storage/idmap.js';
 import { UidPool } from './sandbox/uid-pool.js';
+import { createVolumeDriver } from './volumes/create-driver.js';
 import { ensureNodeRuntime } from './toolbox/node-runtime.js';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +85,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     dataDir: cfg.dataDir,
     uidBase: cfg.uidBase,
     defaultImage: cfg.defaultImage,
+    desktopImage: desktopImageFor(cfg.defaultImage),
     imageCacheDir: cfg.imageCacheDir,
     internalRegistry: cfg.internalRegistry,
     log: (l) => log.info(l),
@@ -92,6 +96,9 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   const reporter = new ApiReporter(cfg.apiUrl, cfg.token, (m) => log.warn(m));
   const store = new SandboxStore(join(cfg.dataDir, 'sandboxes'));
   const idmapHelper = await findIdmapHelper();
+  const volumes = createVolumeDriver(cfg, idmapHelper, log);
+  await volumes.init();
+  log.info(volumes.description);
   const sandboxes = new SandboxService({
     dataDir: cfg.dataDir,
     uidBase: cfg.uidBase,
@@ -110,6 +117,8 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     store,
     reporter,
     log,
+    volumes,
+    layers: createSandboxLayers(cfg, pool),
   });
   await sandboxes.init();
   log.info(`network: bridge ${cfg.bridge} ${network.gateway}/${cfg.subnet.prefix}, nftables table inet ${network.table}`);
@@ -122,6 +131,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     await builds.builder.close();
     await builds.network.close();
     await sandboxes.close();
+    await volumes.close();
     await dns.stop();
   };
   return {

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { build } from '../src/app.js';
 import { recipeKey } from '../src/images/default-image.js';
+import { desktopImageFor, desktopRecipeKey } from '../src/images/desktop-image.js';
 import { ImageStore } from '../src/images/image-store.js';
 import { HostMetrics } from '../src/metrics/host-metrics.js';
 import type { SandboxService } from '../src/sandbox/sandbox.service.js';
@@ -324,5 +325,27 @@ describe('runner image store (real registries, skopeo, umoci)', () => {
     assert.equal(rec.digest, head.headers.get('docker-content-digest'));
     assert.ok((rec.sizeBytes ?? 0) > 0);
     assert.deepEqual(rec.cmd, ['sleep', 'infinity']);
+  });
+
+  it('builds the desktop image from its cached root filesystem; the same name on another registry is only ever pulled', async () => {
+    // A tiny cached root filesystem stands in for the Debian desktop one (same cache file name), so no apt runs.
+    const cache = join(work, 'cache-desktop');
+    await mkdir(cache, { recursive: true });
+    await writeLayer(join(cache, `shoal-desktop-${desktopRecipeKey()}.tar`), [{ name: 'etc', type: 'dir' }, { name: 'etc/os-release', type: 'file', content: 'ID=debian\n' }]);
+    const ref = desktopImageFor(`${internal.host}/shoal/sandbox:0.1.0`);
+    assert.equal(ref, `${internal.host}/shoal/desktop:1`);
+    const s = newStore(join(work, 'desktop'), { imageCacheDir: cache, desktopImage: ref });
+    await s.init();
+    const rec = await s.ensure(ref);
+    assert.ok(rec.env.includes('DISPLAY=:0'), rec.env.join(' '));
+    const head = await fetch(`http://${internal.host}/v2/shoal/desktop/manifests/1`, {
+      method: 'HEAD',
+      headers: { authorization: `Basic ${Buffer.from(`${RUNNER.username}:${RUNNER.password}`).toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(head.status, 200, 'pushed to the authenticated internal registry');
+    // Anyone may name an image shoal/desktop:1 on their own registry: missing there, it is a pull failure, not a build.
+    const elsewhere = `${source.host}/shoal/desktop:1`;
+    await assert.rejects(s.ensure(elsewhere, { url: source.host, ...ORG }), /Failed to pull snapshot/);
+    assert.doesNotMatch(await readFile(s.logPath(elsewhere), 'utf8'), /building it locally/);
   });
 });

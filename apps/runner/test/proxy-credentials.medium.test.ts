@@ -51,7 +51,8 @@ const hostile = {
   'x-daytona-authorization': `Bearer ${RUNNER_TOKEN}`,
   'x-daytona-preview-token': 'preview-token-secret',
   'x-daytona-organization-id': 'org-1',
-  cookie: 'daytona-session=c1; app=kept; SHOAL_auth=c2',
+  // Distinctive values: a short one ('c1') can turn up by chance in the random Sec-WebSocket-Key of an upgrade.
+  cookie: 'daytona-session=session-secret-1x9q; app=kept; SHOAL_auth=shoal-secret-2x9q',
   'x-app': 'kept',
 };
 
@@ -61,7 +62,7 @@ function assertClean(h: http.IncomingHttpHeaders): void {
   assert.deepEqual(Object.keys(h).filter((k) => k.startsWith('x-daytona-')), []);
   assert.equal(h.cookie, 'app=kept');
   assert.equal(h['x-app'], 'kept');
-  for (const secret of ['dtn_', RUNNER_TOKEN, 'preview-token-secret', 'c1', 'c2']) assert.ok(!text.includes(secret), `${secret} reached the toolbox: ${text}`);
+  for (const secret of ['dtn_', RUNNER_TOKEN, 'preview-token-secret', 'session-secret-1x9q', 'shoal-secret-2x9q']) assert.ok(!text.includes(secret), `${secret} reached the toolbox: ${text}`);
 }
 
 test('HTTP to the toolbox socket carries no credential', async () => {

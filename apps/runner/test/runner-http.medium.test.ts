@@ -66,9 +66,10 @@ describe('runner HTTP layer', () => {
     assertEnvelope(invalid.json(), 400, '/sandboxes');
     const broken = await app.inject({ method: 'POST', url: '/sandboxes', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"id":' });
     assert.equal(broken.statusCode, 400);
+    // A backup names its object key; the registry-image form of the reference's runner is refused.
     const backup = await app.inject({ method: 'POST', url: '/sandboxes/known/backup', headers: auth, payload: { snapshot: 's', registry: { url: 'u', username: 'a', password: 'b' } } });
-    assert.equal(backup.statusCode, 501);
-    assertEnvelope(backup.json(), 501, '/sandboxes/known/backup');
+    assert.equal(backup.statusCode, 400);
+    assertEnvelope(backup.json(), 400, '/sandboxes/known/backup');
     const route = await app.inject({ method: 'GET', url: '/no/such/route', headers: auth });
     assert.equal(route.statusCode, 404);
     assertEnvelope(route.json(), 404, '/no/such/route');

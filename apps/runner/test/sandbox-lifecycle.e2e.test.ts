@@ -223,6 +223,25 @@ PYEOF`);
     for (const id of ids) assert.equal((await api(t, 'GET', `/sandboxes/${id}`)).status, 404);
   });
 
+  it('a container the runtime lost track of is still ended by destroy: no process, cgroup or loop device stays', async () => {
+    const { readFile, rm, access } = await import('node:fs/promises');
+    const { exec } = await import('../src/util/exec.js');
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('lost-1', image))).status, 201);
+    const pid = (await t.runner.backend.state('lost-1'))?.pid ?? 0;
+    assert.ok(pid > 0);
+    // What a runtime killed between fork and writing its state leaves: processes in the sandbox's cgroup, no state.
+    await rm(join(t.cfg.dataDir, 'oci', 'lost-1'), { recursive: true, force: true });
+    assert.equal((await api(t, 'POST', '/sandboxes/lost-1/destroy')).status, 200);
+    assert.equal((await api(t, 'DELETE', '/sandboxes/lost-1')).status, 200);
+    const alive = await readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/ Z /.test(s.slice(s.lastIndexOf(')'))), () => false);
+    assert.equal(alive, false, `the sandbox's init (pid ${pid}) still runs`);
+    for (const ctrl of ['memory', 'pids', 'cpu']) {
+      await assert.rejects(access(`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}/lost-1`), `${ctrl} cgroup of lost-1 left`);
+    }
+    const loops = (await exec('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes('lost-1'));
+    assert.deepEqual(loops, []);
+  });
+
   it('destroy then remove leaves nothing; 30 create/destroy cycles leave host resource counts unchanged', async () => {
     assert.equal((await api(t, 'POST', '/sandboxes/life-1/destroy')).status, 200);
     assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'destroyed');

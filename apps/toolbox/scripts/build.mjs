@@ -1,10 +1,11 @@
 // Bundles the daemon into dist/toolbox.cjs (one CommonJS file for the injected Node 20) and copies node-pty's native
-// addon beside it, so that dist/ alone is what the runner bind-mounts at /.shoal/toolbox.
+// addon and the language servers (dist/lsp/node_modules) beside it, so that dist/ alone is what the runner
+// bind-mounts at /.shoal/toolbox.
 import { build } from 'esbuild';
 import process from 'node:process';
-import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,4 +58,43 @@ await build({
 copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));
 renameSync(tmp('pty.node'), join(dist, 'pty.node'));
 renameSync(tmp('toolbox.cjs'), join(dist, 'toolbox.cjs'));
+copyLanguageServers();
 process.stdout.write(`built ${join(dist, "toolbox.cjs")}\n`);
+
+/**
+ * The npm packages of the language servers the daemon runs on the injected Node (src/lsp/languages.ts), copied
+ * without what they never load there: source maps, TypeScript's compiler CLI, API typings and message translations.
+ * A package already in place at the same version is left alone, so rebuilding stays fast and a sandbox running a
+ * server never sees its files replaced.
+ */
+function copyLanguageServers() {
+  const modules = join(dist, 'lsp', 'node_modules');
+  const skipped = {
+    typescript: (rel) =>
+      /^lib[\\/](cs|de|es|fr|it|ja|ko|pl|pt-br|ru|tr|zh-cn|zh-tw)([\\/]|$)/.test(rel) ||
+      ['_tsc.js', 'tsc.js', 'typescript.d.ts', 'tsserverlibrary.d.ts'].includes(rel.replace(/^lib[\\/]/, '')),
+    'typescript-language-server': () => false,
+    pyright: () => false,
+  };
+  mkdirSync(modules, { recursive: true });
+  for (const [name, skip] of Object.entries(skipped)) {
+    const from = dirname(require.resolve(`${name}/package.json`));
+    const to = join(modules, name);
+    const version = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')).version;
+    const installed = join(to, 'package.json');
+    if (existsSync(installed) && JSON.parse(readFileSync(installed, 'utf8')).version === version) continue;
+    const staging = join(modules, `.${name}.${process.pid}.tmp`);
+    rmSync(staging, { recursive: true, force: true });
+    cpSync(from, staging, {
+      recursive: true,
+      filter: (src) => {
+        const rel = relative(from, src);
+        return rel === '' || (!src.endsWith('.map') && !rel.split(sep).includes('node_modules') && !skip(rel) && basename(src) !== '.DS_Store');
+      },
+    });
+    const old = join(modules, `.${name}.${process.pid}.old`);
+    if (existsSync(to)) renameSync(to, old);
+    renameSync(staging, to);
+    rmSync(old, { recursive: true, force: true });
+  }
+}

@@ -1,22 +1,30 @@
 import { existsSync } from 'node:fs';
+import { DesktopService } from './computer-use/desktop.service.js';
+import { InputService } from './computer-use/input.service.js';
+import { ScreenService } from './computer-use/screen.service.js';
 import type { ToolboxContext } from './context.js';
 import { FilesService } from './files/files.service.js';
 import { GitService } from './git/git.service.js';
 import { Router } from './http/router.js';
+import { LspService } from './lsp/lsp.service.js';
 import { ExecuteService } from './process/execute.service.js';
 import { PtyService } from './process/pty.service.js';
 import { SessionsService, type SessionLimits } from './process/sessions.service.js';
+import { StreamService } from './process/stream.service.js';
+import { registerComputerUseRoutes } from './routes/computer-use.routes.js';
 import { registerFileRoutes } from './routes/files.routes.js';
 import { registerGitRoutes } from './routes/git.routes.js';
 import { registerInfoRoutes } from './routes/info.routes.js';
+import { registerLspRoutes } from './routes/lsp.routes.js';
 import { registerProcessRoutes } from './routes/process.routes.js';
-import { registerUnsupportedRoutes } from './routes/unsupported.routes.js';
 
 export interface ToolboxApp {
   handleRequest: Router['handleRequest'];
   handleUpgrade: Router['handleUpgrade'];
-  /** Kills every session shell and PTY this daemon started. */
+  /** Kills every session shell, PTY, language server and desktop process this daemon started. */
   shutdown(): void;
+  /** Every HTTP route (method, path pattern, operation). */
+  routes(): { method: string; path: string; operation: string }[];
 }
 
 /** Wires services and routes; listens on nothing (main.ts attaches the handlers to its servers). */
@@ -24,18 +32,25 @@ export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits)
   const router = new Router(ctx.log);
   const sessions = new SessionsService(ctx, sessionLimits);
   const interactiveShell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
-  const pty = new PtyService(ctx, ctx.identity.shell && existsSync(ctx.identity.shell) ? ctx.identity.shell : interactiveShell);
+  const userShell = ctx.identity.shell && existsSync(ctx.identity.shell) ? ctx.identity.shell : interactiveShell;
+  const pty = new PtyService(ctx, userShell);
   registerInfoRoutes(router, ctx);
   registerFileRoutes(router, new FilesService(ctx));
-  registerProcessRoutes(router, { execute: new ExecuteService(ctx), sessions, pty });
+  registerProcessRoutes(router, { execute: new ExecuteService(ctx), sessions, pty, stream: new StreamService(ctx, userShell) });
   registerGitRoutes(router, new GitService(ctx));
-  registerUnsupportedRoutes(router);
+  const lsp = new LspService(ctx);
+  registerLspRoutes(router, lsp);
+  const desktop = new DesktopService(ctx);
+  registerComputerUseRoutes(router, { desktop, input: new InputService(ctx, desktop), screen: new ScreenService(ctx, desktop) });
   return {
     handleRequest: router.handleRequest,
     handleUpgrade: router.handleUpgrade,
+    routes: () => router.list(),
     shutdown() {
       sessions.shutdown();
       pty.shutdown();
+      lsp.shutdown();
+      desktop.shutdown();
     },
   };
 }

@@ -241,8 +241,12 @@ describe('toolbox files', () => {
     const badJson = await ctx.tb.http('POST', '/files/replace', { headers: { 'content-type': 'application/json' }, body: '{nope' });
     assert.equal(badJson.status, 400);
     assert.match(badJson.json().message, /not valid JSON/);
-    const lsp = await ctx.tb.http('POST', '/lsp/start', { json: { languageId: 'python', pathToProject: '.' } });
-    assert.equal(lsp.status, 501);
-    assert.equal(lsp.json().error, 'Not Implemented');
+    // LSP and computer use exist now (issue 14): their bad input is a 4xx envelope too, never a 501 or a 5xx.
+    const lsp = await ctx.tb.http('POST', '/lsp/start', { json: { languageId: 'cobol', pathToProject: '.' } });
+    assert.equal(lsp.status, 400);
+    assert.equal(lsp.json().statusCode, 400);
+    const early = await ctx.tb.http('POST', '/lsp/did-open', { json: { languageId: 'python', pathToProject: '.', uri: 'file://a.py' } });
+    assert.equal(early.status, 400);
+    assert.match(early.json().message, /lsp\/start/);
   });
 });

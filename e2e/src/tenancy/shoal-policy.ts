@@ -7,110 +7,34 @@
  */
 import type { Operation } from '../openapi.js';
 import type { Access } from './checker.js';
+import { baseOperationId as baseId, ruleFor } from '../../../apps/api/test/permissions-matrix-table.js';
 
-const PUBLIC = ['healthControllerCheck', 'healthControllerReady', 'configControllerGetConfig', 'isSandboxPublic', 'isValidAuthToken'];
-const ADMIN = [
-  'listUsers',
-  'createUser',
-  'getUser',
-  'updateOrganizationQuota',
-  'createRunner',
-  'listRunners',
-  'updateRunnerScheduling',
-  'getRunnerBySandboxId',
-  'getRunnersBySnapshotRef',
-  'updateSandboxDefaultLimitedNetworkEgress',
-  'setSnapshotGeneralStatus',
-  'canCleanupImage',
-  'setDefaultRegistry',
-];
-const RUNNER = ['getSandboxesForRunner', 'updateSandboxState'];
-const WRITE_SANDBOXES = [
-  'createSandbox',
-  'startSandbox',
-  'stopSandbox',
-  'replaceLabels',
-  'createBackup',
-  'updatePublicStatus',
-  'setAutostopInterval',
-  'setAutoArchiveInterval',
-  'setAutoDeleteInterval',
-  'archiveSandbox',
-  'createSshAccess',
-  'revokeSshAccess',
-  'rotatePreviewToken',
-];
-const DELETE_SANDBOXES = ['deleteSandbox'];
-const WRITE_SNAPSHOTS = ['createSnapshot', 'activateSnapshot', 'deactivateSnapshot'];
-const DELETE_SNAPSHOTS = ['removeSnapshot'];
-const WRITE_REGISTRIES = ['createRegistry', 'updateRegistry', 'getTransientPushAccess'];
-const DELETE_REGISTRIES = ['deleteRegistry'];
-const MEMBER = [
-  'getAuthenticatedUser',
-  'createApiKey',
-  'listApiKeys',
-  'getCurrentApiKey',
-  'getApiKey',
-  'deleteApiKey',
-  'deleteApiKeyForUser',
-  'listOrganizations',
-  'getOrganization',
-  'getOrganizationUsageOverview',
-  'getAllSnapshots',
-  'getSnapshot',
-  'hasSandboxAccess',
-  'listSandboxes',
-  'listSandboxesPaginated',
-  'getSandboxRegions',
-  'validateSshAccess',
-  'getSandbox',
-  'getPortPreviewUrl',
-  'getBuildLogs',
-  'getSnapshotBuildLogs',
-  'listRegistries',
-  'getRegistry',
-  // Temporary S3 credentials for the caller's own organization prefix; any member key (K in the reference).
-  'getPushAccess',
-];
-
-/** The deprecated /workspace operations behave as the sandbox operations they alias. */
-const WORKSPACE_ALIASES: Record<string, string> = {
-  listWorkspacesDeprecated: 'listSandboxes',
-  createWorkspaceDeprecated: 'createSandbox',
-  getWorkspaceDeprecated: 'getSandbox',
-  deleteWorkspaceDeprecated: 'deleteSandbox',
-  startWorkspaceDeprecated: 'startSandbox',
-  stopWorkspaceDeprecated: 'stopSandbox',
-  replaceLabelsWorkspaceDeprecated: 'replaceLabels',
-  createBackupWorkspaceDeprecated: 'createBackup',
-  updatePublicStatusWorkspaceDeprecated: 'updatePublicStatus',
-  setAutostopIntervalWorkspaceDeprecated: 'setAutostopInterval',
-  setAutoArchiveIntervalWorkspaceDeprecated: 'setAutoArchiveInterval',
-  archiveWorkspaceDeprecated: 'archiveSandbox',
-  getPortPreviewUrlWorkspaceDeprecated: 'getPortPreviewUrl',
-  getBuildLogsWorkspaceDeprecated: 'getBuildLogs',
-};
+// The table itself is apps/api/test/permissions-matrix-table.ts, shared with the permissions matrix test, so the two
+// suites cannot drift apart and a new route needs one entry.
 
 export function baseOperationId(op: Operation): string {
-  return WORKSPACE_ALIASES[op.operationId] ?? op.operationId;
+  return baseId(op.operationId);
 }
 
 export function shoalAccess(op: Operation): Access {
-  const id = baseOperationId(op);
-  if (PUBLIC.includes(id)) return { kind: 'public' };
-  if (ADMIN.includes(id)) return { kind: 'admin' };
-  if (RUNNER.includes(id)) return { kind: 'runner' };
-  if (WRITE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'write:sandboxes' };
-  if (DELETE_SANDBOXES.includes(id)) return { kind: 'user', permission: 'delete:sandboxes' };
-  if (WRITE_SNAPSHOTS.includes(id)) return { kind: 'user', permission: 'write:snapshots' };
-  if (DELETE_SNAPSHOTS.includes(id)) return { kind: 'user', permission: 'delete:snapshots' };
-  if (WRITE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'write:registries' };
-  if (DELETE_REGISTRIES.includes(id)) return { kind: 'user', permission: 'delete:registries' };
-  if (MEMBER.includes(id)) return { kind: 'user' };
-  throw new Error(`operation ${op.operationId} (${op.method} ${op.path}) is not classified in the tenancy policy`);
+  const rule = ruleFor(op.operationId);
+  if (!rule) throw new Error(`operation ${op.operationId} (${op.method} ${op.path}) is not classified in the tenancy policy`);
+  switch (rule.kind) {
+    case 'public':
+      return { kind: 'public' };
+    case 'admin':
+      return { kind: 'admin' };
+    case 'runner':
+      return { kind: 'runner' };
+    // A service credential no user holds, like a runner's: every user's attempt is a 403.
+    case 'ssh-gateway':
+      return { kind: 'runner' };
+    case 'member':
+      return { kind: 'user', ...(rule.permission ? { permission: rule.permission } : {}) };
+  }
 }
 
 /** Path parameters that name the victim organization's own resources (snapshots are global; runners are admin-only). */
 export function shoalTargetsVictim(op: Operation): boolean {
-  return /\{(sandboxId|organizationId|userId|name)\}/.test(op.path) || /\/users\/\{id\}/.test(op.path);
+  return /\{(sandboxId|organizationId|userId|name|volumeId)\}/.test(op.path) || /\/users\/\{id\}/.test(op.path);
 }

@@ -4,19 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PERMISSIONS } from '@shoal/contracts';
 
-export const ALL_PERMISSIONS = [
-  'write:registries',
-  'delete:registries',
-  'write:snapshots',
-  'delete:snapshots',
-  'write:sandboxes',
-  'delete:sandboxes',
-  'read:volumes',
-  'write:volumes',
-  'delete:volumes',
-  'read:audit_logs',
-];
+export const ALL_PERMISSIONS: string[] = [...PERMISSIONS];
 
 export async function api<T = unknown>(apiUrl: string, key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: T; text: string }> {
   const res = await fetch(apiUrl + path, {
@@ -171,7 +161,11 @@ export async function setUpTenants(apiUrl: string, adminKey: string): Promise<Te
 }
 
 /** The parts of org A an attack could change; compared before and after each sweep. Volatile timestamps are left out. */
-export async function victimState(apiUrl: string, t: Tenants): Promise<unknown> {
+/**
+ * What the attacks must not change. `sshGatewayToken` is the SSH gateway's service credential: only the gateway may
+ * validate SSH tokens, so the check that org A's token still works is made with it.
+ */
+export async function victimState(apiUrl: string, t: Tenants, sshGatewayToken?: string): Promise<unknown> {
   const key = t.a.key;
   const sb = await api<Record<string, unknown>>(apiUrl, key, 'GET', `/sandbox/${t.a.sandbox.id}`);
   const keys = await api<Array<{ name: string; permissions: string[]; expiresAt?: string | null; userId: string }>>(apiUrl, key, 'GET', '/api-keys');
@@ -179,7 +173,7 @@ export async function victimState(apiUrl: string, t: Tenants): Promise<unknown> 
   const list = await api<Array<{ id: string }>>(apiUrl, key, 'GET', '/sandbox?includeErroredDeleted=true');
   const users = await api<Array<{ id: string }>>(apiUrl, key, 'GET', '/users');
   const runners = await api<Array<{ id: string; unschedulable?: boolean }>>(apiUrl, key, 'GET', '/runners');
-  const ssh = t.a.sshToken ? await api<Record<string, unknown>>(apiUrl, key, 'GET', `/sandbox/ssh-access/validate?token=${t.a.sshToken}`) : null;
+  const ssh = t.a.sshToken && sshGatewayToken ? await api<Record<string, unknown>>(apiUrl, sshGatewayToken, 'GET', `/sandbox/ssh-access/validate?token=${t.a.sshToken}`) : null;
   const pick = (o: Record<string, unknown> | undefined, fields: string[]) => Object.fromEntries(fields.map((f) => [f, o?.[f]]));
   return {
     sandbox: {

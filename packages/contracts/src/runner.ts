@@ -16,10 +16,14 @@ import { Type, type Static } from '@sinclair/typebox';
  *   POST   /sandboxes/:id/stop                 -> 200 "Sandbox stopped"  (synchronous)
  *   POST   /sandboxes/:id/destroy              -> 200 "Sandbox destroyed" (processes gone; files may linger until remove)
  *   DELETE /sandboxes/:id                      -> 200 "Sandbox removed"  (everything gone: dirs, netns, cgroups, nft)
- *   POST   /sandboxes/:id/backup  CreateBackup -> 201 "Backup started"
+ *   POST   /sandboxes/:id/backup  CreateBackup -> 200 LayerArchiveResult (synchronous: layer packed and uploaded)
+ *   POST   /sandboxes/:id/archive             -> 200 LayerArchiveResult (stopped sandbox packed into object storage, then
+ *                                                 removed from this runner as by DELETE; 409 unless stopped)
  *   POST   /sandboxes/:id/resize  ResizeSandbox -> 200
  *   GET    /sandboxes/:id/network-settings     -> NetworkSettings
  *   POST   /sandboxes/:id/network-settings NetworkSettings -> 200 (applies to a running sandbox at once)
+ *   DELETE /volumes/:volumeId                  -> 200 "Volume removed" (this host's data of the volume; 409 while a sandbox
+ *                                                  of this runner mounts it)
  *   ANY    /sandboxes/:id/toolbox/*            -> reverse proxy to the toolbox daemon over its unix socket
  *                                                 (HTTP and WebSocket upgrades, streamed both ways)
  *   ANY    /sandboxes/:id/ports/:port/*        -> reverse proxy to a port inside the sandbox (2280 = the toolbox)
@@ -67,7 +71,8 @@ export const RegistryCredentials = Type.Object({
 });
 export type RegistryCredentials = Static<typeof RegistryCredentials>;
 
-export const VolumeMount = Type.Object({ volumeId: Type.String(), mountPath: Type.String() });
+/** One volume of a sandbox; the runner checks the list with parseVolumeMounts (./volume-mount.ts). */
+export const VolumeMount = Type.Object({ volumeId: Type.String(), mountPath: Type.String(), subpath: Type.Optional(Type.String()) });
 export type VolumeMount = Static<typeof VolumeMount>;
 
 export const CreateRunnerSandbox = Type.Object({
@@ -96,6 +101,11 @@ export const CreateRunnerSandbox = Type.Object({
    */
   networkLimitEgress: Type.Optional(Type.Boolean()),
   metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /**
+   * Object key of an archive or backup of this sandbox (`sandboxes/<id>/archive.tar.zst` or
+   * `sandboxes/<id>/backups/<timestamp>.tar.zst`): the new disk is filled from it before the container first starts.
+   */
+  restoreFrom: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
 });
 export type CreateRunnerSandbox = Static<typeof CreateRunnerSandbox>;
 
@@ -147,8 +157,23 @@ export const StartRunnerSandbox = Type.Object({
   metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 
-export const CreateBackup = Type.Object({ snapshot: Type.String(), registry: RegistryCredentials });
+/**
+ * Backup of a sandbox's writable layer into object storage (SHOAL_S3_*) under `key`
+ * (`sandboxes/<id>/backups/<timestamp>.tar.zst`); a running sandbox is frozen while its files are read. Synchronous.
+ */
+export const CreateBackup = Type.Object({ key: Type.String({ minLength: 1, maxLength: 300 }) });
 export type CreateBackup = Static<typeof CreateBackup>;
+
+/** What an archive or a backup stored. */
+export const LayerArchiveResult = Type.Object({
+  key: Type.String(),
+  /** Compressed size in object storage. */
+  sizeBytes: Type.Number(),
+  /** Time spent reading the files (the sandbox frozen, for a backup of a running one). */
+  packMs: Type.Number(),
+  uploadMs: Type.Number(),
+});
+export type LayerArchiveResult = Static<typeof LayerArchiveResult>;
 
 export const ResizeSandbox = Type.Object({
   cpu: Type.Optional(Type.Integer({ minimum: 1 })),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -24,6 +24,8 @@ const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
 
 export interface PlatformOptions {
   dataDir: string;
+  /** OTLP/HTTP collector for traces of the API and runners (SHOAL_OTLP_ENDPOINT for them; unset: no tracing). */
+  otlpEndpoint?: string;
   apiPort: number;
   apiHost?: string;
   /** External PostgreSQL: when set no embedded server is started. */
@@ -67,6 +69,16 @@ export interface PlatformOptions {
    * essential CIDRs of organizations with limited egress, and extra CIDRs no sandbox may reach (e.g. the database host).
    */
   network?: { allowPrivateCidrs?: string[]; limitedEgressCidrs?: string[]; denyCidrs?: string[] };
+  /**
+   * Volumes (README "Volumes"): `local` (default; this host's disk, shared by its runners under `volumesDir`, default
+   * `<dataDir>/volumes`) or `s3` (the object storage bucket through s3fs, for runners on several hosts).
+   */
+  volumes?: { driver?: 'local' | 's3'; dir?: string };
+  /**
+   * SSH gateway (apps/ssh-gateway): its port (default 2222 when free, else a free one; kept in platform.json) and
+   * address; `false` starts none.
+   */
+  ssh?: { port?: number; host?: string } | false;
   log?: (line: string) => void;
   extraApiEnv?: NodeJS.ProcessEnv;
   extraRunnerEnv?: NodeJS.ProcessEnv;
@@ -103,6 +115,11 @@ export interface Platform {
   /** Starts the API process again (after a kill or stop) and waits until it is healthy. */
   startApi(): Promise<void>;
   startRunner(index: number): Promise<void>;
+  /**
+   * The SSH gateway (`ssh -p port <token>@host`); absent when started with `ssh: false`. `token` is its service
+   * credential (tests validate SSH tokens with it, as the gateway does).
+   */
+  ssh?: { host: string; port: number; token: string; process: ManagedProcess; start(): Promise<void> };
   /** SIGKILLs the embedded PostgreSQL (fault tests); throws when the database is external. */
   killPostgres(): Promise<void>;
   /** Starts the embedded PostgreSQL again on the same data directory and port. */
@@ -117,6 +134,8 @@ interface PersistedLayout {
   registryPort: number;
   /** Absent in layouts written before object storage existed; chosen on the next start. */
   objectsPort?: number;
+  /** The SSH gateway's port, chosen on the first start that runs it. */
+  sshPort?: number;
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
 }
 
@@ -144,6 +163,10 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
     };
   }
   layout.objectsPort ??= await pickPort(5300, prefer);
+  if (opts.ssh !== false) {
+    if (opts.ssh?.port !== undefined) layout.sshPort = opts.ssh.port;
+    layout.sshPort ??= await pickPort(2222, prefer);
+  }
   for (let i = layout.runners.length; i < count; i++) {
     layout.runners.push({
       port: await pickPort(3003 + i, prefer),
@@ -157,6 +180,12 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
   return layout;
 }
 
+/**
+ * How long a started process may take to answer. A process that exits fails the wait at once, so this bounds only a
+ * hang; it is generous because a loaded 2-core host (a build, two e2e files) has taken over 60 s to load the API.
+ */
+const READY_WAIT_MS = 180_000;
+
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const dataDir = resolve(opts.dataDir);
@@ -169,7 +198,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   await claimDataDir(pids);
   // A supervisor killed without stopping (SIGKILL, power loss) left its processes: end them before starting anything
   // (runners first, so they still stop their sandboxes). A leftover PostgreSQL is stopped by startEmbeddedPostgres.
-  await endLeftovers(pids, ['runner', 'api', 'registry', 'objects'], RUNNER_STOP_GRACE_MS, log);
+  await endLeftovers(pids, ['ssh-gateway', 'runner', 'api', 'registry', 'objects'], RUNNER_STOP_GRACE_MS, log);
   const apiHost = opts.apiHost ?? '127.0.0.1';
   const started: Array<() => Promise<void>> = [];
   const stopAll = async () => {
@@ -231,6 +260,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     // Child processes get a clean environment: nothing of the caller's (NODE_EXTRA_CA_CERTS, proxies) leaks into
     // the platform processes and from there into sandboxes.
     const baseEnv: NodeJS.ProcessEnv = { PATH: SYSTEM_PATH, HOME: '/root', NODE_ENV: 'production' };
+    // Traces (README "Traces"): the API and the runners export to the same collector, or nothing is loaded at all.
+    const otlpEndpoint = opts.otlpEndpoint;
+    if (otlpEndpoint) baseEnv.SHOAL_OTLP_ENDPOINT = otlpEndpoint;
+    // The API and every runner agree on where volumes live; the runners of this host share the directory.
+    const volumeEnv = { SHOAL_VOLUME_DRIVER: opts.volumes?.driver ?? 'local', SHOAL_VOLUMES_DIR: opts.volumes?.dir ?? join(dataDir, 'volumes') };
 
     layout.apiUrl = apiUrl;
     await writeFile(join(dataDir, 'platform.json'), JSON.stringify(layout, null, 2), { mode: 0o600 });
@@ -243,6 +277,11 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       await writeCredentials(dataDir, publicUrl, pendingKey, PENDING_CREDENTIALS);
     }
 
+    // The gateway's service credential, derived from the platform secret (stable across restarts, never stored apart).
+    const sshSettings =
+      opts.ssh === false || layout.sshPort === undefined
+        ? undefined
+        : { host: (opts.ssh && opts.ssh.host) || apiHost, port: layout.sshPort, token: createHmac('sha256', platformSecret).update('shoal-ssh-gateway').digest('hex') };
     const api = new ManagedProcess({
       name: 'api',
       command: process.execPath,
@@ -270,15 +309,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         ...(pendingKey ? { SHOAL_ADMIN_API_KEY: pendingKey } : {}),
         SHOAL_WRITE_CREDENTIALS: '0',
         SHOAL_PLATFORM_SECRET: platformSecret,
+        ...(sshSettings ? { SHOAL_SSH_GATEWAY_TOKEN: sshSettings.token, SHOAL_SSH_GATEWAY_ADDRESS: `${sshSettings.host}:${sshSettings.port}` } : {}),
+        ...volumeEnv,
         ...opts.extraApiEnv,
       },
     });
     const startApi = async () => {
       api.start();
-      await waitForHttp(`${apiUrl}/health`, 60000, () => api.running);
+      await waitForHttp(`${apiUrl}/health`, READY_WAIT_MS, () => api.running);
     };
-    await startApi();
+    // Registered before the wait: an API that never answers /health is stopped with the rest, not left behind.
     started.push(() => api.stop());
+    await startApi();
     // The supervisor registers runners with a key of its own, so a lost credentials.json never stops a start.
     const supervisorKey = await mintSupervisorKey(databaseUrl);
     const userKey = await publishedKeyState(databaseUrl, published?.apiKey, pendingKey);
@@ -320,6 +362,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
           SHOAL_RUNNER_ALLOW_PRIVATE_CIDRS: (opts.network?.allowPrivateCidrs ?? []).join(','),
           SHOAL_RUNNER_LIMITED_EGRESS_CIDRS: (opts.network?.limitedEgressCidrs ?? []).join(','),
           SHOAL_RUNNER_DENY_CIDRS: (opts.network?.denyCidrs ?? []).join(','),
+          ...volumeEnv,
           ...opts.extraRunnerEnv,
         },
       });
@@ -329,18 +372,46 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const startRunner = async (index: number) => {
       const r = runners[index]!;
       r.process.start();
-      await waitForHttp(`${r.url}/`, 60000, () => r.process.running);
+      await waitForHttp(`${r.url}/`, READY_WAIT_MS, () => r.process.running);
       // Whatever answered must be this runner: another one on the same port would take our sandboxes' calls.
       const info = await fetch(`${r.url}/info`, { headers: { authorization: `Bearer ${r.token}` } });
       await info.arrayBuffer();
       if (!info.ok || !r.process.running) throw new Error(`runner ${index} at ${r.url} is not ours (HTTP ${info.status}); is another runner using the port?`);
     };
     for (const r of runners) {
-      await startRunner(r.index);
       // The runner stops its sandboxes within its own bound (10 s, then it tears down without waiting); the
       // supervisor waits longer, so that only a hung runner is killed and left for the next start to clean.
       started.push(() => r.process.stop('SIGTERM', RUNNER_STOP_GRACE_MS));
+      await startRunner(r.index);
       await registerRunner(apiUrl, supervisorKey, r);
+    }
+
+    let ssh: Platform['ssh'];
+    if (sshSettings) {
+      const gateway = new ManagedProcess({
+        name: 'ssh-gateway',
+        command: process.execPath,
+        args: [...tsx, join(repoRoot, 'apps/ssh-gateway/src/main.ts')],
+        cwd: repoRoot,
+        log,
+        pidFile: join(pids, 'ssh-gateway.pid'),
+        env: {
+          ...baseEnv,
+          SHOAL_SSH_HOST: sshSettings.host,
+          SHOAL_SSH_PORT: String(sshSettings.port),
+          SHOAL_SSH_DATA_DIR: join(dataDir, 'ssh-gateway'),
+          SHOAL_API_URL: publicUrl,
+          SHOAL_SSH_GATEWAY_TOKEN: sshSettings.token,
+        },
+      });
+      const start = async () => {
+        gateway.start();
+        await gateway.waitForLine(/SSH gateway listening/, READY_WAIT_MS);
+      };
+      // Stopped before the API and the runners (stop() runs the list backwards).
+      started.push(() => gateway.stop());
+      await start();
+      ssh = { host: sshSettings.host, port: sshSettings.port, token: sshSettings.token, process: gateway, start };
     }
 
     if (opts.prepareDefaultSnapshot !== false && runners.length > 0) {
@@ -371,6 +442,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       ...(objects ? { objects } : {}),
       startApi,
       startRunner,
+      ...(ssh ? { ssh } : {}),
       killPostgres: async () => {
         if (!postgres) throw new Error('the database is external');
         const pid = await postgres.pid();

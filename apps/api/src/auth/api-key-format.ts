@@ -1,18 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-export const PERMISSIONS = [
-  'write:registries',
-  'delete:registries',
-  'write:snapshots',
-  'delete:snapshots',
-  'write:sandboxes',
-  'delete:sandboxes',
-  'read:volumes',
-  'write:volumes',
-  'delete:volumes',
-  'read:audit_logs',
-] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+export { PERMISSIONS, type Permission } from '@shoal/contracts';
 
 export function generateApiKey(): string {
   return `dtn_${randomBytes(32).toString('hex')}`;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DESKTOP_SNAPSHOT, desktopImageRef } from '@shoal/contracts';
 import type { ApiConfig } from '../config.js';
 import { ADMIN_USER_ID, adminOrganizationId, mintAdminApiKey, writeCredentials } from './admin-key.js';
 
@@ -10,7 +11,7 @@ export interface BootstrapResult {
   adminOrganizationId: string;
 }
 
-type BootstrapConfig = Pick<ApiConfig, 'adminApiKey' | 'defaultSnapshot' | 'defaultSnapshotImage' | 'publicUrl' | 'dataDir'>;
+type BootstrapConfig = Pick<ApiConfig, 'adminApiKey' | 'defaultSnapshot' | 'defaultSnapshotImage' | 'desktopSnapshot' | 'publicUrl' | 'dataDir'>;
 
 /**
  * First-start data: admin user, its personal organization, an API key and the default snapshot. The caller holds the
@@ -45,6 +46,15 @@ export async function bootstrap(client: pg.PoolClient, config: BootstrapConfig):
        VALUES ($1, true, $2, $3, $3, 'active', 1, 0, 1, 3) ON CONFLICT (organization_id, name) DO NOTHING`,
       [result.adminOrganizationId, config.defaultSnapshot, config.defaultSnapshotImage],
     );
+    if (config.desktopSnapshot) {
+      // Active from the start: the runner a sandbox lands on builds the image from Debian packages on first use
+      // (minutes, shown in the runner's log), then keeps it in the internal registry for the others.
+      await client.query(
+        `INSERT INTO snapshot (organization_id, general, name, image_name, internal_name, state, cpu, gpu, mem, disk)
+         VALUES ($1, true, $2, $3, $3, 'active', 1, 0, 2, 5) ON CONFLICT (organization_id, name) DO NOTHING`,
+        [result.adminOrganizationId, DESKTOP_SNAPSHOT, desktopImageRef(config.defaultSnapshotImage.split('/')[0] ?? '')],
+      );
+    }
     await client.query('COMMIT');
     return result;
   } catch (err) {

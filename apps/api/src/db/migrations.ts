@@ -1,3 +1,5 @@
+import { SHOAL_VOLUME_WEBHOOK_TRIGGERS, WEBHOOK_MIGRATION_SQL } from '../webhooks/migration-sql.js';
+
 /**
  * Versioned migrations, applied in order on start under an advisory lock (see migrate.ts). Never edit an applied
  * migration; append a new one.
@@ -309,5 +311,164 @@ CREATE INDEX IF NOT EXISTS snapshot_build_work_idx ON snapshot (created_at) WHER
 ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS runner_copies_removed_at timestamptz;
 CREATE INDEX IF NOT EXISTS snapshot_inactive_copies_idx ON snapshot (updated_at) WHERE state = 'inactive' AND runner_copies_removed_at IS NULL;
 `,
+  },
+  {
+    version: 10,
+    name: 'organization-access',
+    // Organization roles (7 global ones seeded with fixed ids, others per organization), roles assigned to members,
+    // and invitations matched by e-mail (stored lower-case; at most one pending per organization and e-mail).
+    // Re-runnable, like every migration from 3 on.
+    sql: `
+CREATE TABLE IF NOT EXISTS organization_role (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  organization_id uuid REFERENCES organization(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  description text NOT NULL DEFAULT '',
+  permissions text[] NOT NULL DEFAULT '{}',
+  is_global boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS organization_role_org_idx ON organization_role (organization_id, created_at);
+INSERT INTO organization_role (id, name, description, permissions, is_global) VALUES
+  ('00000000-0000-0000-0000-000000000001', 'Developer', 'Grants the ability to create sandboxes and keys in the organization', '{write:sandboxes}', true),
+  ('00000000-0000-0000-0000-000000000002', 'Sandboxes Admin', 'Grants admin access to sandboxes in the organization', '{write:sandboxes,delete:sandboxes}', true),
+  ('00000000-0000-0000-0000-000000000003', 'Snapshots Admin', 'Grants admin access to snapshots in the organization', '{write:snapshots,delete:snapshots}', true),
+  ('00000000-0000-0000-0000-000000000004', 'Registries Admin', 'Grants admin access to docker registries in the organization', '{write:registries,delete:registries}', true),
+  ('00000000-0000-0000-0000-000000000005', 'Super Admin', 'Grants full access to sandboxes, snapshots and docker registries in the organization', '{write:registries,delete:registries,write:snapshots,delete:snapshots,write:sandboxes,delete:sandboxes}', true),
+  ('00000000-0000-0000-0000-000000000006', 'Volumes Admin', 'Grants admin access to volumes in the organization', '{read:volumes,write:volumes,delete:volumes}', true),
+  ('00000000-0000-0000-0000-000000000007', 'Auditor', 'Grants access to the audit logs of the organization', '{read:audit_logs}', true)
+ON CONFLICT (id) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS organization_role_assignment (
+  organization_id uuid NOT NULL,
+  user_id text NOT NULL,
+  role_id uuid NOT NULL REFERENCES organization_role(id) ON DELETE CASCADE,
+  PRIMARY KEY (organization_id, user_id, role_id),
+  FOREIGN KEY (organization_id, user_id) REFERENCES organization_user(organization_id, user_id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS organization_role_assignment_role_idx ON organization_role_assignment (role_id);
+
+CREATE TABLE IF NOT EXISTS organization_invitation (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  email text NOT NULL,
+  invited_by text NOT NULL DEFAULT '',
+  role text NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member')),
+  expires_at timestamptz NOT NULL DEFAULT now() + interval '7 days',
+  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'declined', 'cancelled')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS organization_invitation_pending_idx ON organization_invitation (organization_id, email) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS organization_invitation_email_idx ON organization_invitation (email) WHERE status = 'pending';
+
+CREATE TABLE IF NOT EXISTS organization_invitation_role (
+  invitation_id uuid NOT NULL REFERENCES organization_invitation(id) ON DELETE CASCADE,
+  role_id uuid NOT NULL REFERENCES organization_role(id) ON DELETE CASCADE,
+  PRIMARY KEY (invitation_id, role_id)
+);
+
+-- Every user that exists before this migration was created by the admin (or is the admin), which Shoal treats as
+-- a verified address; later users get the flag from whoever creates them (admin POST /users, OIDC email_verified).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'user' AND column_name = 'email_verified') THEN
+    ALTER TABLE "user" ADD COLUMN email_verified boolean NOT NULL DEFAULT false;
+    UPDATE "user" SET email_verified = true;
+  END IF;
+END $$;
+`,
+  },
+  {
+    version: 11,
+    name: 'audit-log',
+    // One row per state-changing request (audit/hooks.ts): created before the handler runs, completed with the outcome.
+    // actor_id is a user id or "runner:<id>"; no foreign keys, so rows outlive the users, organizations and resources
+    // they name. Listing is newest first, for everyone or one organization.
+    sql: `
+CREATE TABLE IF NOT EXISTS audit_log (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  actor_id text NOT NULL,
+  actor_email text NOT NULL DEFAULT '',
+  organization_id uuid,
+  action text NOT NULL,
+  target_type text,
+  target_id text,
+  status_code integer,
+  error_message text,
+  ip_address text,
+  user_agent text,
+  source text,
+  metadata jsonb,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS audit_log_created_at_idx ON audit_log (created_at);
+CREATE INDEX IF NOT EXISTS audit_log_org_created_at_idx ON audit_log (organization_id, created_at);
+`,
+  },
+  {
+    version: 12,
+    name: 'webhooks',
+    // Webhook endpoints, the event outbox fed by triggers in the transaction of the change, deliveries claimed with a
+    // lease and every attempt (webhooks/migration-sql.ts).
+    sql: WEBHOOK_MIGRATION_SQL,
+  },
+  {
+    version: 13,
+    name: 'user-key-pair',
+    // The SSH key pair each user has (POST /users/{id}/regenerate-key-pair replaces it): the OpenSSH public key and
+    // the private key sealed with the platform secret, so a database dump alone does not hold usable private keys.
+    sql: `ALTER TABLE "user" ADD COLUMN IF NOT EXISTS key_pair jsonb;`,
+  },
+  {
+    version: 14,
+    name: 'volumes',
+    // Volumes (issue 13): the row is the truth the volume manager drives from (pending_create -> creating -> ready,
+    // pending_delete -> deleting -> deleted) under a lease like snapshots, so a restart resumes the transitions. A name
+    // is unique in its organization among volumes not deleted; deleted rows stay for includeDeleted.
+    sql: `
+CREATE TABLE IF NOT EXISTS volume (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  organization_id uuid NOT NULL REFERENCES organization(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  state text NOT NULL DEFAULT 'pending_create'
+    CHECK (state IN ('pending_create', 'creating', 'ready', 'pending_delete', 'deleting', 'deleted', 'error')),
+  error_reason text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz,
+  claimed_by text,
+  claim_expires_at timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS volume_org_name_idx ON volume (organization_id, name) WHERE state <> 'deleted';
+CREATE INDEX IF NOT EXISTS volume_work_idx ON volume (created_at) WHERE state IN ('pending_create', 'creating', 'pending_delete', 'deleting');
+${SHOAL_VOLUME_WEBHOOK_TRIGGERS}`,
+  },
+  {
+    version: 15,
+    name: 'sandbox backups and archives',
+    // Archive and backup move a sandbox's writable layer to object storage (issue 13). backup_snapshot is the object
+    // key of the last completed backup (what recovery restores from), existing_backup_snapshots every one made; the
+    // backup driver claims Pending rows (and InProgress ones whose lease ran out: a crashed API's) under a lease of its
+    // own, separate from the reconciler's. An archived sandbox being started shows `restoring`.
+    sql: `
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS backup_snapshot text;
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS backup_error_reason text;
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS existing_backup_snapshots jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS backup_claimed_by text;
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS backup_claim_expires_at timestamptz;
+CREATE INDEX IF NOT EXISTS sandbox_backup_work_idx ON sandbox (updated_at) WHERE backup_state IN ('Pending', 'InProgress');
+CREATE OR REPLACE FUNCTION shoal_sandbox_visible_state(state text, desired text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN state = desired OR state IN ('error', 'build_failed') THEN state
+    WHEN desired = 'destroyed' THEN 'destroying'
+    WHEN desired = 'started' AND state = 'unknown' THEN 'creating'
+    WHEN desired = 'started' AND state = 'archived' THEN 'restoring'
+    WHEN desired = 'started' AND state = 'stopped' THEN 'starting'
+    WHEN desired = 'stopped' AND state = 'started' THEN 'stopping'
+    WHEN desired = 'archived' AND state = 'stopped' THEN 'archiving'
+    ELSE state END
+$$;`,
   },
 ];

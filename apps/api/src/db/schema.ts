@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { WebhookTables } from '../webhooks/tables.js';
 
 /* Row types of the API's tables. Columns are snake_case in SQL and camelCase here (Kysely CamelCasePlugin). */
 
@@ -10,8 +11,17 @@ export interface UserTable {
   id: string;
   name: string;
   email: Generated<string>;
+  emailVerified: Generated<boolean>;
   role: Generated<'admin' | 'user'>;
   createdAt: Timestamp;
+  /** Migration 13: the user's SSH key pair (jsonb); null until one is generated. */
+  keyPair: ColumnType<StoredKeyPair | null, string | null | undefined, string | null>;
+}
+
+/** `user.key_pair`: the OpenSSH public key and the private key sealed with the platform secret (auth/user-key-pair.ts). */
+export interface StoredKeyPair {
+  publicKey: string;
+  sealedPrivateKey: string;
 }
 
 export interface OrganizationTable {
@@ -127,6 +137,23 @@ export interface SnapshotTable {
 export interface VolumeMountRow {
   volumeId: string;
   mountPath: string;
+  /** A directory inside the volume mounted instead of its root (relative, no `..`). */
+  subpath?: string;
+}
+
+/** Migration 14: a volume of an organization, driven by the volume manager from its state. */
+export interface VolumeTable {
+  id: Generated<string>;
+  organizationId: string;
+  name: string;
+  state: Generated<string>;
+  errorReason: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  lastUsedAt: NullableTimestamp;
+  /** Volume manager lease, as for snapshots. */
+  claimedBy: string | null;
+  claimExpiresAt: NullableTimestamp;
 }
 
 export interface SandboxTable {
@@ -173,6 +200,13 @@ export interface SandboxTable {
   destroyedAt: NullableTimestamp;
   /** The build a sandbox created from buildInfo waits for (migration 6). */
   buildInfoSnapshotRef: Generated<string | null>;
+  /** Object key of the last completed backup: what recovery restores from (migration 15). */
+  backupSnapshot: Generated<string | null>;
+  backupErrorReason: Generated<string | null>;
+  existingBackupSnapshots: Json<{ snapshotName: string; createdAt: string }[]>;
+  /** The backup driver's lease (services/sandbox-backup.ts), apart from the reconciler's. */
+  backupClaimedBy: Generated<string | null>;
+  backupClaimExpiresAt: Generated<Date | null>;
 }
 
 /** One Dockerfile + context set, shared by every snapshot built from it (migration 6). */
@@ -220,7 +254,43 @@ export interface RegistryPushAccessTable {
   createdAt: Timestamp;
 }
 
-export interface Database {
+export interface OrganizationRoleTable {
+  id: Generated<string>;
+  /** Null for the global roles every organization can assign. */
+  organizationId: string | null;
+  name: string;
+  description: Generated<string>;
+  permissions: Generated<string[]>;
+  isGlobal: Generated<boolean>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface OrganizationRoleAssignmentTable {
+  organizationId: string;
+  userId: string;
+  roleId: string;
+}
+
+export interface OrganizationInvitationTable {
+  id: Generated<string>;
+  organizationId: string;
+  /** Lower-case. */
+  email: string;
+  invitedBy: Generated<string>;
+  role: Generated<'owner' | 'member'>;
+  expiresAt: Timestamp;
+  status: Generated<'pending' | 'accepted' | 'declined' | 'cancelled'>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface OrganizationInvitationRoleTable {
+  invitationId: string;
+  roleId: string;
+}
+
+export interface Database extends WebhookTables {
   user: UserTable;
   organization: OrganizationTable;
   organizationUser: OrganizationUserTable;
@@ -232,6 +302,11 @@ export interface Database {
   dockerRegistry: DockerRegistryTable;
   registryPushAccess: RegistryPushAccessTable;
   buildInfo: BuildInfoTable;
+  organizationRole: OrganizationRoleTable;
+  organizationRoleAssignment: OrganizationRoleAssignmentTable;
+  organizationInvitation: OrganizationInvitationTable;
+  organizationInvitationRole: OrganizationInvitationRoleTable;
+  volume: VolumeTable;
 }
 
 export type User = Selectable<UserTable>;
@@ -244,3 +319,6 @@ export type NewSandbox = Insertable<SandboxTable>;
 export type SshAccess = Selectable<SshAccessTable>;
 export type DockerRegistry = Selectable<DockerRegistryTable>;
 export type RegistryPushAccess = Selectable<RegistryPushAccessTable>;
+export type OrganizationRole = Selectable<OrganizationRoleTable>;
+export type OrganizationInvitation = Selectable<OrganizationInvitationTable>;
+export type Volume = Selectable<VolumeTable>;

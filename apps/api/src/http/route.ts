@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Permission } from '../auth/api-key-format.js';
+import type { AuditSpec } from '../audit/actions.js';
 import type { AuthRequirement, Principal, RunnerPrincipal, UserPrincipal } from '../auth/principal.js';
 import { errorResponses } from '../schemas.js';
 import type { Services } from '../services/services.js';
@@ -36,6 +37,8 @@ export interface RouteDef<P extends TSchema | undefined = undefined, Q extends T
   response: Record<number, TSchema>;
   deprecated?: boolean;
   hide?: boolean;
+  /** Audit log naming (audit/actions.ts); writes are recorded with derived names without it, `false` opts out. */
+  audit?: AuditSpec | false;
   handler: (ctx: RouteContext<Maybe<P>, Maybe<Q>, Maybe<B>>, s: Services) => Promise<unknown>;
 }
 
@@ -55,7 +58,7 @@ export function registerRoutes(app: FastifyInstance, routes: AnyRoute[], service
     app.route({
       method: r.method,
       url,
-      config: { auth: r.auth, ...(r.permission ? { permission: r.permission } : {}) },
+      config: { auth: r.auth, ...(r.permission ? { permission: r.permission } : {}), ...(r.audit !== undefined ? { audit: r.audit } : {}) },
       schema: {
         operationId: r.operationId + (overrides.operationSuffix ?? ''),
         ...(r.summary ? { summary: r.summary } : {}),

@@ -1,9 +1,10 @@
+import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { errorEnvelope, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
+import { errorEnvelope, PROCESS_STREAM_PATH, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
 import type { ApiConfig } from '../config.js';
 import { ApiError, Errors } from '../errors.js';
 import type { AuthService } from '../auth/auth.service.js';
@@ -12,18 +13,30 @@ import type { Runner } from '../db/schema.js';
 import { HttpRunnerAdapter } from '../reconciler/runner-client.js';
 import type { RunnerRepository } from '../repositories/runner.repository.js';
 import type { SandboxRepository } from '../repositories/sandbox.repository.js';
+import type { SshAccessRepository } from '../repositories/ssh-access.repository.js';
 import { timingSafeEqualStr } from '../services/sandbox.service.js';
 import { TCP_KEEPALIVE_MS, type ProxyTraffic } from './traffic.js';
+import type { ApiMetrics } from '../metrics/api-metrics.js';
+import { injectTraceHeaders } from '../tracing/tracing.js';
 
 export interface ProxyDeps {
   authService: AuthService;
   sandboxes: SandboxRepository;
   runners: RunnerRepository;
+  /** SSH tokens: the SSH gateway reaches a sandbox's streaming process with one (sshGatewayUpstream). */
+  sshAccess: Pick<SshAccessRepository, 'findValid'>;
   /** Gives the runner credential; its connection pool is the reconciler's and never carries proxied traffic. */
   http: HttpRunnerAdapter;
   /** The proxy's own connections and the per-organization stream cap (one instance for HTTP and upgrades). */
   traffic: ProxyTraffic;
   config: Readonly<ApiConfig>;
+  /** Streams in flight (README "Metrics"). */
+  metrics?: ApiMetrics;
+}
+
+/** Toolbox or preview, for the streams-in-flight gauge: told apart by the runner path the upstream resolved to. */
+function streamKind(up: Upstream): 'toolbox' | 'preview' {
+  return /^(?:\/[^/]+)*\/sandboxes\/[^/]+\/toolbox(?:[/?]|$)/.test(up.path) ? 'toolbox' : 'preview';
 }
 
 interface Upstream {
@@ -32,11 +45,18 @@ interface Upstream {
   organizationId: string;
   /** Path on the runner, including the query string. */
   path: string;
+  /** Set-Cookie the answer carries: the preview cookie, after a valid query token (a browser's sub-requests need it). */
+  setCookie?: string;
 }
 
 const TOOLBOX_PREFIX = /^\/api\/toolbox\/([^/?]+)\/toolbox(?=[/?]|$)/;
 const PREVIEW_PREFIX = /^\/preview\/(\d{1,5})-([^/?]+)(?=[/?]|$)/;
 const PREVIEW_QUERY_TOKEN = 'DAYTONA_SANDBOX_AUTH_KEY';
+/** The reference's preview cookie (one per sandbox), set once a browser came with the query token. */
+const PREVIEW_COOKIE_PREFIX = 'daytona-sandbox-auth-';
+const PREVIEW_COOKIE_MAX_AGE_S = 3600;
+/** Every toolbox route needs write:sandboxes (daytona-api-facts.md §7.2); the refusal names it, as the routes' do. */
+const MISSING_WRITE_SANDBOXES = 'Forbidden: missing permission write:sandboxes';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), the ones we replace, and the caller's credentials: code in the sandbox must
 // never see the API key (it controls every sandbox of the organization) or the preview token.
@@ -70,8 +90,10 @@ function previewHostTarget(host: string | undefined, suffix: string): string | n
 async function toolboxUpstream(deps: ProxyDeps, url: string, headers: IncomingHttpHeaders): Promise<Upstream> {
   const m = TOOLBOX_PREFIX.exec(url);
   if (!m) throw Errors.notFound(`Cannot resolve ${url.split('?')[0]}`);
-  const principal = await deps.authService.resolve(headers.authorization);
-  if (principal.kind !== 'user' || !hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden();
+  const principal = await deps.authService.resolve(headers.authorization, { header: headers['x-daytona-organization-id'] });
+  if (principal.kind === 'ssh-gateway') return sshGatewayUpstream(deps, url, m, headers);
+  if (principal.kind !== 'user') throw Errors.forbidden();
+  if (!hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden(MISSING_WRITE_SANDBOXES);
   const id = decodeURIComponent(m[1]!);
   const sb = await deps.sandboxes.findById(id);
   if (!sb || (sb.organizationId !== principal.organizationId && !principal.isAdmin)) throw Errors.sandboxNotFound(id);
@@ -82,6 +104,34 @@ async function toolboxUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   const rest = url.slice(m[0].length);
   const path = `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${rest.startsWith('/') || rest === '' || rest.startsWith('?') ? rest : `/${rest}`}`;
   return { runner, organizationId: sb.organizationId, path };
+}
+
+/** Header carrying the user's SSH token from the gateway; an `x-daytona-` header, so it never reaches the runner. */
+export const SSH_TOKEN_HEADER = 'x-daytona-ssh-token';
+
+/**
+ * The SSH gateway's credential opens one toolbox path, the streaming process, and only of the sandbox the user's SSH
+ * token (still valid: not expired nor revoked) belongs to; a token of another sandbox answers as a missing sandbox.
+ */
+async function sshGatewayUpstream(deps: ProxyDeps, url: string, m: RegExpExecArray, headers: IncomingHttpHeaders): Promise<Upstream> {
+  const rest = url.slice(m[0].length).split('?')[0];
+  const token = headers[SSH_TOKEN_HEADER];
+  let id: string;
+  try {
+    id = decodeURIComponent(m[1]!);
+  } catch {
+    throw Errors.badRequest('Invalid sandbox id');
+  }
+  if (rest !== PROCESS_STREAM_PATH || typeof token !== 'string' || !token) throw Errors.forbidden();
+  const access = await deps.sshAccess.findValid(token);
+  if (!access || access.sandboxId !== id) throw Errors.sandboxNotFound(id);
+  const sb = await deps.sandboxes.findById(id);
+  if (!sb || sb.state === 'destroyed') throw Errors.sandboxNotFound(id);
+  if (sb.state !== 'started' || sb.desiredState !== 'started' || !sb.runnerId) throw Errors.notRunning();
+  const runner = await deps.runners.findById(sb.runnerId);
+  if (!runner) throw Errors.notRunning();
+  deps.sandboxes.bumpActivity(sb.id).catch(() => {});
+  return { runner, organizationId: sb.organizationId, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${PROCESS_STREAM_PATH}` };
 }
 
 /**
@@ -99,6 +149,7 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
     throw Errors.badRequest('Invalid sandbox id');
   }
   if (port < 1 || port > 65535) throw Errors.badRequest('Invalid port');
+  let setCookie: string | undefined;
   const sb = await deps.sandboxes.findById(id);
   if (!sb || sb.state === 'destroyed') throw Errors.sandboxNotFound(id);
 
@@ -113,15 +164,24 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
     // The toolbox runs any command as root in the sandbox: only an API key that may change the sandbox opens it, never
     // the preview token alone (a read-only key can fetch that token) and never the public flag.
     if (!headers.authorization) throw Errors.unauthorized('The toolbox port requires an API key with write:sandboxes');
-    const principal = await deps.authService.resolve(headers.authorization);
-    if (principal.kind !== 'user' || (principal.organizationId !== sb.organizationId && !principal.isAdmin)) throw Errors.forbidden();
-    if (!hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden();
+    const principal = await deps.authService.resolve(headers.authorization, { header: headers['x-daytona-organization-id'] });
+    if (principal.kind !== 'user') throw Errors.forbidden();
+    // Another organization's sandbox answers as a missing one: a 403 would tell the caller the id exists.
+    if (principal.organizationId !== sb.organizationId && !principal.isAdmin) throw Errors.sandboxNotFound(id);
+    if (!hasPermission(principal, 'write:sandboxes')) throw Errors.forbidden(MISSING_WRITE_SANDBOXES);
   } else if (!sb.public) {
     const headerToken = headers['x-daytona-preview-token'];
-    let ok = (typeof headerToken === 'string' && timingSafeEqualStr(headerToken, sb.authToken)) || (queryToken !== null && timingSafeEqualStr(queryToken, sb.authToken));
+    const secret = deps.config.platformSecret;
+    const viaQuery = queryToken !== null && timingSafeEqualStr(queryToken, sb.authToken);
+    const cookie = secret ? previewCookieValue(headers.cookie, sb.id) : undefined;
+    let ok = (typeof headerToken === 'string' && timingSafeEqualStr(headerToken, sb.authToken)) || viaQuery || (cookie !== undefined && timingSafeEqualStr(cookie, previewCookieSignature(secret!, sb.id, sb.authToken)));
+    // A browser opening a web app (noVNC's vnc.html) brings the token on the first request only; its scripts, images
+    // and WebSocket come back with this cookie. It is signed over the current token, so rotating the token revokes it.
+    if (viaQuery && secret) setCookie = `${PREVIEW_COOKIE_PREFIX}${sb.id}=${previewCookieSignature(secret, sb.id, sb.authToken)}; Path=/; Max-Age=${PREVIEW_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`;
     if (!ok && headers.authorization) {
-      const principal = await deps.authService.resolve(headers.authorization);
-      if (principal.kind !== 'user' || (principal.organizationId !== sb.organizationId && !principal.isAdmin)) throw Errors.forbidden();
+      const principal = await deps.authService.resolve(headers.authorization, { header: headers['x-daytona-organization-id'] });
+      if (principal.kind !== 'user') throw Errors.forbidden();
+      if (principal.organizationId !== sb.organizationId && !principal.isAdmin) throw Errors.sandboxNotFound(id);
       ok = true;
     }
     if (!ok) throw Errors.unauthorized('Preview access requires a valid preview token or API key');
@@ -132,7 +192,22 @@ async function previewUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   if (pathPart === '') pathPart = '/';
   const search = params.toString();
   rest = pathPart + (search ? `?${search}` : '');
-  return { runner, organizationId: sb.organizationId, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}` };
+  return { runner, organizationId: sb.organizationId, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/ports/${port}${rest}`, ...(setCookie ? { setCookie } : {}) };
+}
+
+function previewCookieSignature(secret: string, sandboxId: string, authToken: string): string {
+  return createHmac('sha256', secret).update(`preview-cookie\0${sandboxId}\0${authToken}`).digest('base64url');
+}
+
+/** The value of this sandbox's preview cookie in a Cookie header, if any. */
+function previewCookieValue(header: string | undefined, sandboxId: string): string | undefined {
+  if (!header) return undefined;
+  const name = `${PREVIEW_COOKIE_PREFIX}${sandboxId}`;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /** The caller's headers minus every platform credential, plus the API's own credential for the runner. */
@@ -166,18 +241,24 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
   if (!release) throw Errors.tooManyProxyStreams(deps.traffic.limiter.maxPerOrg);
   reply.raw.once('finish', release);
   reply.raw.once('close', release);
+  const closeStream = deps.metrics?.openStream(streamKind(up), 'http');
+  if (closeStream) reply.raw.once('close', closeStream);
   const abort = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort();
   });
   const hasBody = req.body !== undefined && req.body !== null && typeof (req.body as Readable).pipe === 'function';
   let res;
+  const headers = forwardHeaders(req.headers, deps.http.credential(up.runner));
+  // The runner logs this request under the API's id and continues the API's trace (the caller's traceparent is replaced).
+  headers['x-request-id'] = req.id;
+  injectTraceHeaders(headers);
   try {
     // Timeouts are the proxy pool's (connect, headers, body idle): see ProxyTraffic.
     res = await deps.traffic.pool(up.runner.apiUrl).request({
       method: req.method as 'GET',
       path: up.path,
-      headers: forwardHeaders(req.headers, deps.http.credential(up.runner)),
+      headers,
       body: hasBody ? (req.body as Readable) : null,
       signal: abort.signal,
     });
@@ -194,6 +275,10 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
   for (const [k, v] of Object.entries(res.headers)) {
     if (v === undefined || DROP_RESPONSE.has(k)) continue;
     reply.header(k, v);
+  }
+  if (up.setCookie) {
+    const app = res.headers['set-cookie'];
+    reply.header('set-cookie', [...(app === undefined ? [] : Array.isArray(app) ? app : [app]), up.setCookie]);
   }
   res.body.on('error', () => {});
   return reply.send(res.body);
@@ -238,6 +323,8 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
           return;
         }
         socket.once('close', release);
+        const closeStream = deps.metrics?.openStream(streamKind(up), 'websocket');
+        if (closeStream) socket.once('close', closeStream);
         spliceUpgrade(req, socket, head, up, deps.http.credential(up.runner), deps.traffic.opts);
       },
       (err: unknown) => {

@@ -3,12 +3,18 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
 import type { Sandbox } from '../db/schema.js';
 import { OrganizationRepository } from '../repositories/organization.repository.js';
+import { RunnerRepository } from '../repositories/runner.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
 import { nextAction, settledState, type SandboxAction } from '../services/sandbox-state.js';
 import type { RunnerHealthChecker } from '../services/runner.service.js';
+import type { CreateRunnerSandbox } from '@shoal/contracts';
 import type { RunnerAdapter } from './runner-client.js';
 import { RunnerCallError } from './runner-client.js';
+import { BackupDriver, sandboxArchiveKey } from './backup-driver.js';
 import { STATE_CHANNEL, type SandboxEvents } from './sandbox-events.js';
+import type { ApiMetrics } from '../metrics/api-metrics.js';
+import { context, inSpan, SpanKind, type Context } from '../tracing/tracing.js';
+import { currentRequestId, runWithRequestId } from '../tracing/request-context.js';
 
 /**
  * A failing destroy (runner down or restarting, teardown refused) is retried this many times in all, then the sandbox
@@ -33,6 +39,8 @@ export interface ReconcilerOptions {
   maxConcurrent?: number;
   /** Destroy attempts before a sandbox is given up as `error` (default DESTROY_MAX_ATTEMPTS). */
   maxDestroyAttempts?: number;
+  /** Reconcile lag and create/start durations (README "Metrics"). */
+  metrics?: ApiMetrics;
 }
 
 /**
@@ -46,6 +54,9 @@ export class Reconciler {
   readonly owner = `api-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly repo: SandboxRepository;
   private readonly orgs: OrganizationRepository;
+  private readonly runnerRepo: RunnerRepository;
+  /** Requested backups, driven from the same tick (backup-driver.ts). */
+  private readonly backups: BackupDriver;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private rerun = false;
@@ -54,6 +65,12 @@ export class Reconciler {
   private lastHealthRun = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private active = 0;
+  /**
+   * Trace context of the request that asked for a sandbox's change (driveSoon), so its runner calls join that trace
+   * even when the interval tick, not the request's fast path, claims the sandbox. In this process only: a change
+   * claimed by another replica starts a trace of its own there.
+   */
+  private readonly requestContexts = new Map<string, { ctx: Context; requestId: string | undefined }>();
 
   constructor(
     db: Db,
@@ -65,6 +82,8 @@ export class Reconciler {
   ) {
     this.repo = new SandboxRepository(db);
     this.orgs = new OrganizationRepository(db);
+    this.runnerRepo = new RunnerRepository(db);
+    this.backups = new BackupDriver(db, runners, events, log, this.owner, opts.leaseMs);
   }
 
   start(): void {
@@ -84,6 +103,7 @@ export class Reconciler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.backups.stop();
   }
 
   /** Runs a tick soon; coalesces bursts of wake-ups (NOTIFY storms) into one extra tick. */
@@ -110,6 +130,7 @@ export class Reconciler {
   private async tick(): Promise<void> {
     // Work first: a tick woken by a NOTIFY reaches its runner call without waiting behind the housekeeping below.
     await this.claimAndDrive();
+    if (!this.stopped) await this.backups.run().catch((err: unknown) => this.log.warn({ err }, 'backup pass failed'));
     const now = Date.now();
     if (now - this.lastHealthRun >= this.opts.runnerHealthIntervalMs) {
       this.lastHealthRun = now;
@@ -163,6 +184,9 @@ export class Reconciler {
 
   /** Fire-and-forget variant of drive() that the shutdown path still waits for. */
   driveSoon(id: string): void {
+    this.requestContexts.set(id, { ctx: context.active(), requestId: currentRequestId() });
+    // Entries of sandboxes another replica claimed are never taken: keep only the most recent ones.
+    if (this.requestContexts.size > 1000) this.requestContexts.delete(this.requestContexts.keys().next().value!);
     this.track(this.drive(id), id, false);
   }
 
@@ -179,22 +203,39 @@ export class Reconciler {
   private async act(sb: Sandbox): Promise<void> {
     const action = nextAction(sb.state, sb.desiredState);
     if (!action) {
+      this.requestContexts.delete(sb.id);
       await this.repo.release(sb.id, this.owner);
       return;
     }
+    const due = Math.max(sb.updatedAt.getTime(), sb.nextAttemptAt?.getTime() ?? 0);
+    this.opts.metrics?.reconcileLag.observe({ action }, Math.max(0, Date.now() - due) / 1000);
+    const origin = this.requestContexts.get(sb.id) ?? { ctx: context.active(), requestId: currentRequestId() };
+    this.requestContexts.delete(sb.id);
+    await context.with(origin.ctx, () =>
+      runWithRequestId(origin.requestId, () => inSpan(`reconcile ${action}`, SpanKind.INTERNAL, { 'shoal.sandbox_id': sb.id, 'shoal.action': action }, () => this.actOn(sb, action))),
+    );
+  }
+
+  private async actOn(sb: Sandbox, action: Exclude<SandboxAction, null>): Promise<void> {
     const renew = setInterval(() => {
       this.repo.renewClaim(sb.id, this.owner, this.opts.leaseMs).catch(() => {});
     }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
     renew.unref();
     let failed: { err: unknown } | null = null;
+    let extra: Partial<Record<keyof Sandbox, unknown>> | void = undefined;
     try {
-      await this.perform(action, sb);
+      extra = await this.perform(action, sb);
     } catch (err) {
       failed = { err };
     } finally {
       clearInterval(renew);
     }
-    const held = failed ? await this.failure(action, sb, failed.err) : await this.repo.settle(sb.id, this.owner, settledState(action));
+    const held = failed ? await this.failure(action, sb, failed.err) : await this.repo.settle(sb.id, this.owner, settledState(action), extra ?? {});
+    if (held && (action === 'create' || action === 'start')) {
+      // From the request: a create's row is inserted by it, a start's desired state set by it (updatedAt).
+      const since = action === 'create' ? sb.createdAt.getTime() : sb.updatedAt.getTime();
+      this.opts.metrics?.sandboxTransition.observe({ action, outcome: failed ? 'error' : 'started' }, Math.max(0, Date.now() - since) / 1000);
+    }
     if (!held) this.log.warn({ sandboxId: sb.id, action }, 'lost the claim while acting; another process will retry');
     this.events.emitLocal(sb.id);
     await this.repo.notify(STATE_CHANNEL, sb.id).catch(() => {});
@@ -211,50 +252,93 @@ export class Reconciler {
     return this.repo.fail(sb.id, this.owner, `Destroy failed after ${failures} attempts: ${message}`, failures);
   }
 
-  private async perform(action: Exclude<SandboxAction, null>, sb: Sandbox): Promise<void> {
-    if (action === 'archive') return; // files stay on the runner; archived is bookkeeping only in Shoal
+  /** Runs the action's runner calls; may return columns to record with the settled state. */
+  private async perform(action: Exclude<SandboxAction, null>, sb: Sandbox): Promise<Partial<Record<keyof Sandbox, unknown>> | void> {
     // The organization's setting applies when the sandbox is created on its runner, as in the reference; both reads
     // go out together since they sit between the claim and the runner call.
     const [runner, org] = await Promise.all([
       sb.runnerId ? this.repo.runnerOf(sb.runnerId) : undefined,
-      action === 'create' ? this.orgs.findById(sb.organizationId) : undefined,
+      action === 'create' || action === 'start' ? this.orgs.findById(sb.organizationId) : undefined,
     ]);
     if (action === 'destroy') {
-      if (!runner) return; // never placed (or its runner was deregistered): nothing to tear down
+      if (!runner) return; // never placed, archived, or its runner was deregistered: nothing to tear down
       await this.runners.destroySandbox(runner, sb.id).catch(ignoreNotFound);
       await this.runners.removeSandbox(runner, sb.id).catch(ignoreNotFound);
       return;
     }
+    if (action === 'start') return this.startOrRestore(sb, runner, org?.sandboxLimitedNetworkEgress ?? false);
     if (!runner) throw new Error('Sandbox has no runner');
     switch (action) {
-      case 'create': {
-        await this.runners.createSandbox(runner, {
-          id: sb.id,
-          userId: sb.organizationId,
-          snapshot: sb.imageRef ?? sb.snapshot ?? '',
-          osUser: sb.osUser,
-          cpuQuota: sb.cpu,
-          gpuQuota: sb.gpu,
-          memoryQuota: sb.mem,
-          storageQuota: sb.disk,
-          env: sb.env ?? {},
-          ...(sb.entrypoint ? { entrypoint: sb.entrypoint } : {}),
-          volumes: sb.volumes ?? [],
-          networkBlockAll: sb.networkBlockAll,
-          ...(sb.networkAllowList ? { networkAllowList: sb.networkAllowList } : {}),
-          ...(org?.sandboxLimitedNetworkEgress ? { networkLimitEgress: true } : {}),
-          metadata: { organizationId: sb.organizationId },
-        });
-        return;
-      }
-      case 'start':
-        await this.runners.startSandbox(runner, sb.id, { organizationId: sb.organizationId });
+      case 'create':
+        await this.runners.createSandbox(runner, createBody(sb, org?.sandboxLimitedNetworkEgress ?? false));
         return;
       case 'stop':
         await this.runners.stopSandbox(runner, sb.id);
         return;
+      case 'archive': {
+        // The runner packs the writable layer into object storage and removes its copy; the sandbox then has no runner.
+        if (!this.runners.archiveSandbox) throw new Error('Archiving is not supported by this runner client');
+        if (runner.state !== 'ready') throw new Error(`Runner is not ready (${runner.state})`);
+        const r = await this.runners.archiveSandbox(runner, sb.id);
+        this.log.info({ sandboxId: sb.id, key: r.key, sizeBytes: r.sizeBytes, packMs: r.packMs, uploadMs: r.uploadMs }, 'sandbox archived');
+        return { runnerId: null, prevRunnerId: runner.id };
+      }
     }
   }
+
+  /**
+   * Start of a stopped or archived sandbox. Archived: its layer comes back from object storage on the runner the
+   * scheduler picks (`restoring`). Stopped: started where its files are; when that runner is gone (deregistered, not
+   * ready) or no longer has the sandbox (404), it is recovered from its last completed backup on a picked runner.
+   */
+  private async startOrRestore(sb: Sandbox, runner: Awaited<ReturnType<SandboxRepository['runnerOf']>>, limitedEgress: boolean): Promise<void> {
+    if (sb.state === 'archived') return this.restoreOnPickedRunner(sb, sandboxArchiveKey(sb.id), limitedEgress);
+    if (runner && runner.state === 'ready') {
+      try {
+        await this.runners.startSandbox(runner, sb.id, { organizationId: sb.organizationId });
+        return;
+      } catch (err) {
+        if (!(err instanceof RunnerCallError && err.statusCode === 404) || !sb.backupSnapshot) throw err;
+        this.log.warn({ sandboxId: sb.id, runnerId: runner.id }, 'runner no longer has the sandbox; recovering it from its last backup');
+      }
+    } else if (!sb.backupSnapshot) {
+      throw new Error(runner ? `Runner is not ready (${runner.state}) and the sandbox has no backup to recover from` : 'Sandbox has no runner and no backup to recover from');
+    } else {
+      this.log.warn({ sandboxId: sb.id, runnerId: sb.runnerId }, "sandbox's runner is gone; recovering it from its last backup");
+    }
+    return this.restoreOnPickedRunner(sb, sb.backupSnapshot, limitedEgress);
+  }
+
+  private async restoreOnPickedRunner(sb: Sandbox, key: string, limitedEgress: boolean): Promise<void> {
+    const target = await this.runnerRepo.pickForSandbox(sb.region);
+    if (!target) throw new Error('No available runners');
+    // Recorded before the call, so the new runner's reports about the sandbox are accepted.
+    await this.repo.update(sb.id, { runnerId: target.id, prevRunnerId: sb.runnerId ?? sb.prevRunnerId });
+    const t0 = Date.now();
+    await this.runners.createSandbox(target, { ...createBody(sb, limitedEgress), restoreFrom: key });
+    this.log.info({ sandboxId: sb.id, runnerId: target.id, key, ms: Date.now() - t0 }, 'sandbox restored from object storage');
+  }
+}
+
+/** What the runner needs to create the sandbox (a first create, or a restore from object storage). */
+function createBody(sb: Sandbox, limitedEgress: boolean): CreateRunnerSandbox {
+  return {
+    id: sb.id,
+    userId: sb.organizationId,
+    snapshot: sb.imageRef ?? sb.snapshot ?? '',
+    osUser: sb.osUser,
+    cpuQuota: sb.cpu,
+    gpuQuota: sb.gpu,
+    memoryQuota: sb.mem,
+    storageQuota: sb.disk,
+    env: sb.env ?? {},
+    ...(sb.entrypoint ? { entrypoint: sb.entrypoint } : {}),
+    volumes: sb.volumes ?? [],
+    networkBlockAll: sb.networkBlockAll,
+    ...(sb.networkAllowList ? { networkAllowList: sb.networkAllowList } : {}),
+    ...(limitedEgress ? { networkLimitEgress: true } : {}),
+    metadata: { organizationId: sb.organizationId },
+  };
 }
 
 function ignoreNotFound(err: unknown): void {

@@ -1,6 +1,8 @@
 import { Pool, type Dispatcher } from 'undici';
-import type { CreateRunnerSandbox, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
+import type { CreateRunnerSandbox, LayerArchiveResult, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
 import { RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
+import { injectTraceHeaders, inSpan, SpanKind } from '../tracing/tracing.js';
+import { currentRequestId } from '../tracing/request-context.js';
 
 /** The slice of a runner row the client needs. */
 export interface RunnerTarget {
@@ -47,6 +49,10 @@ export interface RunnerAdapter {
   destroySandbox(r: RunnerTarget, id: string): Promise<void>;
   removeSandbox(r: RunnerTarget, id: string): Promise<void>;
   sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null>;
+  /** Packs a stopped sandbox into object storage and removes it from the runner (optional: test fakes may leave it out). */
+  archiveSandbox?(r: RunnerTarget, id: string): Promise<LayerArchiveResult>;
+  /** Packs the sandbox's writable layer into object storage under `key`. */
+  backupSandbox?(r: RunnerTarget, id: string, key: string): Promise<LayerArchiveResult>;
 }
 
 const LONG_CALL_MS = 15 * 60_000;
@@ -88,16 +94,29 @@ export class HttpRunnerAdapter implements RunnerAdapter {
     this.pools.clear();
   }
 
-  private async call(r: RunnerTarget, method: Dispatcher.HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; text: string }> {
+  private call(r: RunnerTarget, method: Dispatcher.HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; text: string }> {
+    // Span names use the path's template: sandbox ids stay in attributes.
+    const template = path.replace(/^\/sandboxes\/[^/]+/, '/sandboxes/{id}');
+    return inSpan(`runner ${method} ${template}`, SpanKind.CLIENT, { 'http.request.method': method, 'url.path': path, 'shoal.runner_id': r.id }, () =>
+      this.send(r, method, path, body, timeoutMs),
+    );
+  }
+
+  private async send(r: RunnerTarget, method: Dispatcher.HttpMethod, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; text: string }> {
     let res: Dispatcher.ResponseData;
+    const headers: Record<string, string> = {
+      [RUNNER_AUTH_HEADER]: this.credential(r),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    };
+    // The request this call serves (when a request started it), so the runner's log lines carry the same id.
+    const requestId = currentRequestId();
+    if (requestId) headers['x-request-id'] = requestId;
+    injectTraceHeaders(headers as Record<string, string | string[]>);
     try {
       res = await this.pool(r.apiUrl).request({
         method,
         path: HttpRunnerAdapter.basePath(r.apiUrl) + path,
-        headers: {
-          [RUNNER_AUTH_HEADER]: this.credential(r),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -128,6 +147,14 @@ export class HttpRunnerAdapter implements RunnerAdapter {
   }
   async removeSandbox(r: RunnerTarget, id: string): Promise<void> {
     await this.call(r, 'DELETE', `/sandboxes/${encodeURIComponent(id)}`, undefined, LONG_CALL_MS);
+  }
+  async archiveSandbox(r: RunnerTarget, id: string): Promise<LayerArchiveResult> {
+    const { text } = await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/archive`, undefined, LONG_CALL_MS);
+    return JSON.parse(text) as LayerArchiveResult;
+  }
+  async backupSandbox(r: RunnerTarget, id: string, key: string): Promise<LayerArchiveResult> {
+    const { text } = await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/backup`, { key }, LONG_CALL_MS);
+    return JSON.parse(text) as LayerArchiveResult;
   }
   async sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null> {
     try {

@@ -50,11 +50,10 @@ export class SnapshotLifecycle {
 
   start(): void {
     this.stopped = false;
-    if (this.opts.autoDeactivateDays > 0) {
-      this.sweepTimer = setInterval(() => this.serial(() => this.sweep()), this.opts.sweepIntervalMs ?? AUTO_DEACTIVATE_SWEEP_MS);
-      this.sweepTimer.unref();
-      this.serial(() => this.sweep());
-    }
+    // The sweep also deactivates suspended organizations' snapshots, so it runs even without auto-deactivation.
+    this.sweepTimer = setInterval(() => this.serial(() => this.sweep()), this.opts.sweepIntervalMs ?? AUTO_DEACTIVATE_SWEEP_MS);
+    this.sweepTimer.unref();
+    this.serial(() => this.sweep());
     this.copyTimer = setInterval(() => this.serial(() => this.removeRunnerCopies()), this.opts.copyRetryMs ?? COPY_RETRY_MS);
     this.copyTimer.unref();
   }
@@ -80,11 +79,16 @@ export class SnapshotLifecycle {
     this.busy = this.busy.then(task).catch((err: unknown) => this.log.error({ err }, 'snapshot lifecycle pass failed'));
   }
 
-  /** Deactivates the snapshots unused for too long, then removes their runner copies. Returns the deactivated ids. */
+  /**
+   * Deactivates the snapshots unused for too long and those of organizations suspended past their grace period, then
+   * removes their runner copies. Returns the deactivated ids.
+   */
   async sweep(): Promise<string[]> {
-    if (this.opts.autoDeactivateDays <= 0) return [];
-    const gone = await this.repo.deactivateUnused(this.opts.autoDeactivateDays, this.opts.defaultSnapshot);
-    for (const s of gone) this.log.info({ snapshotId: s.id, name: s.name }, `snapshot unused for ${this.opts.autoDeactivateDays} days: deactivated`);
+    const unused = this.opts.autoDeactivateDays > 0 ? await this.repo.deactivateUnused(this.opts.autoDeactivateDays, this.opts.defaultSnapshot) : [];
+    for (const s of unused) this.log.info({ snapshotId: s.id, name: s.name }, `snapshot unused for ${this.opts.autoDeactivateDays} days: deactivated`);
+    const suspended = await this.repo.deactivateSuspended();
+    for (const s of suspended) this.log.info({ snapshotId: s.id, name: s.name, organizationId: s.organizationId }, 'organization suspended past its grace period: snapshot deactivated');
+    const gone = [...unused, ...suspended];
     if (gone.length > 0) await this.removeRunnerCopies();
     return gone.map((s) => s.id);
   }

@@ -3,6 +3,20 @@ import type { Db } from '../db/database.js';
 import type { Organization } from '../db/schema.js';
 import type { UpdateOrganizationQuota } from '../schemas.js';
 
+const UUID = /^[0-9a-f-]{36}$/i;
+
+/** Organizations whose suspension is in force and older than its cleanup grace period (the reference's rule). */
+export const suspendedPastGrace = sql`SELECT id FROM organization
+  WHERE suspended AND suspended_at IS NOT NULL
+    AND suspended_at < now() - suspension_cleanup_grace_period_hours * interval '1 hour'
+    AND (suspended_until IS NULL OR suspended_until > now())`;
+
+export interface Membership {
+  role: 'owner' | 'member';
+  /** Union of the permissions of the member's assigned roles (owners hold every permission regardless). */
+  rolePermissions: string[];
+}
+
 export class OrganizationRepository {
   constructor(private readonly db: Db) {}
 
@@ -32,6 +46,7 @@ export class OrganizationRepository {
   }
 
   async updateQuota(id: string, q: UpdateOrganizationQuota): Promise<Organization | undefined> {
+    if (!UUID.test(id)) return undefined;
     // Only the quota columns: the body schema lets unknown fields through, and naming them in SET was a 500.
     const set: Record<string, unknown> = {};
     for (const k of QUOTA_COLUMNS) if (q[k] !== null && q[k] !== undefined) set[k] = q[k];
@@ -52,6 +67,96 @@ export class OrganizationRepository {
       .where('id', '=', id)
       .executeTakeFirst();
     return r.numUpdatedRows > 0n;
+  }
+
+  /**
+   * The organization and its creator as owner, in one transaction; undefined when the user already created `limit`
+   * non-personal ones. The user's row is locked first, so concurrent creates of one user cannot pass the limit together.
+   */
+  async createWithOwner(name: string, userId: string, limit: number | null): Promise<Organization | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      if (limit !== null) {
+        await trx.selectFrom('user').select('id').where('id', '=', userId).forUpdate().execute();
+        const { n } = await trx
+          .selectFrom('organization')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('createdBy', '=', userId)
+          .where('personal', '=', false)
+          .executeTakeFirstOrThrow();
+        if (n >= limit) return undefined;
+      }
+      const org = await trx.insertInto('organization').values({ name, createdBy: userId, personal: false }).returningAll().executeTakeFirstOrThrow();
+      await trx.insertInto('organizationUser').values({ organizationId: org.id, userId, role: 'owner' }).execute();
+      return org;
+    });
+  }
+
+  /** What still lives in the organization and would be cut off from its runner copies by a cascading delete. */
+  async remainingResources(organizationId: string): Promise<{ sandboxes: number; snapshots: number }> {
+    const r = await this.db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('sandbox').select(eb.fn.countAll<number>().as('n')).where('organizationId', '=', organizationId).where('state', '<>', 'destroyed').as('sandboxes'),
+        eb.selectFrom('snapshot').select(eb.fn.countAll<number>().as('n')).where('organizationId', '=', organizationId).as('snapshots'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { sandboxes: Number(r.sandboxes ?? 0), snapshots: Number(r.snapshots ?? 0) };
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('organization').where('id', '=', id).where('personal', '=', false).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async suspend(id: string, s: { reason: string; until: Date | null; gracePeriodHours: number | null }): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const r = await this.db
+      .updateTable('organization')
+      .set({
+        suspended: true,
+        suspendedAt: sql`now()`,
+        suspensionReason: s.reason,
+        suspendedUntil: s.until,
+        ...(s.gracePeriodHours !== null ? { suspensionCleanupGracePeriodHours: s.gracePeriodHours } : {}),
+        updatedAt: sql`now()`,
+      })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async unsuspend(id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const r = await this.db
+      .updateTable('organization')
+      .set({ suspended: false, suspendedAt: null, suspensionReason: null, suspendedUntil: null, updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  findBySandboxId(sandboxId: string): Promise<Organization | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(sandboxId)) return Promise.resolve(undefined);
+    return this.db
+      .selectFrom('organization')
+      .innerJoin('sandbox', 'sandbox.organizationId', 'organization.id')
+      .selectAll('organization')
+      .where('sandbox.id', '=', sandboxId)
+      .executeTakeFirst();
+  }
+
+  /** The user's role in the organization and the union of its assigned roles' permissions; undefined if not a member. */
+  async membership(organizationId: string, userId: string): Promise<Membership | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(organizationId)) return undefined;
+    const { rows } = await sql<Membership>`
+      SELECT ou.role,
+             coalesce((SELECT array_agg(DISTINCT p ORDER BY p)
+                         FROM organization_role_assignment a
+                         JOIN organization_role r ON r.id = a.role_id
+                         CROSS JOIN unnest(r.permissions) AS p
+                        WHERE a.organization_id = ou.organization_id AND a.user_id = ou.user_id), '{}') AS role_permissions
+        FROM organization_user ou
+       WHERE ou.organization_id = ${organizationId} AND ou.user_id = ${userId}`.execute(this.db);
+    return rows[0];
   }
 
   async counts(organizationId: string): Promise<{ snapshots: number }> {

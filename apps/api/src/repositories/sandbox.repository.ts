@@ -2,6 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import type { Db } from '../db/database.js';
 import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
 import type { SandboxWithRunner } from '../services/sandbox-dto.js';
+import { suspendedPastGrace } from './organization.repository.js';
 
 export interface SandboxListFilter {
   organizationId: string;
@@ -38,7 +39,8 @@ const DERIVED_STATE = sql<string>`CASE
   WHEN sandbox.state = sandbox.desired_state OR sandbox.state IN ('error', 'build_failed') THEN sandbox.state
   WHEN sandbox.desired_state = 'destroyed' THEN 'destroying'
   WHEN sandbox.desired_state = 'started' AND sandbox.state = 'unknown' THEN 'creating'
-  WHEN sandbox.desired_state = 'started' AND sandbox.state IN ('stopped', 'archived') THEN 'starting'
+  WHEN sandbox.desired_state = 'started' AND sandbox.state = 'archived' THEN 'restoring'
+  WHEN sandbox.desired_state = 'started' AND sandbox.state = 'stopped' THEN 'starting'
   WHEN sandbox.desired_state = 'stopped' AND sandbox.state = 'started' THEN 'stopping'
   WHEN sandbox.desired_state = 'archived' AND sandbox.state = 'stopped' THEN 'archiving'
   ELSE sandbox.state END`;
@@ -182,10 +184,6 @@ export class SandboxRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async markBackedUp(id: string): Promise<SandboxWithRunner | undefined> {
-    return this.update(id, { backupState: 'Completed', lastBackupAt: sql`now()` });
-  }
-
   /**
    * Records a settled state a runner reports, as an observation: one statement, so it cannot interleave with a
    * reconciler claim or a user's action (PostgreSQL re-checks the conditions and recomputes the CASE against the
@@ -292,9 +290,10 @@ export class SandboxRepository {
     return this.finish(id, owner, {});
   }
 
-  /** The action succeeded: the row settles in `state` and any retry bookkeeping is cleared. */
-  settle(id: string, owner: string, state: string): Promise<boolean> {
+  /** The action succeeded: the row settles in `state` and any retry bookkeeping is cleared; `extra` (e.g. the runner an archive left) with it. */
+  settle(id: string, owner: string, state: string, extra: Partial<Record<keyof Sandbox, unknown>> = {}): Promise<boolean> {
     return this.finish(id, owner, {
+      ...extra,
       state,
       errorReason: null,
       attempts: 0,
@@ -338,9 +337,15 @@ export class SandboxRepository {
     const del = await sql`UPDATE sandbox SET desired_state = 'destroyed', updated_at = now()
       WHERE state IN ('stopped', 'archived') AND desired_state = state AND auto_delete_interval >= 0
         AND last_activity_at < now() - auto_delete_interval * interval '1 minute'`.execute(this.db);
+    // A suspension in force past its cleanup grace period stops the organization's running sandboxes, as the
+    // reference's cron does; starts are refused while it lasts (sandbox.service.ts), so they stay stopped.
+    const suspended = await sql`UPDATE sandbox SET desired_state = CASE WHEN auto_delete_interval = 0 THEN 'destroyed' ELSE 'stopped' END,
+        updated_at = now()
+      WHERE state = 'started' AND desired_state = 'started'
+        AND organization_id IN (${suspendedPastGrace})`.execute(this.db);
     // Destroyed rows are kept a day so that clients polling after DELETE still get an answer.
     await sql`DELETE FROM sandbox WHERE state = 'destroyed' AND destroyed_at < now() - interval '24 hours'`.execute(this.db);
-    return Number(stop.numAffectedRows ?? 0) + Number(archive.numAffectedRows ?? 0) + Number(del.numAffectedRows ?? 0);
+    return [stop, archive, del, suspended].reduce((n, r) => n + Number(r.numAffectedRows ?? 0), 0);
   }
 }
 

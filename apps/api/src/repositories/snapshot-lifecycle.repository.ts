@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Runner, Snapshot } from '../db/schema.js';
+import { suspendedPastGrace } from './organization.repository.js';
 
 /** The SQL of reconciler/snapshot-lifecycle.ts: auto-deactivation and the removal of inactive snapshots' runner copies. */
 export class SnapshotLifecycleRepository {
@@ -21,6 +22,21 @@ export class SnapshotLifecycleRepository {
       .where(sql<boolean>`COALESCE(last_used_at, created_at) < now() - ${days} * interval '1 day'`);
     if (keepName) q = q.where('name', '<>', keepName);
     return q.returning(['id', 'name', 'organizationId']).execute();
+  }
+
+  /**
+   * Active snapshots of organizations suspended past their cleanup grace period become inactive, as in the reference;
+   * the owner activates them again after the suspension ends.
+   */
+  deactivateSuspended(): Promise<Pick<Snapshot, 'id' | 'name' | 'organizationId'>[]> {
+    return this.db
+      .updateTable('snapshot')
+      .set({ state: 'inactive', runnerCopiesRemovedAt: null, updatedAt: sql`now()` })
+      .where('state', '=', 'active')
+      .where('general', '=', false)
+      .where(sql<boolean>`organization_id IN (${suspendedPastGrace})`)
+      .returning(['id', 'name', 'organizationId'])
+      .execute();
   }
 
   /** Inactive snapshots whose image may still be on runners. */

@@ -2,7 +2,8 @@ import type { Static } from '@sinclair/typebox';
 import type { ApiKey } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
-import { apiKeyRecord, maskApiKey, type Permission } from '../auth/api-key-format.js';
+import { apiKeyRecord, maskApiKey, PERMISSIONS, type Permission } from '../auth/api-key-format.js';
+import { memberPermissions } from './organization-access.js';
 import type { ApiKeyRepository } from '../repositories/api-key.repository.js';
 import type { OrganizationRepository } from '../repositories/organization.repository.js';
 import type { ApiKeyList, ApiKeyResponse, CreateApiKeyBody } from '../schemas.js';
@@ -16,7 +17,11 @@ export class ApiKeyService {
   async create(p: UserPrincipal, body: CreateApiKeyBody): Promise<Static<typeof ApiKeyResponse>> {
     // A key can never carry more than the key that created it, also for admins: otherwise a narrowed admin key (the
     // rule in auth/principal.ts) could mint itself a full one. Found by the e2e tenancy suite.
-    const missing = body.permissions.filter((perm) => !p.permissions.has(perm as Permission));
+    // Nor more than the caller holds in the organization (reference §7.2): owners and admins hold every permission,
+    // a member only what its assigned roles grant, read here from the database so a principal built before a role
+    // change cannot outlive it.
+    const held = await this.assignable(p);
+    const missing = [...new Set(body.permissions)].filter((perm) => !p.permissions.has(perm as Permission) || !held.has(perm));
     if (missing.length) throw Errors.insufficientPermissions(missing);
     let expiresAt: Date | null = null;
     if (body.expiresAt) {
@@ -44,6 +49,7 @@ export class ApiKeyService {
   }
 
   async current(p: UserPrincipal): Promise<Static<typeof ApiKeyList>> {
+    if (!p.keyHash) throw Errors.forbidden('Authenticate with an API key to use this endpoint');
     const row = await this.keys.findByHash(p.keyHash);
     if (!row) throw Errors.notFound('API key not found');
     return toListDto(row);
@@ -64,9 +70,16 @@ export class ApiKeyService {
     if (!(await this.keys.delete(p.organizationId, userId, name))) throw Errors.notFound(`API key "${name}" not found`);
   }
 
+  /** Organizations have owners besides their creator (invitations, role changes): the membership row decides. */
   private async isOwner(p: UserPrincipal): Promise<boolean> {
-    const org = await this.orgs.findById(p.organizationId);
-    return org?.createdBy === p.userId;
+    return (await this.orgs.membership(p.organizationId, p.userId))?.role === 'owner';
+  }
+
+  /** Permissions the caller may put on a key of its organization; a non-member (only an admin gets here) holds all. */
+  private async assignable(p: UserPrincipal): Promise<ReadonlySet<string>> {
+    if (p.isAdmin) return new Set(PERMISSIONS);
+    const m = await this.orgs.membership(p.organizationId, p.userId);
+    return m ? memberPermissions(m) : new Set();
   }
 }
 

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Runner } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { RunnerAdapter } from '../reconciler/runner-client.js';
+import type { SnapshotRunnerClient } from '../reconciler/snapshot-manager.js';
 import type { RunnerRepository } from '../repositories/runner.repository.js';
 import type { SandboxRepository } from '../repositories/sandbox.repository.js';
 import type { CreateRunnerBody } from '../schemas.js';
@@ -17,6 +18,8 @@ export class RunnerService implements RunnerHealthChecker {
     private readonly adapter: RunnerAdapter,
     private readonly log: FastifyBaseLogger,
     private readonly healthIntervalMs: number,
+    /** Asks a runner whether it holds an image (GET /runners/by-snapshot-ref). */
+    private readonly snapshotCopies?: Pick<SnapshotRunnerClient, 'exists'>,
   ) {}
 
   /** Registers (or re-registers) a runner and probes it at once, so a fresh `shoal up` can schedule without waiting a tick. */
@@ -44,9 +47,16 @@ export class RunnerService implements RunnerHealthChecker {
     return r;
   }
 
-  /** Shoal does not track per-runner snapshot copies yet; every ready runner can pull any snapshot on demand. */
-  async bySnapshotRef(_ref: string): Promise<Runner[]> {
-    return (await this.runners.list()).filter((r) => r.state === 'ready');
+  /**
+   * The ready runners that hold the image `ref` (a snapshot's `ref`, as runners store it), asked of each runner at
+   * once; a runner that does not answer in time is left out.
+   */
+  async bySnapshotRef(ref: string): Promise<Runner[]> {
+    if (!this.snapshotCopies) return [];
+    const image = ref;
+    const ready = (await this.runners.list()).filter((r) => r.state === 'ready');
+    const held = await Promise.all(ready.map((r) => this.snapshotCopies!.exists(r, image).catch(() => false)));
+    return ready.filter((_, i) => held[i]);
   }
 
   /**

@@ -12,7 +12,9 @@ export function derivedState(state: string, desired: string): SandboxState {
   switch (desired) {
     case 'started':
       if (state === 'unknown') return 'creating';
-      if (state === 'stopped' || state === 'archived') return 'starting';
+      // An archived sandbox's files come back from object storage onto the runner the scheduler picks.
+      if (state === 'archived') return 'restoring';
+      if (state === 'stopped') return 'starting';
       break;
     case 'stopped':
       if (state === 'started') return 'stopping';

@@ -14,9 +14,15 @@ import { SandboxRepository, type SandboxListFilter } from '../repositories/sandb
 import { SshAccessRepository } from '../repositories/ssh-access.repository.js';
 import { inTransaction } from '../repositories/transaction.js';
 import type { CreateSandboxBody, ListSandboxesQuery, PortPreviewUrl, SandboxDto, SshAccessDto, SshAccessValidationDto } from '../schemas.js';
+import { requestBackup } from './sandbox-backup.js';
 import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
+import { checkVolumeMounts } from './volume-mounts.js';
+import { resolveVolumeMounts } from './volume.service.js';
+import { VolumeRepository } from '../repositories/volume.repository.js';
 
 export interface SandboxServiceConfig {
+  /** Where users reach the SSH gateway (createSshAccess's sshCommand); unset when none runs. */
+  sshGateway?: { address: string | undefined };
   defaultSnapshot: string;
   createWaitMs: number;
   maxAutoArchiveInterval: number;
@@ -70,6 +76,8 @@ export class SandboxService {
    * `pending_build` and answered at once, so the SDK can stream the build log.
    */
   async create(p: UserPrincipal, body: CreateSandboxBody, build?: Snapshot): Promise<SandboxDto> {
+    // Mount paths first: a bad one is the client's mistake whatever else the request says.
+    if (body.volumes?.length) checkVolumeMounts(body.volumes);
     if (body.buildInfo && !build) {
       if (body.snapshot) throw Errors.snapshotWithBuildInfo();
       if (!this.builds) throw Errors.buildInfoUnsupported();
@@ -93,9 +101,10 @@ export class SandboxService {
     this.checkPerSandbox(org, res);
 
     const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
-    const row = await inTransaction(this.db, async ({ sandboxes: repo, runners }) => {
+    const row = await inTransaction(this.db, async ({ sandboxes: repo, runners, volumes }) => {
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id), res);
+      const mounts = await resolveVolumeMounts(volumes, org.id, body.volumes);
       const runner = await runners.pickForSandbox(body.target);
       if (!runner) throw Errors.noRunners();
       return repo.insert({
@@ -119,7 +128,7 @@ export class SandboxService {
         gpu: res.gpu,
         mem: res.mem,
         disk: res.disk,
-        volumes: JSON.stringify(body.volumes ?? []),
+        volumes: JSON.stringify(mounts),
         autoStopInterval: body.autoStopInterval ?? 15,
         autoArchiveInterval: autoArchive,
         autoDeleteInterval: body.autoDeleteInterval ?? -1,
@@ -127,6 +136,7 @@ export class SandboxService {
       });
     });
     this.snapshots.touch(snapshot.id).catch(() => {});
+    if (row.volumes?.length) new VolumeRepository(this.db).touch([...new Set(row.volumes.map((m) => m.volumeId))]).catch(() => {});
     if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
     const created = await this.driveAndWait(row.id);
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
@@ -222,17 +232,12 @@ export class SandboxService {
     this.reconciler.driveSoon(sb.id);
   }
 
-  /**
-   * Shoal keeps a stopped sandbox's files on its runner (its overlay upper layer survives stop/start), so a backup is
-   * bookkeeping: it records that the persistent copy is current. Registry backups come with multi-host relocation.
-   */
+  /** Asks for a backup (Pending); the reconciler's backup driver runs it on the sandbox's runner. */
   async backup(p: UserPrincipal, id: string): Promise<SandboxDto> {
     const sb = await this.findAccessible(p, id);
-    if (sb.autoDeleteInterval === 0) throw Errors.ephemeralBackup();
-    if (sb.backupState !== 'None' && sb.backupState !== 'Completed') throw Errors.backupInProgress();
-    if (sb.state === 'destroyed' || sb.desiredState === 'destroyed') throw Errors.notValidState();
-    const updated = await this.sandboxes.markBackedUp(sb.id);
-    return toSandboxDto(updated ?? sb);
+    await requestBackup(this.db, sb);
+    this.reconciler.wake();
+    return toSandboxDto((await this.sandboxes.findById(sb.id)) ?? sb);
   }
 
   async replaceLabels(p: UserPrincipal, id: string, labels: Record<string, string>): Promise<{ labels: Record<string, string> }> {
@@ -293,6 +298,7 @@ export class SandboxService {
       expiresAt: row.expiresAt.toISOString(),
       createdAt: row.createdAt.toISOString(),
       updatedAt: row.updatedAt.toISOString(),
+      ...(this.config.sshGateway?.address ? { sshCommand: sshCommandFor(this.config.sshGateway.address, row.token) } : {}),
     };
   }
 
@@ -301,17 +307,20 @@ export class SandboxService {
     await this.ssh.revoke(sb.id, token || undefined);
   }
 
-  /** A token of another organization's sandbox validates as invalid: the answer would name that sandbox and its runner. */
-  async validateSshAccess(p: UserPrincipal, token: string): Promise<Static<typeof SshAccessValidationDto>> {
+  /**
+   * Called only by the SSH gateway (its service credential). Unknown, expired and revoked tokens, and tokens of a
+   * sandbox that is gone, answer alike, so the answer says nothing about which sandboxes exist.
+   */
+  async validateSshAccess(token: string): Promise<Static<typeof SshAccessValidationDto>> {
     const row = token ? await this.ssh.findValid(token) : undefined;
     if (!row) return { valid: false, sandboxId: null };
     const sb = await this.sandboxes.findById(row.sandboxId);
-    if (!p.isAdmin && sb?.organizationId !== p.organizationId) return { valid: false, sandboxId: null };
+    if (!sb || sb.state === 'destroyed') return { valid: false, sandboxId: null };
     return {
       valid: true,
       sandboxId: row.sandboxId,
-      ...(sb?.runnerId ? { runnerId: sb.runnerId } : {}),
-      ...(sb?.runnerDomain ? { runnerDomain: sb.runnerDomain } : {}),
+      ...(sb.runnerId ? { runnerId: sb.runnerId } : {}),
+      ...(sb.runnerDomain ? { runnerDomain: sb.runnerDomain } : {}),
     };
   }
 
@@ -413,4 +422,10 @@ export function timingSafeEqualStr(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/** `ssh -p PORT TOKEN@HOST` for a gateway at `host:port` (the token is the user name). */
+export function sshCommandFor(address: string, token: string): string {
+  const i = address.lastIndexOf(':');
+  return `ssh -p ${address.slice(i + 1)} ${token}@${address.slice(0, i)}`;
 }

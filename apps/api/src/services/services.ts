@@ -1,5 +1,6 @@
 import type { ApiConfig } from '../config.js';
 import type { ApiKeyService } from './api-key.service.js';
+import type { AuditService } from './audit.service.js';
 import type { BuildService } from './build.service.js';
 import type { DockerRegistryService } from './docker-registry.service.js';
 import type { RegistryTokenService } from './registry-token.service.js';
@@ -9,6 +10,9 @@ import type { ReadinessService } from './readiness.service.js';
 import type { RunnerService } from './runner.service.js';
 import type { SandboxService } from './sandbox.service.js';
 import type { SnapshotService } from './snapshot.service.js';
+import type { WebhookService } from './webhook.service.js';
+import type { UserService } from './user.service.js';
+import type { VolumeService } from './volume.service.js';
 
 /** What route handlers may call. Each route uses one of these; none touches the database directly. */
 export interface Services {
@@ -22,6 +26,10 @@ export interface Services {
   dockerRegistries: DockerRegistryService;
   registryTokens: RegistryTokenService;
   objectStorage: ObjectStorageService;
+  webhooks: WebhookService;
+  audit: AuditService;
+  users: UserService;
+  volumes: VolumeService;
   /** The buildInfo pipeline (sandbox and snapshot creates from a Dockerfile). */
   builds?: BuildService;
 }

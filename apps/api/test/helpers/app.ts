@@ -4,6 +4,9 @@ import type { RunnerAdapter } from '../../src/reconciler/runner-client.js';
 import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET } from './database.js';
 
 export const adminAuth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
+/** The SSH gateway's service credential in test apps: the only caller validateSshAccess accepts. */
+export const TEST_SSH_GATEWAY_TOKEN = 'ssh-gateway-test-credential-0123456789abcdef';
+export const sshGatewayAuth = { authorization: `Bearer ${TEST_SSH_GATEWAY_TOKEN}` };
 
 export async function buildTestApp(
   databaseUrl: string,
@@ -17,6 +20,7 @@ export async function buildTestApp(
     SHOAL_RUNNER_HEALTH_INTERVAL_MS: '60000',
     SHOAL_CREATE_WAIT_MS: '10000',
     SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
+    SHOAL_SSH_GATEWAY_TOKEN: TEST_SSH_GATEWAY_TOKEN,
     ...opts.env,
   });
   const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}) });

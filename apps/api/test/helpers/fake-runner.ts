@@ -23,6 +23,8 @@ export interface RecordedCall {
 
 export interface FakeRunnerOptions {
   token: string;
+  /** Which images GET /snapshots/exists reports present (default: every one). */
+  holds?: (ref: string) => boolean;
   /** Delay of create/start/stop/destroy, to widen race windows. */
   actionDelayMs?: number;
   /** Sandbox ids (or '*') whose create fails with 500. */
@@ -37,6 +39,10 @@ export interface FakeRunnerOptions {
   validate?: (body: { snapshot: string; entrypoint?: string[] }) => { status: number; body: unknown } | undefined;
   /** Answer to POST /snapshots/remove for a ref (e.g. 409 while in use); default: 200. */
   remove?: (ref: string) => { status: number; body: unknown } | undefined;
+  /** Sandbox ids whose backup fails with 500. */
+  failBackup?: Set<string>;
+  /** Delay of archive and backup calls. */
+  layerDelayMs?: number;
 }
 
 /** A create the API sent for a sandbox the runner already had, or was still creating. */
@@ -61,6 +67,9 @@ export class FakeRunner {
   readonly upgrades: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
   /** Pull logs by reference (destinationRef when given), served by GET /snapshots/logs. */
   readonly pullLogs = new Map<string, string>();
+  /** Object keys the fake "uploaded" by archive and backup, and what each create restored from (restoreFrom). */
+  readonly stored = new Set<string>();
+  readonly restored: { id: string; key: string }[] = [];
   private server!: http.Server;
   private wss = new WebSocketServer({ noServer: true });
   url = '';
@@ -141,7 +150,7 @@ export class FakeRunner {
       });
     }
     // Readiness asks whether the default image is present; the fake runs no images, so every one counts as present.
-    if (req.method === 'GET' && path === '/snapshots/exists') return send(200, { exists: true });
+    if (req.method === 'GET' && path === '/snapshots/exists') return send(200, { exists: this.opts.holds?.(url.searchParams.get('snapshot') ?? '') ?? true });
     // Snapshot pulls: the answer the test chose; the pull log says which image was pulled under which reference.
     if (req.method === 'POST' && path === '/snapshots/pull') {
       const b = JSON.parse(body.toString('utf8')) as { snapshot: string; destinationRef?: string; registry?: unknown };
@@ -166,7 +175,11 @@ export class FakeRunner {
       return answer ? send(answer.status, answer.body) : send(200, { valid: true, durationMs: 1 });
     }
     if (req.method === 'POST' && path === '/sandboxes') {
-      const b = JSON.parse(body.toString('utf8')) as { id: string };
+      const b = JSON.parse(body.toString('utf8')) as { id: string; restoreFrom?: string };
+      if (b.restoreFrom) {
+        if (!this.stored.has(b.restoreFrom)) return send(400, { statusCode: 400, message: `${b.restoreFrom} not found in object storage` });
+        this.restored.push({ id: b.id, key: b.restoreFrom });
+      }
       if (this.creating.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'in-flight' });
       else if (this.answeredCreates.has(b.id)) this.duplicateCreates.push({ id: b.id, reason: 'answered', answeredAt: this.answeredCreates.get(b.id)! });
       else if (this.states.has(b.id)) this.retriedCreates.push(b.id);
@@ -183,7 +196,27 @@ export class FakeRunner {
       if (!req.socket.destroyed && !req.socket.readableEnded) this.answeredCreates.set(b.id, Date.now());
       return send(201, JSON.stringify(b.id), 'application/json');
     }
-    let m = /^\/sandboxes\/([^/]+)\/(start|stop|destroy)$/.exec(path);
+    // Archive and backup: the layer is "stored" under its key; archive removes the sandbox as DELETE does.
+    let m = /^\/sandboxes\/([^/]+)\/(archive|backup)$/.exec(path);
+    if (req.method === 'POST' && m) {
+      const id = decodeURIComponent(m[1]!);
+      const st = this.states.get(id);
+      if (!st) return send(404, { statusCode: 404, message: 'sandbox not found' });
+      await new Promise((r) => setTimeout(r, this.opts.layerDelayMs ?? 0));
+      if (m[2] === 'archive') {
+        if (st !== 'stopped') return send(409, { statusCode: 409, message: `Sandbox ${id} is not stopped (${st})` });
+        const key = `sandboxes/${id}/archive.tar.zst`;
+        this.stored.add(key);
+        this.states.delete(id);
+        this.answeredCreates.delete(id);
+        return send(200, { key, sizeBytes: 1, packMs: 1, uploadMs: 1 });
+      }
+      if (this.opts.failBackup?.has(id)) return send(500, { statusCode: 500, message: 'object storage unreachable (fake)' });
+      const key = (JSON.parse(body.toString('utf8')) as { key: string }).key;
+      this.stored.add(key);
+      return send(200, { key, sizeBytes: 1, packMs: 1, uploadMs: 1 });
+    }
+    m = /^\/sandboxes\/([^/]+)\/(start|stop|destroy)$/.exec(path);
     if (req.method === 'POST' && m) {
       const id = decodeURIComponent(m[1]!);
       if (!this.states.has(id)) return send(404, { statusCode: 404, message: 'sandbox not found' });

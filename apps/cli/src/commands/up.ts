@@ -5,7 +5,7 @@ import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 
 export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]' +
-  ' [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]' +
+  ' [--ssh-port 2222] [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]' +
   ' [--s3-url URL --s3-access-key K --s3-secret-key S [--s3-bucket B] [--s3-region R] [--s3-push-access none|shared]]';
 
 /** Signals that stop the platform: Ctrl-C (to the whole group), `kill`, and a closed terminal. */
@@ -16,6 +16,8 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
   const dataDir = resolve(flagString(args, 'data-dir') ?? config.dataDir);
   const port = flagInt(args, 'port') ?? 3000;
   if (port < 1 || port > 65535) throw new UsageError('--port must be between 1 and 65535');
+  const sshPort = flagInt(args, 'ssh-port') ?? config.sshPort;
+  if (sshPort !== undefined && (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535)) throw new UsageError('--ssh-port (SHOAL_SSH_PORT) must be between 1 and 65535');
   const runners = flagInt(args, 'runners') ?? 1;
   if (runners < 1 || runners > 8) throw new UsageError('--runners must be between 1 and 8');
   // Sandboxes are stopped on exit unless the operator asks to keep them running (the next start re-adopts them).
@@ -40,10 +42,14 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     apiPort: port,
     apiHost: flagString(args, 'host') ?? '127.0.0.1',
     runners,
+    ...(sshPort !== undefined ? { ssh: { port: sshPort } } : {}),
     cgroupFix: !args.flags.has('no-cgroup-fix'),
     stopSandboxesOnExit: !keepSandboxes,
+    // `shoal/desktop:1` for computer use (issue 14); its image is built on the first sandbox created from it.
+    extraApiEnv: { SHOAL_DESKTOP_SNAPSHOT: '1' },
     log,
     ...(config.imageCacheDir ? { imageCacheDir: config.imageCacheDir } : {}),
+    ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
     ...(flagString(args, 'database-url') ? { databaseUrl: flagString(args, 'database-url')! } : {}),
     ...(flagString(args, 'preview-domain') ? { previewDomain: flagString(args, 'preview-domain')! } : {}),
     ...externalObjectStorage(args),
@@ -75,6 +81,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       '',
       `  API URL:  ${platform.apiUrl}`,
       `  Objects:  ${platform.objectStorageUrl} (S3, build contexts)`,
+      ...(platform.ssh ? [`  SSH:      ssh -p ${platform.ssh.port} <token>@${platform.ssh.host}  (token: shoal ssh <sandbox>, or sandbox.createSshAccess())`] : []),
       ...(platform.credentialsMissing
         ? [`  API key:  (missing; run ${recoveryCommand(dataDir)})`]
         : [`  API key:  ${platform.apiKey}`, `  Saved in: ${credentialsFile}`]),

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, appendFile, chmod, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, appendFile, chmod, mkdir, open, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryCredentials } from '@shoal/contracts';
 import type { EgressPolicy } from '../network/network.js';
@@ -107,7 +107,10 @@ export function referencedHosts(dockerfile: string): string[] {
  * as `RUN exit 3: exit status 3`; otherwise buildah's last error line.
  */
 export function failureReason(output: string): string {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith(HEARTBEAT_PREFIX));
   for (let i = lines.length - 1; i >= 0; i--) {
     const m = /(?:error )?building at STEP "(.*?)": (.*)$/.exec(lines[i]!);
     if (m) {
@@ -243,6 +246,15 @@ export class Builder {
   private async run(req: BuildRequest, r: Running): Promise<void> {
     await mkdir(join(this.o.logPath(req.ref), '..'), { recursive: true });
     await writeFile(this.o.logPath(req.ref), '');
+    const heartbeat = logHeartbeat(this.o.logPath(req.ref));
+    try {
+      await this.runLogged(req, r);
+    } finally {
+      heartbeat.stop();
+    }
+  }
+
+  private async runLogged(req: BuildRequest, r: Running): Promise<void> {
     if (this.sem.busy) await this.logLine(req.ref, 'Waiting for a build slot on this runner');
     await this.sem.acquire();
     const work = join(this.root, 'builds', `${Date.now()}-${randomBytes(4).toString('hex')}`);
@@ -393,6 +405,39 @@ export class Builder {
     ].join('\n');
     await writeFile(file, `${conf}\n`);
   }
+}
+
+/** How long a build log may stay silent before the runner writes a line saying the build is still going. */
+export const LOG_SILENCE_MS = 60_000;
+const HEARTBEAT_PREFIX = '[shoal] still building';
+
+/**
+ * Watches a build log and appends a progress line whenever nothing was written to it for LOG_SILENCE_MS (a long
+ * apt-get or compile step, a push, an unpack). Besides telling the user the build is alive, it keeps followed log
+ * streams moving: the SDK reads them with fetch, whose body timeout (300 s) ends a stream that stays silent.
+ */
+export function logHeartbeat(path: string, silenceMs = LOG_SILENCE_MS, now: () => number = Date.now): { stop(): void } {
+  const started = now();
+  let lastSize = -1;
+  let lastChange = started;
+  const timer = setInterval(() => {
+    void stat(path)
+      .then(async (st) => {
+        if (st.size !== lastSize) {
+          lastSize = st.size;
+          lastChange = now();
+          return;
+        }
+        if (now() - lastChange < silenceMs) return;
+        const line = `${HEARTBEAT_PREFIX} (${Math.round((now() - started) / 1000)} s so far, ${Math.round((now() - lastChange) / 1000)} s without output)\n`;
+        await appendFile(path, line);
+        lastSize += Buffer.byteLength(line);
+        lastChange = now();
+      })
+      .catch(() => undefined);
+  }, Math.min(5_000, silenceMs / 4));
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 async function tail(path: string): Promise<string> {

@@ -12,6 +12,8 @@ const MIRROR = 'http://deb.debian.org/debian';
 const PACKAGES = [
   'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm', 'git', 'curl', 'ca-certificates', 'build-essential',
   'locales', 'procps', 'sudo', 'iproute2', 'less', 'nano', 'python3-munkres', 'python3-matplotlib',
+  // SSH gateway: scp and sftp run the sandbox's sftp-server; openssh-client brings scp for legacy `scp -O`.
+  'openssh-sftp-server', 'openssh-client',
 ];
 export const DEFAULT_IMAGE_ENV = [
   'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

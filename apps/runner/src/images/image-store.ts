@@ -8,6 +8,7 @@ import type { RegistryCredentials } from '@shoal/contracts';
 import { Errors } from '../errors.js';
 import { exec, ExecError } from '../util/exec.js';
 import { buildDefaultImage } from './default-image.js';
+import { buildDesktopImage } from './desktop-image.js';
 import { scanLayers } from './layer-scan.js';
 import { treeUsage } from './tree-usage.js';
 import { parseReference, repositoryOf, type ImageReference } from './reference.js';
@@ -37,6 +38,8 @@ export interface ImageStoreOptions {
   dataDir: string;
   uidBase: number;
   defaultImage: string;
+  /** Shoal's desktop image (desktop-image.ts): built here from Debian packages on first demand, like the default one. */
+  desktopImage?: string;
   imageCacheDir: string | undefined;
   /** The runner's credentials for Shoal's internal registry (the host of `defaultImage`); none when it is open. */
   internalRegistry?: Credentials | undefined;
@@ -214,6 +217,10 @@ export class ImageStore {
     }
   }
 
+  private isShoalImage(ref: string): boolean {
+    return ref === this.opts.defaultImage || (this.opts.desktopImage !== undefined && ref === this.opts.desktopImage);
+  }
+
   /** Credentials for `host`: the caller's for a source registry, the runner's own for the internal one. */
   private credsFor(host: string, given?: RegistryCredentials): Credentials | undefined {
     if (given?.username) return given;
@@ -225,6 +232,7 @@ export class ImageStore {
     const key = ImageStore.keyOf(ref);
     const log = (line: string) => this.logLine(logRefs, line);
     const tmp = await mkdtemp(join(this.root, `.pull-${key}-`));
+    let pushing: Promise<void> | undefined;
     try {
       const local = parseOrThrow(ref);
       const source = copyFrom ? parseOrThrow(copyFrom) : local;
@@ -254,13 +262,18 @@ export class ImageStore {
         resolved = { digest, sizeBytes: m.sizeBytes };
       } catch (err) {
         if (!(err instanceof SkopeoError)) throw err;
-        if (ref !== this.opts.defaultImage || copyFrom) throw Errors.imagePull(sourceRef, pullFailureReason(err, source.host));
-        log(`default image ${ref} not in its registry (${err.message}); building it locally`);
+        if (!this.isShoalImage(ref) || copyFrom) throw Errors.imagePull(sourceRef, pullFailureReason(err, source.host));
+        log(`${ref === this.opts.defaultImage ? 'default' : 'desktop'} image ${ref} not in its registry (${err.message}); building it locally`);
         await rm(oci, { recursive: true, force: true });
-        await buildDefaultImage(join(tmp, 'build'), oci, this.opts.imageCacheDir, log);
+        if (ref === this.opts.defaultImage) await buildDefaultImage(join(tmp, 'build'), oci, this.opts.imageCacheDir, log);
+        // Without a shared cache the desktop's root filesystems are kept in the runner's data dir: rebuilding them
+        // (debootstrap + apt) is minutes, and the next runner start would otherwise pay it again.
+        else await buildDesktopImage(join(tmp, 'build'), oci, this.opts.imageCacheDir ?? join(this.opts.dataDir, 'image-cache'), log);
         await rm(join(tmp, 'build'), { recursive: true, force: true });
         const digestFile = join(tmp, 'pushed.digest');
-        await copyImage(`oci:${oci}:img`, `docker://${ref}`, { destHost: local.host, destAuth: localAuth, digestFile }, () => undefined).then(
+        // The push (for other runners) runs while this runner unpacks the same layout: both only read it, and the
+        // unpack of a large image (the desktop's 1.9 GB) takes as long as the push. Awaited before the layout goes.
+        pushing = copyImage(`oci:${oci}:img`, `docker://${ref}`, { destHost: local.host, destAuth: localAuth, digestFile }, () => undefined).then(
           async () => {
             resolved = { digest: (await readFile(digestFile, 'utf8')).trim(), sizeBytes: 0 };
             log(`pushed ${ref}`);
@@ -268,13 +281,15 @@ export class ImageStore {
           (e: Error) => log(`could not push ${ref} (kept locally): ${e.message.split('\n')[0]}`),
         );
       } finally {
+        // A push still running needs its registry login until it ends.
+        if (pushing) void pushing.finally(() => removeAuthFile(localAuth).catch(() => undefined));
+        else await removeAuthFile(localAuth);
         await removeAuthFile(srcAuth);
-        await removeAuthFile(localAuth);
       }
       const maxFiles = this.opts.maxFiles ?? DEFAULT_MAX_FILES;
       const maxUnpackedBytes = this.opts.maxUnpackedBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
-      // The default image is Shoal's own (built from Debian packages); every other image is listed before unpacking.
-      if (ref !== this.opts.defaultImage) {
+      // The default and desktop images are Shoal's own (built from Debian packages); every other image is listed before unpacking.
+      if (!this.isShoalImage(ref)) {
         const scan = await scanLayers(oci, { maxFiles, maxUnpackedBytes });
         if (typeof scan === 'string') throw Errors.imagePull(sourceRef, scan);
         log(`layers hold ${scan.entries} entries, ${scan.bytes} bytes${scan.devices ? `, ${scan.devices} device node(s) that will be removed` : ''}`);
@@ -290,6 +305,7 @@ export class ImageStore {
       const rootfs = join(tmp, 'bundle', 'rootfs');
       const diskBytes = await this.sanitize(rootfs, sourceRef, log);
       await this.prepareLower(rootfs);
+      await pushing;
       const rec = await this.readImageConfig(oci, ref, key);
       rec.digest = resolved?.digest ?? rec.digest;
       if (resolved?.sizeBytes) rec.sizeBytes = resolved.sizeBytes;
@@ -304,6 +320,7 @@ export class ImageStore {
       log(`image ${ref} ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${rec.sizeBytes ?? 0} bytes compressed, ${diskBytes} bytes on disk)`);
       return rec;
     } catch (err) {
+      await pushing;
       await rm(tmp, { recursive: true, force: true });
       log(`pull of ${copyFrom ?? ref} failed: ${(err as Error).message.split('\n')[0]}`);
       throw err;

@@ -2,6 +2,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import type { RunnerMetrics } from '@shoal/contracts';
 import type { ImageStore } from '../images/image-store.js';
 import type { SandboxService } from '../sandbox/sandbox.service.js';
+import { launchMetrics } from './launch-metrics.js';
 
 /** Host usage and allocation figures for `/info` and `/metrics`. CPU usage is measured between two calls. */
 export class HostMetrics {
@@ -78,7 +79,8 @@ export class HostMetrics {
       '# TYPE shoal_runner_sandboxes gauge',
       ...[...byState].map(([s, n]) => `shoal_runner_sandboxes{state="${s}"} ${n}`),
     ];
-    return lines.join('\n') + '\n';
+    // Container start timings (prom-client) follow the hand-written host figures.
+    return lines.join('\n') + '\n' + (await launchMetrics.text());
   }
 }
 

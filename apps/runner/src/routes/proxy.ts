@@ -3,6 +3,7 @@ import { TOOLBOX_PORT } from '@shoal/contracts';
 import { Errors } from '../errors.js';
 import { parseProxyUrl, proxyHttp } from '../proxy/proxy.js';
 import type { RouteDeps } from './deps.js';
+import { toolboxSpan } from '../tracing/http.js';
 
 /**
  * `ANY /sandboxes/:id/toolbox/*` and `ANY /sandboxes/:id/ports/:port/*`. Bodies are not parsed here: the raw
@@ -16,6 +17,7 @@ export async function proxyRoutes(app: FastifyInstance, d: RouteDeps): Promise<v
     if (!parsed) throw Errors.badRequest('Invalid sandbox proxy path');
     const t = d.sandboxes.target(parsed.id);
     reply.hijack();
+    if (parsed.port === TOOLBOX_PORT) toolboxSpan(req.raw, reply.raw, parsed.path);
     const target =
       parsed.port === TOOLBOX_PORT ? { socketPath: t.socketPath, agent: t.agent } : { host: t.ip, port: parsed.port, agent: t.agent };
     proxyHttp(req.raw, reply.raw, target, parsed.path, d.token);

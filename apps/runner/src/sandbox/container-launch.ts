@@ -8,10 +8,12 @@ import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
 import { mountIdmappedOverlay, stageDir, unmountStage } from '../storage/idmap.js';
 import { isMounted } from '../storage/quota.js';
 import { exec } from '../util/exec.js';
+import { SandboxVolumes } from '../volumes/sandbox-volumes.js';
 import type { SandboxCgroups } from './cgroups.js';
 import type { SandboxServiceDeps } from './sandbox.service.js';
 import type { SandboxMeta } from './sandbox.store.js';
 import { toolboxVersion } from './toolbox-client.js';
+import { launchMetrics } from '../metrics/launch-metrics.js';
 import { RANGE_SIZE } from './uid-pool.js';
 
 /** The launcher works with a subset of the sandbox service's dependencies (documented there) plus its cgroups. */
@@ -32,6 +34,7 @@ export type ContainerLaunchDeps = Pick<
   | 'log'
   | 'toolboxTimeoutMs'
   | 'stopGraceMs'
+  | 'volumes'
 > & { cgroups: SandboxCgroups };
 
 /** What a launch asks of the sandbox's owner between its steps. */
@@ -56,9 +59,11 @@ export class ContainerLauncher {
   private readonly runDir: string;
   /** Netns deletions still in flight, by sandbox index: a restart of that sandbox must wait for its own. */
   private readonly teardowns = new Map<number, Promise<void>>();
+  private readonly volumes: SandboxVolumes;
 
   constructor(private readonly d: ContainerLaunchDeps) {
     this.runDir = join(d.dataDir, 'run');
+    this.volumes = new SandboxVolumes(d.volumes);
   }
 
   async init(): Promise<void> {
@@ -133,7 +138,8 @@ export class ContainerLauncher {
       await writeFile(join(etc, 'hostname'), `${meta.id}\n`);
       await writeFile(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\t${meta.id}\n`);
     })();
-    const [netResult, fsResult] = await Promise.allSettled([network, filesystem]);
+    const volumeBinds = filesystem.then(() => this.volumes.attach(meta.id, dir, uid, meta.volumes ?? []));
+    const [netResult, fsResult] = await Promise.allSettled([network, volumeBinds]);
     if (netResult.status === 'rejected') throw netResult.reason;
     if (fsResult.status === 'rejected') throw fsResult.reason;
 
@@ -157,6 +163,8 @@ export class ContainerLauncher {
         { source: join(etc, 'resolv.conf'), destination: '/etc/resolv.conf', readonly: true },
         { source: join(etc, 'hostname'), destination: '/etc/hostname', readonly: true },
         { source: join(etc, 'hosts'), destination: '/etc/hosts', readonly: true },
+        // Last: a volume's mount path is resolved by the runtime inside the rootfs as it stands after the others.
+        ...fsResult.value,
       ],
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
@@ -189,6 +197,7 @@ export class ContainerLauncher {
     const tRunning = performance.now();
     await this.waitForToolbox(meta.id, sock, hooks);
     const tReady = performance.now();
+    launchMetrics.recordLaunch(meta.id, t0, tPrepared, tRunning, tReady);
     this.d.log.info(
       `sandbox ${meta.id} started in ${(tReady - t0).toFixed(0)} ms (network+mounts ${(tPrepared - t0).toFixed(0)}, ` +
         `runtime ${(tRunning - tPrepared).toFixed(0)}, toolbox ${(tReady - tRunning).toFixed(0)})`,
@@ -207,13 +216,15 @@ export class ContainerLauncher {
       await waitGone(st.pid, this.d.stopGraceMs ?? 3000);
     }
     if (st) await this.d.backend.delete(meta.id);
-    await this.d.cgroups.remove(meta.id);
+    const strays = await this.d.cgroups.remove(meta.id);
+    if (strays > 0) this.d.log.warn(`sandbox ${meta.id}: killed ${strays} process(es) the runtime no longer tracked`);
     const rootfs = join(this.d.store.sandboxDir(meta.id), 'bundle', 'rootfs');
     if (await isMounted(rootfs)) {
       const r = await exec('umount', [rootfs], { allowFailure: true });
       if (r.code !== 0) await exec('umount', ['-l', rootfs], { allowFailure: true });
     }
     await unmountStage(stageDir(this.d.store.sandboxDir(meta.id)));
+    await this.volumes.release(this.d.store.sandboxDir(meta.id));
     await this.d.pool.unmount(meta.id);
     await unlink(this.socketPath(meta.id)).catch(() => undefined);
     await beforeNetworkTeardown();

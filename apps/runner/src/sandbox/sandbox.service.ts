@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'node:http';
-import type { CreateRunnerSandbox, NetworkSettings, ResizeSandbox, RunnerSandboxInfo, RunnerSandboxState } from '@shoal/contracts';
+import { parseVolumeMounts, type CreateRunnerSandbox, type NetworkSettings, type ResizeSandbox, type RunnerSandboxInfo, type RunnerSandboxState } from '@shoal/contracts';
 import { Errors, RunnerError } from '../errors.js';
 import type { ImageStore } from '../images/image-store.js';
 import { NetworkPolicyError, parseAllowList, type Network, type SandboxNet } from '../network/network.js';
@@ -17,6 +17,9 @@ import { recoverSandboxes } from './recovery.js';
 import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
 import { StateSync } from './state-sync.js';
 import type { UidPool } from './uid-pool.js';
+import type { VolumeDriver } from '../volumes/driver.js';
+import { removeVolume } from '../volumes/remove-volume.js';
+import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -40,9 +43,13 @@ export interface SandboxServiceDeps {
   pool: DiskPool;
   store: SandboxStore;
   reporter: ApiReporter;
+  /** Archives, backups and restores of writable layers in object storage (sandbox-archive.ts); without it they are refused. */
+  layers?: SandboxLayers;
   log: { info: (msg: string) => void; warn: (msg: string) => void };
   toolboxTimeoutMs?: number;
   stopGraceMs?: number;
+  /** Mounts sandboxes' volumes (volumes/); without one, a create with volumes is refused. */
+  volumes?: VolumeDriver;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -233,6 +240,9 @@ export class SandboxService {
     if (!USER_RE.test(dto.osUser)) throw Errors.badRequest(`Invalid osUser: ${dto.osUser}`);
     if (dto.storageQuota > MAX_DISK_GIB) throw Errors.badRequest(`storageQuota must be at most ${MAX_DISK_GIB} GiB`);
     this.validatePolicy(dto);
+    const volumes = parseVolumeMounts(dto.volumes);
+    if (!volumes.ok) throw Errors.badRequest(volumes.message);
+    if (volumes.mounts.length > 0 && !this.d.volumes) throw Errors.badRequest('This runner has no volume driver');
     this.refuseWhileClosing();
     return this.locked(dto.id, async () => {
       const existing = this.live.get(dto.id);
@@ -255,6 +265,7 @@ export class SandboxService {
         entrypoint: dto.entrypoint ?? [],
         policy: { networkBlockAll: !!dto.networkBlockAll, networkAllowList: dto.networkAllowList ?? '', limitedEgress: !!dto.networkLimitEgress },
         metadata: dto.metadata ?? {},
+        ...(volumes.mounts.length ? { volumes: volumes.mounts } : {}),
         index: this.allocateIndex(),
         uidBase: this.allocateUids(),
         desired: 'started',
@@ -269,6 +280,10 @@ export class SandboxService {
         this.giveUpIfStopping();
         this.setState(live, 'creating');
         await this.d.pool.prepare(meta.id, meta.diskGiB);
+        if (dto.restoreFrom) {
+          this.setState(live, 'restoring');
+          await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));
+        }
         await this.d.store.save(meta);
         await this.startContainer(live);
         return meta.id;
@@ -356,6 +371,50 @@ export class SandboxService {
       await this.d.store.save(l.meta);
       await this.syncPolicies();
     });
+  }
+
+  /** Packs a stopped sandbox's writable layer into object storage, then removes everything of it from this runner. */
+  archive(id: string, key: string): Promise<PackResult> {
+    return this.locked(id, async () => {
+      const l = this.mustGet(id);
+      if (l.state !== 'stopped') throw Errors.conflict(`Sandbox ${id} is not stopped (${l.state})`);
+      const r = await this.layersCall(() => this.layers().pack(id, this.uidsOf(l.meta), key, false));
+      await this.removeLocked(l);
+      return r;
+    });
+  }
+
+  /** Packs the writable layer of a started (frozen meanwhile) or stopped sandbox into object storage under `key`. */
+  backup(id: string, key: string): Promise<PackResult> {
+    return this.locked(id, async () => {
+      const l = this.mustGet(id);
+      if (l.state !== 'stopped' && l.state !== 'started') throw Errors.conflict(`Sandbox ${id} cannot be backed up while ${l.state}`);
+      return this.layersCall(() => this.layers().pack(id, this.uidsOf(l.meta), key, l.state === 'started'));
+    });
+  }
+
+  private layers(): SandboxLayers {
+    if (!this.d.layers?.configured) throw new RunnerError(503, 'This runner has no object storage for archives and backups (SHOAL_S3_*)');
+    return this.d.layers;
+  }
+
+  private uidsOf(meta: SandboxMeta): number {
+    return meta.uidBase ?? this.d.uidBase;
+  }
+
+  /** A refused or missing archive is the caller's 400, not a runner fault. */
+  private async layersCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof LayerArchiveError) throw Errors.badRequest(err.message);
+      throw err;
+    }
+  }
+
+  /** Deletes a volume's data on this host; refused while a sandbox here mounts it. */
+  removeVolume(volumeId: string): Promise<void> {
+    return removeVolume(this.d.volumes, volumeId);
   }
 
   // ---- internals -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { VolumeMountSpec } from '@shoal/contracts';
 import type { EgressPolicy } from '../network/network.js';
 
 /** What survives a runner restart, one JSON file per sandbox. */
@@ -22,6 +23,8 @@ export interface SandboxMeta {
    * Absent for sandboxes created before per-sandbox ranges: they keep the shared legacy range (`uidBase`).
    */
   uidBase?: number;
+  /** Volumes mounted at every start (checked by parseVolumeMounts at create). */
+  volumes?: VolumeMountSpec[];
   /** What the runner last did on purpose; a restart restores it. */
   desired: 'started' | 'stopped' | 'destroyed';
   createdAt: string;

@@ -39,6 +39,10 @@ export function exec(file: string, args: string[], opts: ExecOptions = {}): Prom
       cwd: opts.cwd,
       env: opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
       stdio,
+      // A session of its own: Ctrl-C in a terminal signals the runner's whole process group, and a helper killed
+      // halfway (a runtime between fork and writing its state, a mount helper) leaves what it made untracked. The
+      // runner handles the signal and finishes or undoes each step itself.
+      detached: true,
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

@@ -133,6 +133,11 @@ export class Router {
     this.routes.push({ method: def.method, pattern, keys, def: def as unknown as RouteDefinition<TSchema | undefined> });
   }
 
+  /** The routes as registered (method, path pattern, Daytona operation), for the check against the documented table. */
+  list(): { method: string; path: string; operation: string }[] {
+    return this.routes.map((r) => ({ method: r.def.method, path: r.def.path, operation: r.def.operation }));
+  }
+
   addUpgrade(path: string, handler: (ctx: UpgradeContext) => void): void {
     const { pattern, keys } = compile(path);
     this.upgrades.push({ pattern, keys, handler });

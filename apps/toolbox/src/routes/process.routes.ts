@@ -5,6 +5,7 @@ import {
   ExecuteRequest,
   PtyCreateRequest,
   PtyResizeRequest,
+  PROCESS_STREAM_PATH,
   SessionExecuteRequest,
 } from '@shoal/contracts';
 import { renderError } from '../http/errors.js';
@@ -12,6 +13,7 @@ import type { Router, UpgradeContext } from '../http/router.js';
 import type { ExecuteService } from '../process/execute.service.js';
 import { newCursor, stripMarkers, wantsMarkers, type OutputLog } from '../process/output-log.js';
 import type { PtyService } from '../process/pty.service.js';
+import { parseStart, type StreamService } from '../process/stream.service.js';
 import { commandInfo, type SessionsService } from '../process/sessions.service.js';
 
 function sdkVersion(req: IncomingMessage): string | undefined {
@@ -95,9 +97,9 @@ function rejectUpgrade(ctx: UpgradeContext, status: number, message: string): vo
 
 export function registerProcessRoutes(
   router: Router,
-  deps: { execute: ExecuteService; sessions: SessionsService; pty: PtyService },
+  deps: { execute: ExecuteService; sessions: SessionsService; pty: PtyService; stream: StreamService },
 ): void {
-  const { execute, sessions, pty } = deps;
+  const { execute, sessions, pty, stream } = deps;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   const accept = (ctx: UpgradeContext, then: (ws: WebSocket) => void) =>
     wss.handleUpgrade(ctx.req, ctx.socket, ctx.head, (ws) => {
@@ -273,5 +275,27 @@ export function registerProcessRoutes(
       return;
     }
     accept(ctx, (ws) => void pty.connect(id, ws));
+  });
+
+  // The SSH gateway's process: the first message says what to run (packages/contracts/src/process-stream.ts).
+  router.addUpgrade(PROCESS_STREAM_PATH, (ctx) => {
+    accept(ctx, (ws) => {
+      const refuse = (message: string) => {
+        ws.send(JSON.stringify({ type: 'error', message }));
+        ws.close(1008, 'bad start message');
+      };
+      const timer = setTimeout(() => refuse('no start message'), 10_000);
+      ws.once('message', (data: Buffer, isBinary: boolean) => {
+        clearTimeout(timer);
+        if (isBinary) return refuse('the first message must be the JSON start message');
+        let start;
+        try {
+          start = parseStart(data.toString());
+        } catch (err) {
+          return refuse((err as Error).message);
+        }
+        void stream.run(ws, start);
+      });
+    });
   });
 }

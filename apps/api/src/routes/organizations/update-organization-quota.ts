@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'PATCH',
   url: '/organizations/:organizationId/quota',
   operationId: 'updateOrganizationQuota',
+  audit: { action: 'update_quota' },
   tags: ['organizations'],
   auth: 'admin',
   params: Type.Object({ organizationId: Type.String() }),

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
+import { OrganizationSandboxDefaultLimitedNetworkEgress } from '../../schemas-organizations.js';
 
 /**
  * Admin-only, as in the reference (which uses POST, like the official API client). New sandboxes of the
@@ -9,10 +10,11 @@ export default defineRoute({
   method: 'POST',
   url: '/organizations/:organizationId/sandbox-default-limited-network-egress',
   operationId: 'updateSandboxDefaultLimitedNetworkEgress',
+  audit: { action: 'update_sandbox_default_limited_network_egress' },
   tags: ['organizations'],
   auth: 'admin',
   params: Type.Object({ organizationId: Type.String() }),
-  body: Type.Object({ sandboxDefaultLimitedNetworkEgress: Type.Boolean() }),
+  body: OrganizationSandboxDefaultLimitedNetworkEgress,
   response: { 204: Type.Null() },
   handler: ({ params, body }, s) => s.organizations.setSandboxLimitedNetworkEgress(params.organizationId, body.sandboxDefaultLimitedNetworkEgress),
 });

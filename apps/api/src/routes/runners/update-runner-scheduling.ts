@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'PATCH',
   url: '/runners/:id/scheduling',
   operationId: 'updateRunnerScheduling',
+  audit: { action: 'update_scheduling' },
   tags: ['runners'],
   auth: 'admin',
   params: Type.Object({ id: Type.String() }),

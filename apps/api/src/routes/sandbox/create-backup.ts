@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/backup',
   operationId: 'createBackup',
+  audit: { action: 'create_backup' },
   summary: 'Record a backup of the sandbox (its files persist on its runner)',
   tags: ['sandbox'],
   auth: 'user',

@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/ssh-access',
   operationId: 'createSshAccess',
+  audit: { action: 'create_ssh_access' },
   summary: 'Create an SSH access token (revokes the previous ones)',
   tags: ['sandbox'],
   auth: 'user',

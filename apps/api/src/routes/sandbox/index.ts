@@ -24,6 +24,8 @@ import stopSandbox from './stop-sandbox.js';
 import updatePublicStatus from './update-public-status.js';
 import updateSandboxState from './update-sandbox-state.js';
 import validateSshAccess from './validate-ssh-access.js';
+import { workspaceResponse } from './workspace-dto.js';
+import { Errors } from '../../errors.js';
 
 // Static paths (paginated, regions, for-runner, ssh-access/validate) are listed before /sandbox/:sandboxId. Fastify's
 // router prefers static segments anyway; the order documents the intent.
@@ -84,13 +86,21 @@ export function sandboxRoutes(app: FastifyInstance, services: Services): void {
         tags: ['workspace'],
       };
       if (r.operationId === 'createSandbox') {
-        // The old API called the snapshot `image`.
+        // The old API called the snapshot `image` and never took a build.
+        const create = alias.handler;
         alias.handler = (ctx, s) => {
           const body = { ...(ctx.body as Record<string, unknown>) };
+          if (body.buildInfo !== undefined) throw Errors.workspaceBuildInfo();
           if (body.snapshot === undefined && typeof body.image === 'string') body.snapshot = body.image;
           delete body.image;
-          return r.handler({ ...ctx, body }, s);
+          return create({ ...ctx, body }, s);
         };
+      }
+      const workspace = workspaceResponse(r.response);
+      if (workspace) {
+        const handler = alias.handler;
+        alias.response = workspace.response;
+        alias.handler = async (ctx, s) => workspace.map(await handler(ctx, s));
       }
       return alias;
     });

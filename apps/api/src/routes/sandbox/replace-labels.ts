@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'PUT',
   url: '/sandbox/:sandboxId/labels',
   operationId: 'replaceLabels',
+  audit: { action: 'replace_labels' },
   summary: 'Replace all labels of a sandbox',
   tags: ['sandbox'],
   auth: 'user',

@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'DELETE',
   url: '/sandbox/:sandboxId/ssh-access',
   operationId: 'revokeSshAccess',
+  audit: { action: 'revoke_ssh_access' },
   summary: 'Revoke one SSH access token, or all of them when no token is given',
   tags: ['sandbox'],
   auth: 'user',

@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/preview-token/rotate',
   operationId: 'rotatePreviewToken',
+  audit: { action: 'rotate_preview_token' },
   summary: 'Shoal extension: replace the preview token, so every preview link handed out so far stops working',
   tags: ['sandbox'],
   auth: 'user',

@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/autoarchive/:interval',
   operationId: 'setAutoArchiveInterval',
+  audit: { action: 'set_auto_archive_interval' },
   summary: 'Minutes a stopped sandbox waits before it is archived (0 = the maximum)',
   tags: ['sandbox'],
   auth: 'user',

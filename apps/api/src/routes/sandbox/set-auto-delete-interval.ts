@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/autodelete/:interval',
   operationId: 'setAutoDeleteInterval',
+  audit: { action: 'set_auto_delete_interval' },
   summary: 'Minutes a stopped sandbox waits before it is deleted (negative = never, 0 = on stop)',
   tags: ['sandbox'],
   auth: 'user',

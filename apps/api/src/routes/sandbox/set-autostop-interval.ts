@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/autostop/:interval',
   operationId: 'setAutostopInterval',
+  audit: { action: 'set_auto_stop_interval' },
   summary: 'Minutes of inactivity before the sandbox stops (0 = never)',
   tags: ['sandbox'],
   auth: 'user',

@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'POST',
   url: '/sandbox/:sandboxId/public/:isPublic',
   operationId: 'updatePublicStatus',
+  audit: { action: 'update_public_status' },
   summary: 'Make preview links of the sandbox public or private',
   tags: ['sandbox'],
   auth: 'user',

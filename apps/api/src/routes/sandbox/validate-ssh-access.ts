@@ -5,10 +5,10 @@ export default defineRoute({
   method: 'GET',
   url: '/sandbox/ssh-access/validate',
   operationId: 'validateSshAccess',
-  summary: 'Check an SSH access token',
+  summary: 'Check an SSH access token (the SSH gateway\'s service credential only)',
   tags: ['sandbox'],
-  auth: 'user',
+  auth: 'ssh-gateway',
   querystring: Type.Object({ token: Type.String() }),
   response: { 200: Type.Ref('SshAccessValidationDto') },
-  handler: ({ user, query }, s) => s.sandboxes.validateSshAccess(user, query.token),
+  handler: ({ query }, s) => s.sandboxes.validateSshAccess(query.token),
 });

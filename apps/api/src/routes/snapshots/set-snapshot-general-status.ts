@@ -6,6 +6,7 @@ export default defineRoute({
   method: 'PATCH',
   url: '/snapshots/:id/general',
   operationId: 'setSnapshotGeneralStatus',
+  audit: { action: 'set_general_status' },
   summary: 'Make a snapshot general (usable by every organization) or not',
   tags: ['snapshots'],
   auth: 'admin',

@@ -12,7 +12,9 @@ export default defineRoute({
   response: { 200: Type.Ref('DaytonaConfiguration') },
   handler: async (_ctx, { config }) => ({
     version: config.version,
-    oidc: { issuer: '', clientId: '', audience: '' },
+    // The settings a client needs to log in with the configured issuer. Without one there is nothing to log in with,
+    // and empty strings would only send a client to an issuer that does not exist: the key is left out (issue 17).
+    ...(config.oidc ? { oidc: { issuer: config.oidc.issuer, clientId: config.oidc.clientId, audience: config.oidc.audience } } : {}),
     linkedAccountsEnabled: false,
     announcements: {},
     proxyTemplateUrl: previewUrl(config, 0, '').replace('/0-', '/{{PORT}}-{{sandboxId}}').replace('//0-.', '//{{PORT}}-{{sandboxId}}.'),

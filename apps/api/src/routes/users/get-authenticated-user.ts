@@ -8,5 +8,5 @@ export default defineRoute({
   tags: ['users'],
   auth: 'user',
   response: { 200: Type.Ref('User') },
-  handler: ({ user }, s) => s.organizations.me(user),
+  handler: ({ user }, s) => s.users.me(user),
 });

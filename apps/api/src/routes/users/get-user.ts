@@ -9,5 +9,5 @@ export default defineRoute({
   auth: 'admin',
   params: Type.Object({ id: Type.String() }),
   response: { 200: Type.Ref('User') },
-  handler: ({ params }, s) => s.organizations.getUser(params.id),
+  handler: ({ params }, s) => s.users.get(params.id),
 });

@@ -8,5 +8,5 @@ export default defineRoute({
   tags: ['users'],
   auth: 'admin',
   response: { 200: Type.Array(Type.Ref('User')) },
-  handler: (_ctx, s) => s.organizations.listUsers(),
+  handler: (_ctx, s) => s.users.list(),
 });

@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { CreateBackup } from '@shoal/contracts';
-import { Errors } from '../../errors.js';
+import { CreateBackup, LayerArchiveResult } from '@shoal/contracts';
 import type { RouteDeps } from '../deps.js';
 import { IdParams } from './params.js';
 
+/** Packs the sandbox's writable layer into object storage under the key the API chose (sandbox-archive.ts checks it on restore). */
 export function backupSandboxRoute(app: FastifyInstance, d: RouteDeps): void {
-  app.post<{ Params: IdParams; Body: CreateBackup }>('/sandboxes/:id/backup', { schema: { params: IdParams, body: CreateBackup } }, async (req) => {
-    d.sandboxes.info(req.params.id);
-    throw Errors.notSupported('Sandbox backup');
-  });
+  app.post<{ Params: IdParams; Body: CreateBackup }>(
+    '/sandboxes/:id/backup',
+    { schema: { params: IdParams, body: CreateBackup, response: { 200: LayerArchiveResult } } },
+    async (req) => d.sandboxes.backup(req.params.id, req.body.key),
+  );
 }

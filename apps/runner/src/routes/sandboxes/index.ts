@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteDeps } from '../deps.js';
+import { archiveSandboxRoute } from './archive-sandbox.js';
 import { backupSandboxRoute } from './backup-sandbox.js';
 import { createSandboxRoute } from './create-sandbox.js';
 import { destroySandboxRoute } from './destroy-sandbox.js';
@@ -14,6 +15,6 @@ import { updateNetworkSettingsRoute } from './update-network-settings.js';
 export function sandboxRoutes(app: FastifyInstance, d: RouteDeps): void {
   for (const r of [
     createSandboxRoute, getSandboxRoute, startSandboxRoute, stopSandboxRoute, destroySandboxRoute, removeSandboxRoute,
-    backupSandboxRoute, resizeSandboxRoute, getNetworkSettingsRoute, updateNetworkSettingsRoute,
+    backupSandboxRoute, archiveSandboxRoute, resizeSandboxRoute, getNetworkSettingsRoute, updateNetworkSettingsRoute,
   ]) r(app, d);
 }

@@ -1,0 +1,76 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { Context, Span as ServerSpan } from '@opentelemetry/api';
+import { errorEnvelope } from '@shoal/contracts';
+import { context, extractContext, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled } from '../tracing/tracing.js';
+import { runWithRequestId } from '../tracing/request-context.js';
+import { methodLabel, type ApiMetrics } from './api-metrics.js';
+
+/** Header carrying a request's id in both directions (accepted from the caller when sane, else generated). */
+export const REQUEST_ID_HEADER = 'x-request-id';
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's request id when it is short and plain (it lands in logs and headers), otherwise undefined. */
+export function acceptedRequestId(value: unknown): string | undefined {
+  return typeof value === 'string' && SANE_REQUEST_ID.test(value) ? value : undefined;
+}
+
+export interface MetricsSettings {
+  /** Serve GET /metrics (SHOAL_METRICS, default on). */
+  enabled: boolean;
+  /** When set, /metrics wants `Authorization: Bearer <token>` (SHOAL_METRICS_TOKEN). */
+  token: string | undefined;
+}
+
+
+/**
+ * Request ids, request metrics, server spans and GET /metrics. Must be registered before any route: it wraps every
+ * route's handler so the handler (and what it starts: runner calls, the reconciler's fast path) runs in the request's
+ * trace context.
+ */
+export function registerObservability(app: FastifyInstance, metrics: ApiMetrics, settings: MetricsSettings): void {
+  const spans = new WeakMap<FastifyRequest, { span: ServerSpan; ctx: Context }>();
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header(REQUEST_ID_HEADER, req.id);
+    if (!tracingEnabled()) return;
+    const route = req.routeOptions.url ?? 'unmatched';
+    const parent = extractContext(req.headers as Record<string, unknown>);
+    const span = tracer().startSpan(
+      `${methodLabel(req.method)} ${route}`,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, 'shoal.request_id': req.id } },
+      parent,
+    );
+    spans.set(req, { span, ctx: trace.setSpan(parent, span) });
+    reply.raw.once('close', () => {
+      span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.observeRequest(methodLabel(req.method), req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const handler = route.handler;
+    route.handler = function tracedHandler(this: FastifyInstance, req, reply) {
+      const s = spans.get(req);
+      const run = () => runWithRequestId(req.id, () => handler.call(this, req, reply));
+      return s ? context.with(s.ctx, run) : run();
+    };
+  });
+
+  if (!settings.enabled) return;
+  const expected = settings.token ? Buffer.from(`Bearer ${settings.token}`) : undefined;
+  app.get('/metrics', { schema: { hide: true }, config: { auth: 'none' } }, async (req, reply) => {
+    if (expected) {
+      const given = Buffer.from(String(req.headers.authorization ?? ''));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return reply.code(401).type('application/json').send(errorEnvelope(401, 'Unauthorized', req.url));
+      }
+    }
+    return reply.type(metrics.contentType).send(await metrics.text());
+  });
+}
