@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { CreateRunnerSandbox } from '@shoal/contracts';
 import type { ShoalApp } from '../src/app.js';
-import { DESTROY_MAX_ATTEMPTS, destroyBackoffMs } from '../src/reconciler/reconciler.js';
+import { DESTROY_MAX_ATTEMPTS, destroyBackoffMs, START_WAIT_FOR_RUNNER_ATTEMPTS } from '../src/reconciler/reconciler.js';
 import { HttpRunnerAdapter, RunnerCallError, type RunnerTarget } from '../src/reconciler/runner-client.js';
 import { createTestDatabase, TEST_PLATFORM_SECRET, type TestDatabase } from './helpers/database.js';
 import { adminAuth, buildTestApp, registerRunner } from './helpers/app.js';
@@ -14,7 +14,8 @@ import { FakeRunner } from './helpers/fake-runner.js';
  * - a runner's state report is an observation; it never overrides a start/stop/delete the user asked for that is
  *   still pending (the reconciler is paused to hold the user's request pending while the report arrives);
  * - a destroy that keeps failing backs off, gives up after DESTROY_MAX_ATTEMPTS in `error` with the reason, stays
- *   given up (no retry storm), and a new DELETE retries it.
+ *   given up (no retry storm), and a new DELETE retries it;
+ * - a start whose runner is unresponsive for a moment waits for it instead of failing.
  */
 
 const TOKEN = 'reconciler-correctness-runner-token';
@@ -23,12 +24,19 @@ const runnerAuth = { authorization: `Bearer ${TOKEN}` };
 /** The real HTTP client to the fake runner, with a switch that makes every destroy fail the way a sick runner does. */
 class SwitchableAdapter extends HttpRunnerAdapter {
   failDestroy: string | null = null;
+  /** Health probes fail, as when the runner is restarting or the host is too loaded to answer in time. */
+  failInfo = false;
   readonly destroys = new Map<string, number>();
   readonly creates = new Map<string, number>();
 
   override async createSandbox(r: RunnerTarget, body: CreateRunnerSandbox): Promise<void> {
     this.creates.set(body.id, (this.creates.get(body.id) ?? 0) + 1);
     await super.createSandbox(r, body);
+  }
+
+  override async info(r: RunnerTarget) {
+    if (this.failInfo) throw new RunnerCallError('runner unreachable (test)', 502);
+    return super.info(r);
   }
 
   override async destroySandbox(r: RunnerTarget, id: string): Promise<void> {
@@ -227,5 +235,41 @@ describe('a failing destroy', () => {
     await shownAs(id, 'destroyed');
     assert.equal(adapter.destroys.get(id), DESTROY_MAX_ATTEMPTS + 1);
     assert.equal(runner.states.has(id), false, 'nothing left on the runner');
+  });
+});
+
+describe('a start while the runner is unresponsive', () => {
+  test(`waits for the runner (retried with back-off, up to ${START_WAIT_FOR_RUNNER_ATTEMPTS} times) and starts once it is back`, async () => {
+    const id = await createStarted();
+    assert.equal((await app.inject({ method: 'POST', url: `/api/sandbox/${id}/stop`, headers: adminAuth })).statusCode, 200);
+    await shownAs(id, 'stopped');
+    const startsBefore = calls('POST', `/sandboxes/${id}/start`);
+    adapter.failInfo = true;
+    await client.query(`UPDATE runner SET state = 'unresponsive'`);
+    try {
+      const answer = app.inject({ method: 'POST', url: `/api/sandbox/${id}/start`, headers: adminAuth });
+      const waiting = await until('a start retry scheduled', async () => {
+        const x = await row(id);
+        return x.attempts === 1 && x.claimed_by === null ? x : undefined;
+      });
+      assert.deepEqual([waiting.state, waiting.desired_state, waiting.error_reason], ['stopped', 'started', null]);
+      assert.equal(waiting.backoff_ms, destroyBackoffMs(1));
+      assert.equal((await shown(id)).state, 'starting', 'the user sees the start still going, not an error');
+      assert.equal(calls('POST', `/sandboxes/${id}/start`), startsBefore, 'nothing was sent to a runner that is not ready');
+
+      // The runner answers again; skip the rest of the back-off.
+      adapter.failInfo = false;
+      await client.query(`UPDATE runner SET state = 'ready'`);
+      await client.query('UPDATE sandbox SET next_attempt_at = now() WHERE id = $1', [id]);
+      const res = await answer;
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal((res.json() as { state: string }).state, 'started');
+    } finally {
+      adapter.failInfo = false;
+      await client.query(`UPDATE runner SET state = 'ready'`);
+    }
+    const settled = await row(id);
+    assert.deepEqual([settled.state, settled.attempts, settled.next_attempt_at], ['started', 0, null]);
+    assert.equal(calls('POST', `/sandboxes/${id}/start`), startsBefore + 1);
   });
 });

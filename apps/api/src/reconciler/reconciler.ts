@@ -30,6 +30,16 @@ export function destroyBackoffMs(failures: number): number {
   return Math.min(DESTROY_BACKOFF_MAX_MS, DESTROY_BACKOFF_BASE_MS * 2 ** (failures - 1));
 }
 
+/**
+ * A start whose runner is only unresponsive or still initializing (a restart, a missed health check on a loaded host)
+ * waits for it instead of failing at once: retried with the destroy back-off this many times (about a minute in all),
+ * then the sandbox shows `error` with the reason. A runner that is disabled or decommissioned fails the start at once.
+ */
+export const START_WAIT_FOR_RUNNER_ATTEMPTS = 10;
+
+/** The sandbox's runner may come back: the start is retried later, not failed (see START_WAIT_FOR_RUNNER_ATTEMPTS). */
+export class RunnerNotReadyYet extends Error {}
+
 export interface ReconcilerOptions {
   intervalMs: number;
   leaseMs: number;
@@ -39,6 +49,8 @@ export interface ReconcilerOptions {
   maxConcurrent?: number;
   /** Destroy attempts before a sandbox is given up as `error` (default DESTROY_MAX_ATTEMPTS). */
   maxDestroyAttempts?: number;
+  /** Retries of a start whose runner is unresponsive or initializing (default START_WAIT_FOR_RUNNER_ATTEMPTS). */
+  maxStartWaitAttempts?: number;
   /** Reconcile lag and create/start durations (README "Metrics"). */
   metrics?: ApiMetrics;
 }
@@ -244,6 +256,13 @@ export class Reconciler {
   private failure(action: Exclude<SandboxAction, null>, sb: Sandbox, err: unknown): Promise<boolean> {
     const message = err instanceof Error ? err.message : String(err);
     this.log.warn({ sandboxId: sb.id, action, err: message }, 'runner action failed');
+    if (action === 'start' && err instanceof RunnerNotReadyYet) {
+      const waits = sb.attempts + 1;
+      if (waits <= (this.opts.maxStartWaitAttempts ?? START_WAIT_FOR_RUNNER_ATTEMPTS)) {
+        return this.repo.scheduleRetry(sb.id, this.owner, waits, Math.min(8000, destroyBackoffMs(waits)));
+      }
+      return this.repo.fail(sb.id, this.owner, message);
+    }
     if (action !== 'destroy') return this.repo.fail(sb.id, this.owner, message);
     // Destroy is retried with back-off (a runner may be restarting); giving up parks the row as error with the reason.
     const failures = sb.attempts + 1;
@@ -302,7 +321,9 @@ export class Reconciler {
         this.log.warn({ sandboxId: sb.id, runnerId: runner.id }, 'runner no longer has the sandbox; recovering it from its last backup');
       }
     } else if (!sb.backupSnapshot) {
-      throw new Error(runner ? `Runner is not ready (${runner.state}) and the sandbox has no backup to recover from` : 'Sandbox has no runner and no backup to recover from');
+      if (!runner) throw new Error('Sandbox has no runner and no backup to recover from');
+      const message = `Runner is not ready (${runner.state}) and the sandbox has no backup to recover from`;
+      throw runner.state === 'unresponsive' || runner.state === 'initializing' ? new RunnerNotReadyYet(message) : new Error(message);
     } else {
       this.log.warn({ sandboxId: sb.id, runnerId: sb.runnerId }, "sandbox's runner is gone; recovering it from its last backup");
     }
