@@ -13,9 +13,18 @@ const ENV = {
   SHOAL_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
   SHOAL_WEBHOOK_RETRY_BASE_MS: '200',
   SHOAL_WEBHOOK_TIMEOUT_MS: '6000',
-  // No runner here: the reconciler must not move the rows the tests move.
   SHOAL_RECONCILE_INTERVAL_MS: '60000',
 };
+
+/**
+ * No runner here, so the reconciler must not move the rows the tests move: a desired state set in SQL wakes it
+ * (NOTIFY), and it would fail the sandbox for having no runner, an extra state event. The app is built without it.
+ */
+async function buildQuietApp(url: string, env: Record<string, string> = ENV): Promise<ShoalApp> {
+  const a = await buildTestApp(url, { env });
+  await a.reconciler.stop();
+  return a;
+}
 
 let db: TestDatabase;
 let sql: pg.Client;
@@ -26,7 +35,7 @@ before(async () => {
   db = await createTestDatabase();
   sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
-  app = await buildTestApp(db.url, { env: ENV });
+  app = await buildQuietApp(db.url);
   receiver = await new WebhookReceiver().start();
 });
 
@@ -231,7 +240,7 @@ test('an API restart mid-delivery loses nothing: events committed while it is do
   // Committed while no API process runs: the triggers still write the outbox.
   for (const s of ['stopping', 'stopped', 'starting', 'started']) await setSandboxState(sandboxId, s);
   receiver.set('/restart', 'ok');
-  app = await buildTestApp(db.url, { env: ENV });
+  app = await buildQuietApp(db.url);
   await receiver.until(() => receiver.eventsAt('/restart').length === 5, 20_000, 'five events after the restart');
   assert.deepEqual(
     receiver.eventsAt('/restart').map((e) => (e.body.event === 'sandbox.created' ? 'created' : `${String(e.body.oldState)}>${String(e.body.newState)}`)).sort(),
@@ -241,7 +250,7 @@ test('an API restart mid-delivery loses nothing: events committed while it is do
 
 test('a loopback or private target is refused without the operator flag, at save time and at connect time', async () => {
   const db2 = await createTestDatabase();
-  const strict = await buildTestApp(db2.url, { env: { ...ENV, SHOAL_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' } });
+  const strict = await buildQuietApp(db2.url, { ...ENV, SHOAL_WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' });
   const c = new pg.Client({ connectionString: db2.url });
   await c.connect();
   try {
