@@ -21,10 +21,11 @@ let db: TestDatabase;
 let runner: FakeRunner;
 let app: ShoalApp;
 /** What the runner holds, as the probe reports it; the test flips it to end the "build". */
-const image = { present: false, log: '2026-12-01T08:00:00.000Z [default-image] debootstrap (12.0 s)' as string | undefined, probes: 0 };
+const image = { present: false, log: '2026-12-01T08:00:00.000Z [default-image] debootstrap (12.0 s)' as string | undefined, probes: 0, unanswered: false };
 const probe: SnapshotProbe = {
   exists: async (_r, ref) => {
     image.probes++;
+    if (image.unanswered) throw new Error('runner-1.test did not answer within 3000 ms (test)');
     assert.equal(ref, TEST_DEFAULT_IMAGE);
     return image.present;
   },
@@ -88,6 +89,21 @@ test('runner healthy, image being built: 503 with build progress; create answers
   const list = await app.inject({ method: 'GET', url: '/api/sandbox', headers: adminAuth });
   assert.deepEqual(list.json(), [], 'the refused create left no sandbox');
   assert.equal(runner.calls.filter((c) => c.method === 'POST' && c.path.startsWith('/sandboxes')).length, 0, 'nothing reached the runner');
+});
+
+test('a runner too busy to answer the probe: not ready (named as unanswered), but creates are not refused', async () => {
+  image.unanswered = true;
+  try {
+    const r = await ready();
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.body.checks.defaultSnapshot.unanswered, ['runner-1.test']);
+    const create = await app.inject({ method: 'POST', url: '/api/sandbox', headers: adminAuth, payload: {} });
+    assert.equal(create.statusCode, 200, create.body);
+    const id = (create.json() as { id: string }).id;
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/sandbox/${id}`, headers: adminAuth })).statusCode, 200);
+  } finally {
+    image.unanswered = false;
+  }
 });
 
 test('image present: ready 200 and create succeeds; the positive answer is remembered', async () => {

@@ -18,6 +18,8 @@ export interface ReadinessReport {
       image: string;
       /** Runners (domains) holding the image, ready to create from it. */
       presentOn: string[];
+      /** Healthy runners that did not answer whether they hold it (timeout, error): unknown, not absent. */
+      unanswered?: string[];
       /** While a runner builds or pulls it: its latest progress line (e.g. "[default-image] debootstrap (41.2 s)"). */
       progress?: { runner: string; phase: string; at?: string };
     };
@@ -95,6 +97,8 @@ export class ReadinessService {
     const r = await this.report();
     // Without a healthy runner the create path's own answer stands (400 "No available runners", as the reference).
     if (r.checks.defaultSnapshot.status === 'up' || r.checks.runners.status !== 'up') return;
+    // A runner too busy to answer the probe in time may well hold the image: refusing would turn load into 503s.
+    if (r.checks.defaultSnapshot.unanswered?.length) return;
     const p = r.checks.defaultSnapshot.progress;
     const detail = p ? `${p.runner}: ${p.phase}` : r.missing.join('; ');
     throw Errors.defaultSnapshotNotReady(r.checks.defaultSnapshot.name, detail);
@@ -129,7 +133,12 @@ export class ReadinessService {
     for (const r of healthy) {
       const key = `${r.id} ${image}`;
       let has = this.present.has(key);
-      if (!has) has = await this.probe.exists(r, image).catch(() => false);
+      if (!has) {
+        has = await this.probe.exists(r, image).catch(() => {
+          (snap.unanswered ??= []).push(r.domain);
+          return false;
+        });
+      }
       if (has) {
         this.present.add(key);
         snap.presentOn.push(r.domain);

@@ -13,6 +13,7 @@ const Report = Type.Object({
       name: Type.String(),
       image: Type.String(),
       presentOn: Type.Array(Type.String()),
+      unanswered: Type.Optional(Type.Array(Type.String())),
       progress: Type.Optional(Type.Object({ runner: Type.String(), phase: Type.String(), at: Type.Optional(Type.String()) })),
     }),
   }),
