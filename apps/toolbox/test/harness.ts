@@ -71,7 +71,8 @@ export async function startToolbox(options: { entry?: string[]; env?: Record<str
       json: () => JSON.parse(buf.toString('utf8')),
     };
   };
-  const deadline = Date.now() + 20_000;
+  // tsx compiles the whole toolbox at start: seconds on a quiet host, over 20 s on a loaded 2-core one.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`toolbox exited early: ${stderr}`);
     try {
