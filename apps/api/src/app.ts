@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { addToolboxOperations } from './openapi/toolbox-paths.js';
 import type pg from 'pg';
-import { errorEnvelope, reasonPhrase } from '@shoal/contracts';
+import { acceptedRequestId, errorEnvelope, reasonPhrase } from '@shoal/contracts';
 import type { ApiConfig } from './config.js';
 import { createDb, createPool } from './db/database.js';
 import { ApiError } from './errors.js';
@@ -55,9 +55,9 @@ import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/p
 import { SshAccessRepository } from './repositories/ssh-access.repository.js';
 import { ProxyTraffic } from './proxy/traffic.js';
 import { ApiMetrics } from './metrics/api-metrics.js';
-import { acceptedRequestId, registerObservability } from './metrics/observability.js';
+import { registerObservability } from './metrics/observability.js';
 import { countSandboxStates } from './metrics/sandbox-states.js';
-import { startTracing } from './tracing/tracing.js';
+import { startTracing } from '@shoal/telemetry';
 
 export interface AppDeps {
   config: Readonly<ApiConfig>;

@@ -1,6 +1,6 @@
 import { loadConfig } from './config.js';
 import { startApi } from './server.js';
-import { stopTracing } from './tracing/tracing.js';
+import { stopTracing } from '@shoal/telemetry';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { errorEnvelope } from '@shoal/contracts';
+import { acceptedRequestId, errorEnvelope, TOOLBOX_PORT } from '@shoal/contracts';
 import { isAuthorized } from './auth.js';
 import { Errors, registerErrorHandling } from './errors.js';
 import { parseProxyUrl, proxyUpgrade } from './proxy/proxy.js';
@@ -12,9 +12,8 @@ import { proxyRoutes } from './routes/proxy.js';
 import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { snapshotRoutes } from './routes/snapshots/index.js';
 import { deleteVolumeRoute } from './routes/volumes/delete-volume.js';
-import { TOOLBOX_PORT } from '@shoal/contracts';
 import { RunnerError } from './errors.js';
-import { acceptedRequestId, registerRunnerObservability } from './tracing/http.js';
+import { registerRunnerObservability } from './tracing/http.js';
 
 export type AppDeps = RouteDeps & { logger?: boolean | object };
 

@@ -1,7 +1,7 @@
 import { build } from './app.js';
 import { loadConfig } from './config.js';
 import { createRunner } from './runner.js';
-import { startTracing, stopTracing } from './tracing/tracing.js';
+import { startTracing, stopTracing } from '@shoal/telemetry';
 
 /** How long stopping sandboxes may take before the rest is torn down without waiting (the supervisor waits longer). */
 const SHUTDOWN_GRACE_MS = 10_000;

@@ -13,3 +13,4 @@ export * from './toolbox-operations.js';
 export * from './volume-mount.js';
 export * from './process-stream.js';
 export * from './desktop.js';
+export * from './request-id.js';

@@ -1,19 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
-import type { Context, Span as ServerSpan } from '@opentelemetry/api';
-import { errorEnvelope } from '@shoal/contracts';
-import { context, extractContext, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled } from '../tracing/tracing.js';
+import { errorEnvelope, REQUEST_ID_HEADER } from '@shoal/contracts';
+import { context, extractContext, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled, type Context, type Span as ServerSpan } from '@shoal/telemetry';
 import { runWithRequestId } from '../tracing/request-context.js';
 import { methodLabel, type ApiMetrics } from './api-metrics.js';
-
-/** Header carrying a request's id in both directions (accepted from the caller when sane, else generated). */
-export const REQUEST_ID_HEADER = 'x-request-id';
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The caller's request id when it is short and plain (it lands in logs and headers), otherwise undefined. */
-export function acceptedRequestId(value: unknown): string | undefined {
-  return typeof value === 'string' && SANE_REQUEST_ID.test(value) ? value : undefined;
-}
 
 export interface MetricsSettings {
   /** Serve GET /metrics (SHOAL_METRICS, default on). */

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { errorEnvelope, PROCESS_STREAM_PATH, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
+import { errorEnvelope, PROCESS_STREAM_PATH, REQUEST_ID_HEADER, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
 import type { ApiConfig } from '../config.js';
 import { ApiError, Errors } from '../errors.js';
 import type { AuthService } from '../auth/auth.service.js';
@@ -17,7 +17,7 @@ import type { SshAccessRepository } from '../repositories/ssh-access.repository.
 import { timingSafeEqualStr } from '../services/sandbox.service.js';
 import { TCP_KEEPALIVE_MS, type ProxyTraffic } from './traffic.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
-import { injectTraceHeaders } from '../tracing/tracing.js';
+import { injectTraceHeaders } from '@shoal/telemetry';
 
 export interface ProxyDeps {
   authService: AuthService;
@@ -251,7 +251,7 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
   let res;
   const headers = forwardHeaders(req.headers, deps.http.credential(up.runner));
   // The runner logs this request under the API's id and continues the API's trace (the caller's traceparent is replaced).
-  headers['x-request-id'] = req.id;
+  headers[REQUEST_ID_HEADER] = req.id;
   injectTraceHeaders(headers);
   try {
     // Timeouts are the proxy pool's (connect, headers, body idle): see ProxyTraffic.

@@ -13,7 +13,7 @@ import { RunnerCallError } from './runner-client.js';
 import { BackupDriver, sandboxArchiveKey } from './backup-driver.js';
 import { STATE_CHANNEL, type SandboxEvents } from './sandbox-events.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
-import { context, inSpan, SpanKind, type Context } from '../tracing/tracing.js';
+import { context, inSpan, SpanKind, type Context } from '@shoal/telemetry';
 import { currentRequestId, runWithRequestId } from '../tracing/request-context.js';
 
 /**

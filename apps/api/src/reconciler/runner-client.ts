@@ -1,7 +1,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { CreateRunnerSandbox, LayerArchiveResult, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
-import { RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
-import { injectTraceHeaders, inSpan, SpanKind } from '../tracing/tracing.js';
+import { REQUEST_ID_HEADER, RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
+import { injectTraceHeaders, inSpan, SpanKind } from '@shoal/telemetry';
 import { currentRequestId } from '../tracing/request-context.js';
 
 /** The slice of a runner row the client needs. */
@@ -110,7 +110,7 @@ export class HttpRunnerAdapter implements RunnerAdapter {
     };
     // The request this call serves (when a request started it), so the runner's log lines carry the same id.
     const requestId = currentRequestId();
-    if (requestId) headers['x-request-id'] = requestId;
+    if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     injectTraceHeaders(headers as Record<string, string | string[]>);
     try {
       res = await this.pool(r.apiUrl).request({

@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import { recordSpan } from '../tracing/tracing.js';
+import { recordSpan } from '@shoal/telemetry';
 
 /** Seconds; a warm start's steps are tens of ms, a cold image's first mount or a slow toolbox seconds. */
 const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

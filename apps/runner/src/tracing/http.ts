@@ -1,15 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Context, Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
-import { context, extractContext, injectTraceHeaders, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled } from './tracing.js';
-
-export const REQUEST_ID_HEADER = 'x-request-id';
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The API's request id when it is plain; Fastify then logs the runner's lines for the request under the same id. */
-export function acceptedRequestId(value: unknown): string | undefined {
-  return typeof value === 'string' && SANE_REQUEST_ID.test(value) ? value : undefined;
-}
+import { REQUEST_ID_HEADER } from '@shoal/contracts';
+import { context, extractContext, injectTraceHeaders, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled, type Context, type Span } from '@shoal/telemetry';
 
 /**
  * Echoes the request id and, with tracing on, opens a server span per request (continuing the API's trace from its

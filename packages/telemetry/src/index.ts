@@ -1,15 +1,15 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 
 /*
- * OpenTelemetry traces, off unless SHOAL_OTLP_ENDPOINT names an OTLP/HTTP collector (README "Traces"). Only
+ * OpenTelemetry traces of the API and the runner (one module, so both processes trace the same way), off unless SHOAL_OTLP_ENDPOINT names an OTLP/HTTP collector (README "Traces"). Only
  * @opentelemetry/api (a few kB, no-op without a registered provider) is imported statically: the SDK and the exporter
  * are loaded by startTracing() when tracing is on, so a process with tracing off pays nothing for them.
  */
 
 let enabled = false;
 let shutdownFn: (() => Promise<void>) | null = null;
-
-export const TRACER_NAME = 'shoal';
+/** The process's service name (shoal-api, shoal-runner) doubles as its tracer's name. */
+let tracerName = 'shoal';
 
 /** Whether this process records spans (startTracing succeeded). */
 export function tracingEnabled(): boolean {
@@ -35,6 +35,7 @@ export async function startTracing(endpoint: string | undefined, serviceName: st
     spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 500 })],
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
+  tracerName = serviceName;
   enabled = true;
   shutdownFn = () => provider.shutdown();
 }
@@ -48,7 +49,7 @@ export async function stopTracing(): Promise<void> {
 }
 
 export function tracer() {
-  return trace.getTracer(TRACER_NAME);
+  return trace.getTracer(tracerName);
 }
 
 /** The context carried by incoming `traceparent`/`tracestate` headers (the root context when there are none). */
