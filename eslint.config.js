@@ -14,6 +14,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['apps/dashboard/web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['**/config.ts', '**/config/*.ts', 'scripts/**', 'e2e/**', 'bench/**', '**/test/**', '.ci/**'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -1,4 +1,5 @@
-// Makes a fresh Debian machine ready to run Shoal: Debian packages for the runner, npm dependencies, the toolbox bundle.
+// Makes a fresh Debian machine ready to run Shoal: Debian packages for the runner, npm dependencies, the toolbox bundle
+// and the dashboard.
 // Plain Node.js with no dependencies, because it runs before `npm install`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -96,6 +97,12 @@ export function buildToolbox(log = console.log) {
   if (r.status !== 0) throw new SetupError('building the toolbox bundle failed; see the output above.');
 }
 
+export function buildDashboard(log = console.log) {
+  log('Building the dashboard...');
+  const r = run('npm', ['run', '--silent', 'build', '-w', '@shoal/dashboard']);
+  if (r.status !== 0) throw new SetupError('building the dashboard failed; see the output above.');
+}
+
 /**
  * Compiles each `apps/runner/native/*.c` into a static binary in `apps/runner/native/dist/` (static, so a helper that
  * is injected into a sandbox runs whatever libc the image has). Skipped when the binary is newer than its source.
@@ -120,6 +127,7 @@ export function bootstrap({ log = console.log } = {}) {
   ensureDebianPackages(log);
   ensureNpmDependencies(log);
   buildToolbox(log);
+  buildDashboard(log);
   buildNativeHelpers(log);
 }
 

@@ -56,6 +56,7 @@ import { SshAccessRepository } from './repositories/ssh-access.repository.js';
 import { ProxyTraffic } from './proxy/traffic.js';
 import { ApiMetrics } from './metrics/api-metrics.js';
 import { registerObservability } from './metrics/observability.js';
+import { registerDashboard } from './dashboard/dashboard-routes.js';
 import { countSandboxStates } from './metrics/sandbox-states.js';
 import { startTracing } from '@shoal/telemetry';
 
@@ -266,6 +267,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'none' } }, async () => app.swagger());
+  registerDashboard(app);
 
   await app.register(
     async (api) => {

@@ -110,6 +110,27 @@ describe('toolbox proxy', () => {
     const status = await new Promise<number>((resolve) => refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     assert.equal(status, 401);
   });
+
+  test('a browser\'s key offered as a subprotocol opens the toolbox WebSocket and never reaches the sandbox', async () => {
+    const key = adminAuth.authorization.slice('Bearer '.length);
+    const url = `${base.replace('http', 'ws')}/api/toolbox/${sandboxId}/toolbox/process/pty/browser/connect`;
+    const ws = new WebSocket(url, ['shoal.v1', `shoal.api-key.${key}`]);
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+    });
+    assert.equal((JSON.parse(first) as { status: string }).status, 'connected');
+    assert.equal(ws.protocol, 'shoal.v1');
+    ws.close();
+    const seen = runner.upgrades.find((u) => u.path.endsWith('/process/pty/browser/connect'));
+    assert.ok(seen);
+    assert.equal(seen.headers['sec-websocket-protocol'], 'shoal.v1');
+    assert.equal(seen.headers.authorization, undefined);
+    assert.ok(!JSON.stringify(seen.headers).includes(key), 'the API key reached the runner');
+    const wrong = new WebSocket(url, ['shoal.v1', 'shoal.api-key.dtn_not-a-key']);
+    const status = await new Promise<number>((resolve) => wrong.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(status, 401);
+  });
 });
 
 describe('preview proxy', () => {

@@ -12,6 +12,8 @@ export interface CliConfig {
   readonly sshPort: number | undefined;
   /** SHOAL_OTLP_ENDPOINT: `shoal up` has the API and runners export traces to this OTLP/HTTP collector. */
   readonly otlpEndpoint: string | undefined;
+  /** `shoal open`: a graphical session to open a browser in (DISPLAY or WAYLAND_DISPLAY is set). */
+  readonly desktop: boolean;
 }
 
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
@@ -26,5 +28,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR || undefined,
     sshPort: env.SHOAL_SSH_PORT ? Number(env.SHOAL_SSH_PORT) : undefined,
     otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
+    desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
   });
 }

@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   status: () => import('./commands/status.js'),
   exec: () => import('./commands/exec.js'),
   ssh: () => import('./commands/ssh.js'),
+  open: () => import('./commands/open.js'),
   'sandbox create': () => import('./commands/sandbox/create.js'),
   'sandbox list': () => import('./commands/sandbox/list.js'),
   'sandbox info': () => import('./commands/sandbox/info.js'),

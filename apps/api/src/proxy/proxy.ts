@@ -298,6 +298,35 @@ export function proxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
   app.route({ method: [...methods], url: '/preview/:target/*', ...hide, handler: preview });
 }
 
+/** Subprotocol prefixes that carry a browser's API key and organization (credentialsFromSubprotocols). */
+export const WS_API_KEY_PROTOCOL = 'shoal.api-key.';
+export const WS_ORGANIZATION_PROTOCOL = 'shoal.org.';
+
+/**
+ * A browser cannot set headers on a WebSocket, and the toolbox port takes only an API key (never the preview token), so
+ * the dashboard's terminal offers its key and organization as subprotocols `shoal.api-key.<key>`, `shoal.org.<id>`.
+ * They become the Authorization and organization headers (an explicit header wins) and leave the offered list in every
+ * case, so the sandbox never sees them and answers with one of the others (the dashboard also offers `shoal.v1`).
+ */
+export function credentialsFromSubprotocols(headers: IncomingHttpHeaders): void {
+  const raw = headers['sec-websocket-protocol'];
+  if (typeof raw !== 'string') return;
+  const kept: string[] = [];
+  let key: string | undefined;
+  let org: string | undefined;
+  for (const p of raw.split(',')) {
+    const name = p.trim();
+    if (name.startsWith(WS_API_KEY_PROTOCOL)) key = name.slice(WS_API_KEY_PROTOCOL.length);
+    else if (name.startsWith(WS_ORGANIZATION_PROTOCOL)) org = name.slice(WS_ORGANIZATION_PROTOCOL.length);
+    else if (name) kept.push(name);
+  }
+  if (key === undefined && org === undefined) return;
+  if (kept.length) headers['sec-websocket-protocol'] = kept.join(', ');
+  else delete headers['sec-websocket-protocol'];
+  if (key && !headers.authorization) headers.authorization = `Bearer ${key}`;
+  if (org && !headers['x-daytona-organization-id']) headers['x-daytona-organization-id'] = org;
+}
+
 /**
  * WebSocket (and any other Upgrade) requests bypass Fastify routing: authenticate like the HTTP routes, then splice
  * the client socket to the runner's. The upstream handshake answer is relayed verbatim, so no subprotocol is added
@@ -307,6 +336,7 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
   const rewrite = previewHostRewrite(deps.config.previewDomain);
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    credentialsFromSubprotocols(req.headers);
     const url = rewrite(req);
     const resolve = TOOLBOX_PREFIX.test(url)
       ? toolboxUpstream(deps, url, req.headers)

@@ -3,6 +3,7 @@ import { startPlatform } from '@shoal/platform';
 import { flagInt, flagString, type ParsedArgs } from '../args.js';
 import type { CliConfig } from '../config.js';
 import { UsageError } from '../errors.js';
+import { dashboardUrl } from './open.js';
 
 export const usage = 'shoal up [--data-dir DIR] [--port 3000] [--host 127.0.0.1] [--runners 1] [--database-url URL] [--preview-domain D] [--no-cgroup-fix]' +
   ' [--ssh-port 2222] [--allow-private-cidrs CIDR,...] [--limited-egress-cidrs CIDR,...] [--deny-cidrs CIDR,...] [--keep-sandboxes]' +
@@ -80,6 +81,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
       `Shoal is ready (${seconds} s).`,
       '',
       `  API URL:  ${platform.apiUrl}`,
+      `  Dashboard: ${dashboardUrl(platform.apiUrl)}  (sign in with the API key below)`,
       `  Objects:  ${platform.objectStorageUrl} (S3, build contexts)`,
       ...(platform.ssh ? [`  SSH:      ssh -p ${platform.ssh.port} <token>@${platform.ssh.host}  (token: shoal ssh <sandbox>, or sandbox.createSshAccess())`] : []),
       ...(platform.credentialsMissing

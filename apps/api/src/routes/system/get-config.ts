@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
 import { previewUrl } from '../../services/sandbox.service.js';
+import { DASHBOARD_PATH } from '../../dashboard/dashboard-routes.js';
 
 export default defineRoute({
   method: 'GET',
@@ -19,7 +20,7 @@ export default defineRoute({
     announcements: {},
     proxyTemplateUrl: previewUrl(config, 0, '').replace('/0-', '/{{PORT}}-{{sandboxId}}').replace('//0-.', '//{{PORT}}-{{sandboxId}}.'),
     defaultSnapshot: config.defaultSnapshot,
-    dashboardUrl: config.publicUrl,
+    dashboardUrl: `${config.publicUrl}${DASHBOARD_PATH}`,
     maxAutoArchiveInterval: config.maxAutoArchiveInterval,
     maintananceMode: false,
     environment: 'shoal',

@@ -1,0 +1,104 @@
+// The dashboard as the API serves it (issue 16): one page and its bundled assets under /dashboard/, readable without
+// an API key (the key is typed into the page), with a strict Content-Security-Policy, and nothing else of the disk.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DASHBOARD_DIST_DIR } from '@shoal/dashboard';
+import type { ShoalApp } from '../src/app.js';
+import { DASHBOARD_CSP } from '../src/dashboard/dashboard-routes.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { buildTestApp } from './helpers/app.js';
+
+let db: TestDatabase;
+let app: ShoalApp;
+
+before(async () => {
+  // `npm test` builds the dashboard in bootstrap; a lone run of this file on a fresh clone builds it here.
+  if (!existsSync(join(DASHBOARD_DIST_DIR, 'index.html'))) {
+    execFileSync(process.execPath, [join(DASHBOARD_DIST_DIR, '..', 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  }
+  db = await createTestDatabase();
+  app = await buildTestApp(db.url, { background: false });
+});
+
+after(async () => {
+  await app?.close();
+  await db?.drop();
+});
+
+const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers });
+
+test('/dashboard redirects to /dashboard/', async () => {
+  const res = await get('/dashboard');
+  assert.equal(res.statusCode, 302);
+  assert.equal(res.headers.location, '/dashboard/');
+});
+
+test('/dashboard/ is the page, with the CSP, nosniff and no-framing headers, and needs no API key', async () => {
+  for (const headers of [{}, { authorization: 'Bearer dtn_wrong' }] as Record<string, string>[]) {
+    const res = await get('/dashboard/', headers);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.match(String(res.headers['content-type']), /^text\/html; charset=utf-8/);
+    assert.equal(res.headers['content-security-policy'], DASHBOARD_CSP);
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-frame-options'], 'DENY');
+    assert.match(res.body, /<div id="app"><\/div>/);
+    assert.match(res.body, /<script type="module" src="assets\/app\.js"><\/script>/);
+  }
+  const csp = Object.fromEntries(DASHBOARD_CSP.split('; ').map((d) => [d.split(' ')[0], d.split(' ').slice(1).join(' ')]));
+  // Scripts only from the dashboard's own files: no inline script, no eval, no other origin.
+  assert.equal(csp['script-src'], "'self'");
+  assert.equal(csp['connect-src'], "'self'");
+  assert.equal(csp['default-src'], "'none'");
+  assert.equal(csp['frame-ancestors'], "'none'");
+});
+
+test('assets are served with their types and the same headers', async () => {
+  const js = await get('/dashboard/assets/app.js');
+  assert.equal(js.statusCode, 200);
+  assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal(js.headers['x-content-type-options'], 'nosniff');
+  assert.equal(js.headers['content-security-policy'], DASHBOARD_CSP);
+  assert.ok(js.body.length > 1000, 'the bundle is empty');
+  const css = await get('/dashboard/assets/app.css');
+  assert.equal(css.statusCode, 200);
+  assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+});
+
+test('path traversal, encoded slashes, dot files and unknown names are 404, never a file outside assets/', async () => {
+  const urls = [
+    '/dashboard/assets/..%2f..%2fpackage.json',
+    '/dashboard/assets/..%2Findex.html',
+    '/dashboard/assets/%2e%2e%2f%2e%2e%2fpackage.json',
+    '/dashboard/assets/%2e%2e/%2e%2e/package.json',
+    '/dashboard/assets/..%5c..%5cpackage.json',
+    '/dashboard/assets/%2fetc%2fpasswd',
+    '/dashboard/assets/.env',
+    '/dashboard/assets/.app.js',
+    '/dashboard/assets/app.js%00.css',
+    '/dashboard/assets/nope.js',
+    '/dashboard/assets/app.ts',
+    '/dashboard/assets/app',
+    '/dashboard/assets/',
+    '/dashboard/index.html',
+    '/dashboard/package.json',
+    '/dashboard/assets/sub/app.js',
+  ];
+  for (const url of urls) {
+    const res = await get(url);
+    assert.equal(res.statusCode, 404, `${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+    assert.doesNotMatch(res.body, /"name":\s*"@shoal|root:x:0:0/, url);
+  }
+  // The error is the API's envelope, not a file listing or a stack.
+  const res = await get('/dashboard/assets/..%2f..%2fpackage.json');
+  assert.equal((res.json() as { statusCode: number }).statusCode, 404);
+});
+
+test('GET /config names the dashboard as the reference does (dashboardUrl), and it is served there', async () => {
+  const config = (await get('/api/config')).json() as { dashboardUrl: string };
+  const url = new URL(config.dashboardUrl);
+  assert.equal(url.pathname, '/dashboard/');
+  assert.equal((await get(url.pathname)).statusCode, 200);
+});

@@ -1,0 +1,81 @@
+// The dashboard's one way to talk to the API: the public Daytona-compatible routes under /api, the same ones the SDK
+// uses, with the signed-in API key as the bearer token and the chosen organization in X-Daytona-Organization-ID.
+// Errors come back as the API's envelope {statusCode, message, error}; a 401 ends the session (revoked or wrong key).
+
+export const API_BASE = '/api';
+const STORAGE_KEY = 'shoal.session';
+
+export interface Session {
+  apiKey: string;
+  /** The organization the pages act in; unset means the key's own organization. */
+  organizationId?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Listener = (s: Session | null, reason?: string) => void;
+const listeners = new Set<Listener>();
+
+/** sessionStorage: the key lives as long as the tab, never in a cookie the browser would send on its own. */
+export function getSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(STORAGE_KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function setSession(s: Session | null, reason?: string): void {
+  if (s) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(s));
+  else sessionStorage.removeItem(STORAGE_KEY);
+  for (const l of listeners) l(s, reason);
+}
+
+export function onSessionChange(l: Listener): () => void {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+export function authHeaders(s: Session | null = getSession()): Record<string, string> {
+  if (!s) return {};
+  return { authorization: `Bearer ${s.apiKey}`, ...(s.organizationId ? { 'x-daytona-organization-id': s.organizationId } : {}) };
+}
+
+/** A raw call (uploads, downloads, streams); errors are thrown as ApiError like api(). */
+export async function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const s = getSession();
+  const res = await fetch(`${API_BASE}${path}`, { ...init, headers: { ...authHeaders(s), ...(init.headers as Record<string, string> | undefined) } });
+  if (res.ok) return res;
+  const err = await toError(res);
+  if (res.status === 401 && s) setSession(null, `Signed out: ${err.message}`);
+  throw err;
+}
+
+/** JSON in, JSON out. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await apiFetch(path, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { message?: unknown };
+    const message = Array.isArray(body.message) ? body.message.join('; ') : String(body.message ?? res.statusText);
+    return new ApiError(res.status, message);
+  } catch {
+    return new ApiError(res.status, text.slice(0, 300) || res.statusText || `HTTP ${res.status}`);
+  }
+}
