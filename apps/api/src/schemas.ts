@@ -6,6 +6,8 @@ import { organizationSchemas } from './schemas-organizations.js';
 /* Request and response shapes of the public API. Field names follow the Daytona v0.108 OpenAPI document. */
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+/** A text answer (logs): documented as text/plain, so clients generated from the document do not parse it as JSON. */
+export const PlainText = Type.Unsafe<string>({ content: { 'text/plain': { schema: { type: 'string' } } } });
 const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
 const StringMap = Type.Record(Type.String(), Type.String());
 
@@ -347,7 +349,8 @@ export const ApiKeyResponse = Type.Object(
     value: Type.String(),
     createdAt: Type.String(),
     permissions: Type.Array(Type.String()),
-    expiresAt: Type.Optional(Nullable(Type.String())),
+    // Required and null when the key never expires: the reference's clients read the key unconditionally.
+    expiresAt: Nullable(Type.String()),
   },
   { $id: 'ApiKeyResponse' },
 );
@@ -357,8 +360,8 @@ export const ApiKeyList = Type.Object(
     value: Type.String(),
     createdAt: Type.String(),
     permissions: Type.Array(Type.String()),
-    lastUsedAt: Type.Optional(Nullable(Type.String())),
-    expiresAt: Type.Optional(Nullable(Type.String())),
+    lastUsedAt: Nullable(Type.String()),
+    expiresAt: Nullable(Type.String()),
     userId: Type.String(),
   },
   { $id: 'ApiKeyList' },

@@ -10,7 +10,7 @@ export const sshGatewayAuth = { authorization: `Bearer ${TEST_SSH_GATEWAY_TOKEN}
 
 export async function buildTestApp(
   databaseUrl: string,
-  opts: { background?: boolean; env?: Record<string, string>; runnerAdapter?: RunnerAdapter } = {},
+  opts: { background?: boolean; env?: Record<string, string>; runnerAdapter?: RunnerAdapter; beforeReady?: (app: ShoalApp) => void } = {},
 ): Promise<ShoalApp> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -24,6 +24,7 @@ export async function buildTestApp(
     ...opts.env,
   });
   const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}) });
+  opts.beforeReady?.(app);
   await app.ready();
   return app;
 }

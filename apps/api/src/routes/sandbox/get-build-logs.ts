@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
-import { SandboxIdParams } from '../../schemas.js';
+import { PlainText, SandboxIdParams } from '../../schemas.js';
 
 export default defineRoute({
   method: 'GET',
@@ -11,7 +11,7 @@ export default defineRoute({
   auth: 'user',
   params: SandboxIdParams,
   querystring: Type.Object({ follow: Type.Optional(Type.Boolean()) }),
-  response: { 200: Type.String() },
+  response: { 200: PlainText },
   handler: async ({ user, params, query, reply }, s) => {
     reply.type('text/plain; charset=utf-8');
     if (!s.builds) {

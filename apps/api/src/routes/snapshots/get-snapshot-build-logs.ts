@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from '../../http/route.js';
+import { PlainText } from '../../schemas.js';
 import { SnapshotIdParams } from './snapshot-schemas.js';
 
 export default defineRoute({
@@ -11,7 +12,7 @@ export default defineRoute({
   auth: 'user',
   params: SnapshotIdParams,
   querystring: Type.Object({ follow: Type.Optional(Type.Boolean()) }),
-  response: { 200: Type.String() },
+  response: { 200: PlainText },
   handler: async ({ user, params, query, reply }, s) => {
     const stream = await s.snapshots.buildLogs(user, params.id, query.follow ?? false);
     return reply.code(200).type('text/plain; charset=utf-8').send(stream);
