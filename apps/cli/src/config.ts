@@ -14,6 +14,22 @@ export interface CliConfig {
   readonly otlpEndpoint: string | undefined;
   /** `shoal open`: a graphical session to open a browser in (DISPLAY or WAYLAND_DISPLAY is set). */
   readonly desktop: boolean;
+  /**
+   * `shoal up` hands these to the API process as they are: OIDC login, audit, webhook and metrics settings
+   * (SHOAL_OIDC_*, SHOAL_AUDIT_*, SHOAL_WEBHOOK_*, SHOAL_METRICS*). The API validates them and refuses to start on bad ones.
+   */
+  readonly apiSettings: Readonly<Record<string, string>>;
+}
+
+/** Prefixes of the API settings an operator may set for `shoal up` (README "Configuration"). */
+export const API_SETTING_PREFIXES = ['SHOAL_OIDC_', 'SHOAL_AUDIT_', 'SHOAL_WEBHOOK_', 'SHOAL_METRICS'] as const;
+
+function apiSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && API_SETTING_PREFIXES.some((p) => k.startsWith(p))) out[k] = v;
+  }
+  return out;
 }
 
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
@@ -29,5 +45,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     sshPort: env.SHOAL_SSH_PORT ? Number(env.SHOAL_SSH_PORT) : undefined,
     otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
     desktop: Boolean(env.DISPLAY || env.WAYLAND_DISPLAY),
+    apiSettings: Object.freeze(apiSettings(env)),
   });
 }

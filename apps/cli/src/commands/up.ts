@@ -47,7 +47,7 @@ export async function run(args: ParsedArgs, config: CliConfig): Promise<number> 
     cgroupFix: !args.flags.has('no-cgroup-fix'),
     stopSandboxesOnExit: !keepSandboxes,
     // `shoal/desktop:1` for computer use (issue 14); its image is built on the first sandbox created from it.
-    extraApiEnv: { SHOAL_DESKTOP_SNAPSHOT: '1' },
+    extraApiEnv: { ...config.apiSettings, SHOAL_DESKTOP_SNAPSHOT: '1' },
     log,
     ...(config.imageCacheDir ? { imageCacheDir: config.imageCacheDir } : {}),
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
