@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { DASHBOARD_DIST_DIR } from '@shoal/dashboard';
 import type { ShoalApp } from '../src/app.js';
@@ -101,4 +102,19 @@ test('GET /config names the dashboard as the reference does (dashboardUrl), and 
   const url = new URL(config.dashboardUrl);
   assert.equal(url.pathname, '/dashboard/');
   assert.equal((await get(url.pathname)).statusCode, 200);
+});
+
+test('a browser that takes gzip gets the build-time gzip copy of an asset, the same bytes once decoded; others get it plain', async () => {
+  const plain = await get('/dashboard/assets/app.js');
+  assert.equal(plain.statusCode, 200);
+  assert.equal(plain.headers['content-encoding'], undefined);
+  const zipped = await get('/dashboard/assets/app.js', { 'accept-encoding': 'gzip, deflate, br' });
+  assert.equal(zipped.statusCode, 200);
+  assert.equal(zipped.headers['content-encoding'], 'gzip');
+  assert.equal(zipped.headers.vary, 'accept-encoding');
+  assert.equal(zipped.headers['content-security-policy'], DASHBOARD_CSP);
+  assert.ok(zipped.rawPayload.length < plain.rawPayload.length / 2, `gzip ${zipped.rawPayload.length} vs ${plain.rawPayload.length} bytes`);
+  assert.ok(gunzipSync(zipped.rawPayload).equals(plain.rawPayload));
+  // The .gz files are the server's, not assets of their own.
+  assert.equal((await get('/dashboard/assets/app.js.gz')).statusCode, 404);
 });

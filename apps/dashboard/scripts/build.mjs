@@ -1,7 +1,7 @@
 // Bundles the dashboard (web/) into dist/: one JavaScript file, one stylesheet, index.html. No CDN: everything the
 // browser loads comes from the API's own /dashboard/ path, which is what its Content-Security-Policy allows.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -26,10 +26,11 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(join(root, 'web/index.html'), join(out, 'index.html'));
+// Compressed once here, so the API sends gzip to browsers that take it without compressing on every request.
+for (const f of ['assets/app.js', 'assets/app.css']) writeFileSync(join(out, `${f}.gz`), gzipSync(readFileSync(join(out, f)), { level: 9 }));
 rmSync(dist, { recursive: true, force: true });
 renameSync(out, dist);
 
 for (const f of ['assets/app.js', 'assets/app.css']) {
-  const bytes = readFileSync(join(dist, f));
-  console.log(`dashboard ${f}: ${(statSync(join(dist, f)).size / 1024).toFixed(1)} KiB, ${(gzipSync(bytes).length / 1024).toFixed(1)} KiB gzip`);
+  console.log(`dashboard ${f}: ${(statSync(join(dist, f)).size / 1024).toFixed(1)} KiB, ${(statSync(join(dist, `${f}.gz`)).size / 1024).toFixed(1)} KiB gzip`);
 }

@@ -46,7 +46,12 @@ function secure(reply: FastifyReply): FastifyReply {
     .header('cache-control', 'no-cache');
 }
 
-async function sendFile(reply: FastifyReply, path: string, type: string): Promise<FastifyReply> {
+/** Sends the build's gzip copy of `path` when the browser takes gzip and one exists (the build makes them for assets). */
+async function sendFile(reply: FastifyReply, path: string, type: string, acceptEncoding?: string): Promise<FastifyReply> {
+  if (acceptEncoding && /\bgzip\b/.test(acceptEncoding)) {
+    const gz = await readFile(`${path}.gz`).catch(() => undefined);
+    if (gz) return secure(reply).type(type).header('content-encoding', 'gzip').header('vary', 'accept-encoding').send(gz);
+  }
   let body: Buffer;
   try {
     body = await readFile(path);
@@ -67,6 +72,6 @@ export function registerDashboard(app: FastifyInstance, distDir: string = DASHBO
     const m = ASSET_NAME.exec(req.params.file);
     const type = m ? TYPES[m[1]!] : undefined;
     if (!m || !type || req.params.file.includes('..')) throw Errors.notFound('Not found');
-    return sendFile(reply, join(distDir, 'assets', req.params.file), type);
+    return sendFile(reply, join(distDir, 'assets', req.params.file), type, req.headers['accept-encoding']);
   });
 }
