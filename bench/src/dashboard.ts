@@ -87,12 +87,19 @@ const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8',
 
 /** The floor's server: dist files read once into memory, plus the API bodies recorded from the real run. */
 async function startFloor(recorded: Map<string, string>): Promise<Server> {
-  const files = new Map<string, { type: string; body: Buffer }>();
+  const files = new Map<string, { type: string; body: Buffer; gzip?: Buffer }>();
   files.set('/dashboard/', { type: TYPES['.html']!, body: await readFile(join(DIST, 'index.html')) });
-  for (const name of ['app.js', 'app.css']) files.set(`/dashboard/assets/${name}`, { type: TYPES[extname(name)]!, body: await readFile(join(DIST, 'assets', name)) });
+  // The same build-time gzip copies the API sends to browsers that take gzip.
+  for (const name of ['app.js', 'app.css']) {
+    const path = join(DIST, 'assets', name);
+    files.set(`/dashboard/assets/${name}`, { type: TYPES[extname(name)]!, body: await readFile(path), gzip: await readFile(`${path}.gz`) });
+  }
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     const file = files.get(url);
+    if (file?.gzip && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+      return void res.writeHead(200, { 'content-type': file.type, 'content-encoding': 'gzip', 'content-length': file.gzip.length }).end(file.gzip);
+    }
     if (file) return void res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length }).end(file.body);
     const api = recorded.get(url);
     if (api !== undefined) return void res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(api);
@@ -221,7 +228,7 @@ async function main(): Promise<void> {
     add('first load, all responses decoded', 'KiB', (x) => kb(sum(x, undefined, 'decoded')));
     // The budget is for compressed JavaScript; when the server sends it uncompressed, what goes over the wire is judged
     // as it is, and the gzip size says what compression would bring.
-    add('first load, JS over the wire', 'KiB', (x) => kb(sum(x, 'Script')), `< 300 KiB compressed JS; gzip -9 of app.js would be ${fmt(kb(jsGzip))} KiB (${jsGzip < BUDGET_JS_GZIP_BYTES ? 'within' : 'over'})`, (v) => v.p99 * 1024 < BUDGET_JS_GZIP_BYTES);
+    add('first load, JS over the wire', 'KiB', (x) => kb(sum(x, 'Script')), `< 300 KiB compressed JS (gzip -9 of app.js: ${fmt(kb(jsGzip))} KiB)`, (v) => v.p99 * 1024 < BUDGET_JS_GZIP_BYTES);
     add('first load, JS decoded', 'KiB', (x) => kb(sum(x, 'Script', 'decoded')));
     add('first load, CSS over the wire', 'KiB', (x) => kb(sum(x, 'Stylesheet')), `(gzip -9 of app.css: ${fmt(kb(cssGzip))} KiB)`);
     add('first load, HTML over the wire', 'KiB', (x) => kb(sum(x, 'Document')));
