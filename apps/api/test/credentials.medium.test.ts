@@ -92,7 +92,8 @@ describe('no credential crosses into the sandbox', () => {
     'x-daytona-organization-id': 'some-org',
     'x-daytona-source': 'sdk',
     'x-daytona-authorization': `Bearer ${TOKEN}`,
-    cookie: 'daytona-session=s1; app_pref=dark; Shoal_auth=s2; shoal=s3; DAYTONA_X=s4; theme=light',
+    // Cookie values long enough never to turn up by chance in a random Sec-WebSocket-Key (`s3` once did).
+    cookie: 'daytona-session=cookie-secret-1; app_pref=dark; Shoal_auth=cookie-secret-2; shoal=cookie-secret-3; DAYTONA_X=cookie-secret-4; theme=light',
     'x-app-header': 'kept',
   });
   const assertClean = (headers: Record<string, string | string[] | undefined>, token: string) => {
@@ -103,7 +104,7 @@ describe('no credential crosses into the sandbox', () => {
     assert.equal(headers['x-daytona-authorization'], `Bearer ${runner.callToken}`);
     assert.equal(headers.cookie, 'app_pref=dark; theme=light');
     assert.equal(headers['x-app-header'], 'kept');
-    for (const secret of ['dtn_', token, TOKEN, 's1', 's2', 's3', 's4']) assert.ok(!text.includes(secret), `${secret} reached the runner: ${text}`);
+    for (const secret of ['dtn_', token, TOKEN, 'cookie-secret-']) assert.ok(!text.includes(secret), `${secret} reached the runner: ${text}`);
   };
 
   test('preview proxy (HTTP, path form): API key, preview token, X-Daytona-* headers and platform cookies are stripped', async () => {
