@@ -17,24 +17,23 @@
  * warm-up run (replayed from memory: no database, no auth).
  * Options: --runs N (default 15), --skip-build (use apps/dashboard/dist as it is).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, resolve } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { freePort } from '@shoal/platform';
 import { startEmbeddedPostgres } from '@shoal/postgres';
-import { TEST_PLATFORM_SECRET } from '../../apps/api/test/helpers/database.js';
+import { repoRoot, startApiProcess, type ApiProcess } from './api-process.js';
 import { fmt, summarize, type Summary } from './stats.js';
 
 const args = process.argv.slice(2);
 const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 15;
 const skipBuild = args.includes('--skip-build');
-const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 const DIST = join(repoRoot, 'apps/dashboard/dist');
 const ADMIN_KEY = `dtn_${'d5'.repeat(32)}`;
 /** Issue 16's budgets. */
@@ -52,35 +51,6 @@ interface Sample {
   interactiveMs: number;
   signedInMs: number;
   responses: Loaded[];
-}
-
-async function startApi(databaseUrl: string, dataDir: string): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      SHOAL_API_PORT: String(port),
-      SHOAL_DATA_DIR: dataDir,
-      SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
-      SHOAL_ADMIN_API_KEY: ADMIN_KEY,
-      SHOAL_WRITE_CREDENTIALS: '0',
-      SHOAL_API_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (await fetch(`${url}/api/health`).then((r) => r.ok, () => false)) break;
-    if (proc.exitCode !== null) throw new Error(`the API exited with ${proc.exitCode}`);
-    if (Date.now() > deadline) throw new Error('the API did not start');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, proc };
 }
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
@@ -191,13 +161,13 @@ async function main(): Promise<void> {
   const scratch = await mkdtemp('/var/tmp/shoal-bench-dashboard-');
   const browserDir = await mkdtemp(join(tmpdir(), 'shoal-bench-dashboard-chromium-'));
   const started = Date.now();
-  let api: ChildProcess | undefined;
+  let api: ApiProcess | undefined;
   let browser: Browser | undefined;
   let floor: Server | undefined;
   const pg = await startEmbeddedPostgres({ dataDir: join(scratch, 'pg'), port: await freePort() });
   try {
-    const real = await startApi(pg.url, join(scratch, 'api'));
-    api = real.proc;
+    const real = await startApiProcess('dashboard', { databaseUrl: pg.url, dataDir: join(scratch, 'api'), adminKey: ADMIN_KEY });
+    api = real;
     browser = await puppeteer.launch({
       executablePath: '/usr/bin/chromium',
       headless: true,
@@ -262,11 +232,7 @@ async function main(): Promise<void> {
   } finally {
     await browser?.close().catch(() => undefined);
     floor?.close();
-    if (api && api.exitCode === null) {
-      const p = api;
-      p.kill('SIGTERM');
-      await new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once('exit', r)));
-    }
+    await api?.stop();
     await pg.stop();
     await rm(browserDir, { recursive: true, force: true });
     await rm(scratch, { recursive: true, force: true });

@@ -8,63 +8,27 @@
  * 100 requests on the instrumented one, as Prometheus would.
  * Options: --samples N (default 2000).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { freePort } from '@shoal/platform';
 import { startEmbeddedPostgres } from '@shoal/postgres';
 import { FakeRunner } from '../../apps/api/test/helpers/fake-runner.js';
-import { TEST_PLATFORM_SECRET } from '../../apps/api/test/helpers/database.js';
+import { createSandboxOnFakeRunner, startApiProcess, type ApiProcess } from './api-process.js';
 import type { Row } from './platform-bench.js';
 import { renderTable } from './report.js';
 import { summarize } from './stats.js';
 
 const args = process.argv.slice(2);
 const samples = args.includes('--samples') ? Number(args[args.indexOf('--samples') + 1]) : 2000;
-const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 const ADMIN_KEY = `dtn_${'b2'.repeat(32)}`;
-// The stand-in runner accepts the call credential derived from the test platform secret.
-const SECRET = TEST_PLATFORM_SECRET;
 const RUNNER_TOKEN = 'bench-observability-runner-token';
-
-async function startApi(name: string, databaseUrl: string, dataDir: string, env: Record<string, string>): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      SHOAL_API_PORT: String(port),
-      SHOAL_DATA_DIR: dataDir,
-      SHOAL_PLATFORM_SECRET: SECRET,
-      SHOAL_ADMIN_API_KEY: ADMIN_KEY,
-      SHOAL_WRITE_CREDENTIALS: '0',
-      SHOAL_API_LOG_LEVEL: 'warn',
-      SHOAL_RUNNER_HEALTH_INTERVAL_MS: '500',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (proc.exitCode !== null) throw new Error(`${name} API exited with ${proc.exitCode}`);
-    if (Date.now() > deadline) throw new Error(`${name} API did not start`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, proc };
-}
 
 async function main(): Promise<void> {
   const scratch = await mkdtemp('/var/tmp/shoal-bench-obs-');
-  const procs: ChildProcess[] = [];
+  const procs: ApiProcess[] = [];
   let spansReceived = 0;
   const sink = createServer((req, res) => {
     req.on('data', () => undefined);
@@ -78,26 +42,16 @@ async function main(): Promise<void> {
   const runner = await new FakeRunner({ token: RUNNER_TOKEN }).start();
   try {
     // The first API migrates and bootstraps; the second starts on the migrated database.
-    const plain = await startApi('plain', pg.url, join(scratch, 'plain'), { SHOAL_METRICS: 'off' });
-    procs.push(plain.proc);
-    const observed = await startApi('observed', pg.url, join(scratch, 'observed'), { SHOAL_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}` });
-    procs.push(observed.proc);
-    const auth = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-    const reg = await fetch(`${plain.url}/api/runners`, {
-      method: 'POST',
-      headers: auth,
-      body: JSON.stringify({ domain: 'bench-runner', apiUrl: runner.url, proxyUrl: runner.url, apiKey: RUNNER_TOKEN, cpu: 64, memoryGiB: 128, diskGiB: 1000, region: 'us' }),
+    const plain = await startApiProcess('plain', { databaseUrl: pg.url, dataDir: join(scratch, 'plain'), adminKey: ADMIN_KEY, env: { SHOAL_RUNNER_HEALTH_INTERVAL_MS: '500', SHOAL_METRICS: 'off' } });
+    procs.push(plain);
+    const observed = await startApiProcess('observed', {
+      databaseUrl: pg.url,
+      dataDir: join(scratch, 'observed'),
+      adminKey: ADMIN_KEY,
+      env: { SHOAL_RUNNER_HEALTH_INTERVAL_MS: '500', SHOAL_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}` },
     });
-    if (!reg.ok) throw new Error(`runner registration: ${reg.status} ${await reg.text()}`);
-    // The new runner is schedulable once a health check has seen it.
-    let sb: { id: string; state: string } | undefined;
-    for (let tries = 0; !sb; tries++) {
-      const created = await fetch(`${plain.url}/api/sandbox`, { method: 'POST', headers: auth, body: '{}' });
-      const body = (await created.json()) as { id: string; state: string };
-      if (created.ok) sb = body;
-      else if (tries > 60) throw new Error(`create: ${created.status} ${JSON.stringify(body)}`);
-      else await new Promise((r) => setTimeout(r, 500));
-    }
+    procs.push(observed);
+    const sb = await createSandboxOnFakeRunner(plain.url, ADMIN_KEY, { url: runner.url, token: RUNNER_TOKEN });
     console.log(`bench: sandbox ${sb.id} (${sb.state}); ${samples} interleaved GET /api/sandbox/{id} per API`);
 
     const pools = { plain: new Pool(plain.url, { connections: 1 }), observed: new Pool(observed.url, { connections: 1 }) };
@@ -140,10 +94,7 @@ async function main(): Promise<void> {
     await pools.plain.close();
     await pools.observed.close();
   } finally {
-    for (const p of procs) {
-      p.kill('SIGTERM');
-      await new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once('exit', r)));
-    }
+    for (const p of procs) await p.stop();
     await runner.stop();
     await pg.stop();
     sink.close();

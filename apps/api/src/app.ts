@@ -59,6 +59,11 @@ import { registerObservability } from './metrics/observability.js';
 import { registerDashboard } from './dashboard/dashboard-routes.js';
 import { countSandboxStates } from './metrics/sandbox-states.js';
 import { startTracing } from '@shoal/telemetry';
+import { CredentialCache } from './auth/credential-cache.js';
+import type { ResolvedCredential } from './auth/auth.service.js';
+
+/** Routes whose writes can change what an API key resolves to: keys, users, organizations (members, roles). */
+const CREDENTIAL_ROUTES = /^\/api\/(api-keys|users|organizations)(\/|$)/;
 
 export interface AppDeps {
   config: Readonly<ApiConfig>;
@@ -130,6 +135,8 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   let reconciler: Reconciler | null = null;
   let snapshotManager: SnapshotManager | null = null;
   let buildDriver: BuildDriver | null = null;
+  const credentialCache =
+    config.credentialCacheTtlMs > 0 ? new CredentialCache<ResolvedCredential>({ ttlMs: config.credentialCacheTtlMs, maxEntries: 10_000 }) : undefined;
   const events = new SandboxEvents(
     config.databaseUrl,
     () => {
@@ -138,6 +145,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       buildDriver?.wake();
     },
     (err) => app.log.warn({ err }, 'LISTEN connection problem'),
+    credentialCache,
   );
   reconciler = new Reconciler(db, adapter, runnerService, events, app.log, {
     intervalMs: config.reconcileIntervalMs,
@@ -172,7 +180,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const volumeManager = new VolumeManager(db, volumeStorage, app.log, { intervalMs: Math.max(config.reconcileIntervalMs, 500) * 5, leaseMs: config.claimLeaseMs });
 
   const users = new UserService(new UserRepository(db), new UserKeyPairs(config.platformSecret));
-  const authService = new AuthService(new AuthRepository(db), app.log, users, config.oidc, config.sshGateway.token);
+  const authService = new AuthService(new AuthRepository(db), app.log, users, config.oidc, config.sshGateway.token, credentialCache);
   const probe: SnapshotProbe =
     deps.snapshotProbe ??
     (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
@@ -238,6 +246,11 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     // Set before the check, so a refused write is still audited with who tried it (audit/hooks.ts).
     req.principal = principal;
     authService.check(principal, requirement, req.routeOptions.config.permission);
+  });
+  // A write this process served to keys, members, roles or users empties its credential cache before the
+  // answer leaves, so the caller's next request here already sees it; other replicas hear the database's NOTIFY.
+  app.addHook('onSend', async (req) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && CREDENTIAL_ROUTES.test(req.routeOptions.url ?? '')) authService.forgetCredentials();
   });
   // After authentication (the row names the caller), before every route: writes are recorded (audit/hooks.ts).
   registerAudit(app, {

@@ -43,6 +43,8 @@ export interface ApiConfig {
   logLevel: string;
   /** Open proxied requests/WebSockets per organization and API process (0: no cap); the next one gets 429. */
   proxyMaxStreamsPerOrg: number;
+  /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
+  credentialCacheTtlMs: number;
   /** Proxied traffic to runners: connect, headers and body-idle bounds (README "Configuration"). */
   proxyConnectTimeoutMs: number;
   proxyHeadersTimeoutMs: number;
@@ -181,6 +183,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     maxAutoArchiveInterval: intVar(env, 'SHOAL_MAX_AUTO_ARCHIVE_INTERVAL', 43200, errors, 1),
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
     proxyMaxStreamsPerOrg: intVar(env, 'SHOAL_PROXY_MAX_STREAMS_PER_ORG', 128, errors),
+    credentialCacheTtlMs: intVar(env, 'SHOAL_CREDENTIAL_CACHE_TTL_MS', 30_000, errors),
     proxyConnectTimeoutMs: intVar(env, 'SHOAL_PROXY_CONNECT_TIMEOUT_MS', 5000, errors, 100),
     proxyHeadersTimeoutMs: intVar(env, 'SHOAL_PROXY_HEADERS_TIMEOUT_MS', 600_000, errors, 100),
     proxyIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_IDLE_TIMEOUT_MS', 900_000, errors, 100),

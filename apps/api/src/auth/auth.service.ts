@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '../errors.js';
-import type { AuthRepository } from '../repositories/auth.repository.js';
+import type { AuthRepository, KeyLookup } from '../repositories/auth.repository.js';
+import type { CredentialCache } from './credential-cache.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { hashApiKey, PERMISSIONS, type Permission } from './api-key-format.js';
 import { looksLikeJwt, OidcVerifier, type OidcIdentity, type OidcSettings } from './oidc.js';
@@ -31,6 +32,9 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
+/** What a token's hash resolved to. Unknown tokens are never cached: each costs its lookup. */
+export type ResolvedCredential = { kind: 'key'; key: KeyLookup } | { kind: 'runner'; runnerId: string };
+
 export class AuthService {
   /** When this process last refreshed each key's lastUsedAt; saves a write per request on hot keys. */
   private readonly touched = new Map<string, number>();
@@ -42,6 +46,7 @@ export class AuthService {
     private readonly users?: OidcUserProvisioner,
     oidc?: OidcSettings,
     private readonly sshGatewayToken?: string,
+    private readonly cache?: CredentialCache<ResolvedCredential>,
   ) {
     this.oidc = oidc ? new OidcVerifier(oidc) : undefined;
   }
@@ -57,8 +62,9 @@ export class AuthService {
     if (this.oidc && looksLikeJwt(token)) return this.resolveJwt(await this.oidc.verify(token), org);
     if (this.sshGatewayToken && sameSecret(token, this.sshGatewayToken)) return { kind: 'ssh-gateway' };
     const keyHash = hashApiKey(token);
-    const key = await this.repo.findKeyByHash(keyHash);
-    if (key) {
+    const found = await this.lookup(keyHash);
+    if (found?.kind === 'key') {
+      const key = found.key;
       if (key.expiresAt && key.expiresAt.getTime() <= Date.now()) throw Errors.unauthorized('API key has expired');
       // A key outlives nothing: once its user left the key's organization it no longer authenticates.
       if (!key.orgRole) throw Errors.unauthorized('Invalid API key');
@@ -87,10 +93,31 @@ export class AuthService {
         keyHash,
       };
     }
-    // Runner tokens are stored as the same SHA-256 the key lookup computed.
-    const runner = await this.repo.findRunnerIdByTokenHash(keyHash);
-    if (runner) return { kind: 'runner', runnerId: runner.id };
+    if (found?.kind === 'runner') return { kind: 'runner', runnerId: found.runnerId };
     throw Errors.unauthorized('Invalid API key');
+  }
+
+  /**
+   * A user key first, then a runner token (stored as the same SHA-256). Only keys are cached: runners call a few times
+   * a second at most, and their rows change with every health report, which would keep emptying the cache.
+   */
+  private async lookup(keyHash: string): Promise<ResolvedCredential | undefined> {
+    const cached = this.cache?.get(keyHash);
+    if (cached) return cached;
+    const generation = this.cache?.snapshot() ?? 0;
+    const key = await this.repo.findKeyByHash(keyHash);
+    if (key) {
+      const found: ResolvedCredential = { kind: 'key', key };
+      this.cache?.set(keyHash, found, generation);
+      return found;
+    }
+    const runner = await this.repo.findRunnerIdByTokenHash(keyHash);
+    return runner ? { kind: 'runner', runnerId: runner.id } : undefined;
+  }
+
+  /** Forgets every cached credential: called by writes this process serves to keys, members, roles and users. */
+  forgetCredentials(): void {
+    this.cache?.invalidate();
   }
 
   /** Applies a route's requirement; throws the envelope-ready error when the caller does not qualify. */

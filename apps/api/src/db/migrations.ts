@@ -471,4 +471,34 @@ CREATE OR REPLACE FUNCTION shoal_sandbox_visible_state(state text, desired text)
     ELSE state END
 $$;`,
   },
+  {
+    version: 16,
+    name: 'credential-change-notify',
+    // Each API process caches what an API key resolved to (auth/credential-cache.ts) and empties that cache on
+    // shoal_credentials. Raised here, by the database, so every writer is covered: any replica's requests, cascades
+    // (an organization or user deleted takes its keys and memberships along) and SQL run by hand. last_used_at is
+    // written every few seconds per busy key and changes nothing a cache holds, so it does not notify.
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_notify_credentials() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_credentials', '');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS api_key_credentials ON api_key;
+CREATE TRIGGER api_key_credentials AFTER DELETE OR UPDATE OF organization_id, user_id, key_hash, permissions, expires_at ON api_key
+  FOR EACH ROW EXECUTE FUNCTION shoal_notify_credentials();
+DROP TRIGGER IF EXISTS api_key_credentials_truncate ON api_key;
+CREATE TRIGGER api_key_credentials_truncate AFTER TRUNCATE ON api_key FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_credentials();
+DROP TRIGGER IF EXISTS user_credentials ON "user";
+CREATE TRIGGER user_credentials AFTER DELETE OR UPDATE OF id, email, role ON "user"
+  FOR EACH ROW EXECUTE FUNCTION shoal_notify_credentials();
+DROP TRIGGER IF EXISTS organization_user_credentials ON organization_user;
+CREATE TRIGGER organization_user_credentials AFTER INSERT OR DELETE OR UPDATE ON organization_user
+  FOR EACH ROW EXECUTE FUNCTION shoal_notify_credentials();
+DROP TRIGGER IF EXISTS user_credentials_truncate ON "user";
+CREATE TRIGGER user_credentials_truncate AFTER TRUNCATE ON "user" FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_credentials();
+DROP TRIGGER IF EXISTS organization_user_credentials_truncate ON organization_user;
+CREATE TRIGGER organization_user_credentials_truncate AFTER TRUNCATE ON organization_user FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_credentials();
+`,
+  },
 ];

@@ -3,6 +3,14 @@ import pg from 'pg';
 
 export const WORK_CHANNEL = 'shoal_sandbox_work';
 export const STATE_CHANNEL = 'shoal_sandbox_state';
+/** Raised by the database on any change to keys, users, memberships or runner tokens (migration 16). */
+export const CREDENTIALS_CHANNEL = 'shoal_credentials';
+
+/** Told whether credential changes are being heard, and of each one (auth/credential-cache.ts). */
+export interface CredentialChangeListener {
+  invalidate(): void;
+  setLive(live: boolean): void;
+}
 
 /**
  * In-process fan-out of "sandbox X changed" plus PostgreSQL LISTEN/NOTIFY so every API process hears about changes
@@ -19,6 +27,7 @@ export class SandboxEvents {
     private readonly databaseUrl: string,
     private readonly onWork: () => void,
     private readonly onError: (err: unknown) => void,
+    private readonly credentials?: CredentialChangeListener,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -30,19 +39,32 @@ export class SandboxEvents {
   private async connect(): Promise<void> {
     if (this.closed) return;
     const client = new pg.Client({ connectionString: this.databaseUrl });
+    // Only this connection's own end matters: a replaced one ending late must not turn off its successor's cache.
+    const current = () => this.client === client || this.client === null;
     client.on('error', (err) => {
+      if (current()) this.credentials?.setLive(false);
       this.onError(err);
       this.scheduleReconnect();
     });
     client.on('notification', (msg) => {
       if (msg.channel === WORK_CHANNEL) this.onWork();
       else if (msg.channel === STATE_CHANNEL && msg.payload) this.emitter.emit(msg.payload);
+      else if (msg.channel === CREDENTIALS_CHANNEL) this.credentials?.invalidate();
+    });
+    // A connection that ends without an error (the server closed it) stops the notifications just as well.
+    client.on('end', () => {
+      if (!current()) return;
+      this.credentials?.setLive(false);
+      if (this.client === client) this.scheduleReconnect();
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${WORK_CHANNEL}`);
       await client.query(`LISTEN ${STATE_CHANNEL}`);
+      await client.query(`LISTEN ${CREDENTIALS_CHANNEL}`);
       this.client = client;
+      // From here every change is heard; anything cached before may be stale (setLive empties the cache).
+      this.credentials?.setLive(true);
       // Work NOTIFYed while no connection was listening is lost; look for it now rather than at the next poll.
       this.onWork();
     } catch (err) {
@@ -83,6 +105,7 @@ export class SandboxEvents {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.credentials?.setLive(false);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.client?.end().catch(() => {});
     this.client = null;
