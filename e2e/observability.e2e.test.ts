@@ -2,13 +2,18 @@
 // official SDK creates a sandbox and runs a command; with SHOAL_OTLP_ENDPOINT pointed at a small OTLP/HTTP collector
 // this file runs on loopback, a create and an exec sent under one client trace context come back as one trace with
 // spans of the API, the runner and the toolbox step (recorded by the runner); the request id reaches the runner's log.
+// A PTY WebSocket opened under the same trace context joins that trace too, and its request id is in the API's, the
+// runner's and the toolbox's logs (the sandbox's toolbox.log in the runner's data directory).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Sandbox } from '@daytonaio/sdk';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import { deleteAndWait } from './src/toolbox-helpers.js';
 
@@ -26,6 +31,8 @@ const logLines: string[] = [];
 let platform: TestPlatform;
 const sandboxes: Sandbox[] = [];
 const extraIds: string[] = [];
+/** The sandbox and client trace context of the create-and-exec trace, which the PTY test continues. */
+let traced: { sandboxId: string; traceId: string; rootSpan: string } | undefined;
 
 /** OTLP/HTTP with JSON bodies (what @opentelemetry/exporter-trace-otlp-http sends): only traces are accepted. */
 function startCollector(): Promise<string> {
@@ -57,8 +64,9 @@ before(async () => {
   const endpoint = await startCollector();
   platform = await startTestPlatform({
     otlpEndpoint: endpoint,
-    // Request logs of the runner (the platform keeps it at warn) show the API's request id.
+    // Request logs of the runner and the API (the platform keeps them at warn) show the API's request id.
     extraRunnerEnv: { SHOAL_RUNNER_LOG_LEVEL: 'info' },
+    extraApiEnv: { SHOAL_API_LOG_LEVEL: 'info' },
     log: (line) => {
       if (process.env.SHOAL_TEST_VERBOSE) console.log(line);
       logLines.push(line);
@@ -137,6 +145,7 @@ test('one client trace context: a create and an exec form one trace with API, ru
   assert.equal(created.status, 200);
   extraIds.push(sb.id);
   assert.equal(sb.state, 'started');
+  traced = { sandboxId: sb.id, traceId, rootSpan };
   const exec = await fetch(`${platform.apiUrl}/toolbox/${sb.id}/toolbox/process/execute`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json', 'x-request-id': requestId },
@@ -179,4 +188,80 @@ test('one client trace context: a create and an exec form one trace with API, ru
   // The runner's request log carries the id the API was given.
   const logged = logLines.filter((l) => l.includes(requestId));
   assert.ok(logged.some((l) => l.includes('runner')), `the runner's log has no line with ${requestId}`);
+});
+
+/** Spans of `traceId` once every [service, name] of `wanted` is among them (the exporters batch every 500 ms). */
+async function traceWith(traceId: string, wanted: ReadonlyArray<readonly [string, string]>): Promise<CollectedSpan[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const mine = spans.filter((s) => s.traceId === traceId);
+    if (wanted.every(([svc, name]) => mine.some((s) => s.service === svc && s.name === name))) return mine;
+    if (Date.now() > deadline) assert.fail(`missing spans; trace has ${JSON.stringify(mine.map((s) => `${s.service}:${s.name}`))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('a PTY WebSocket under the same client trace context joins the trace across API, runner and toolbox; its request id is in all three logs', async () => {
+  assert.ok(traced, 'the trace test created the sandbox');
+  const { sandboxId, traceId, rootSpan } = traced;
+  const requestId = `obs-pty-${randomBytes(4).toString('hex')}`;
+  const auth = { authorization: `Bearer ${platform.apiKey}`, traceparent: `00-${traceId}-${rootSpan}-01` };
+  const created = await fetch(`${platform.apiUrl}/toolbox/${sandboxId}/toolbox/process/pty`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'obs-pty', cols: 80, rows: 24 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const ws = new WebSocket(`${platform.apiUrl.replace(/^http/, 'ws')}/toolbox/${sandboxId}/toolbox/process/pty/obs-pty/connect`, { headers: { ...auth, 'x-request-id': requestId } });
+  let answeredId: unknown;
+  ws.once('upgrade', (res) => (answeredId = res.headers['x-request-id']));
+  let output = '';
+  ws.on('message', (d: Buffer) => (output += d.toString('utf8')));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  assert.equal(answeredId, requestId);
+  ws.send('echo $((6*7))\n');
+  const deadline = Date.now() + 20_000;
+  while (!/\b42\b/.test(output.replace(/echo \$\(\(6\*7\)\)/g, ''))) {
+    if (Date.now() > deadline) assert.fail(`no 42 from the PTY; got ${JSON.stringify(output)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const closed = new Promise((r) => ws.once('close', r));
+  ws.close();
+  await closed;
+
+  // The upgrade's spans end when the connection closes.
+  const mine = await traceWith(traceId, [
+    ['shoal-api', 'upgrade /api/toolbox/:sandboxId/toolbox/*'],
+    ['shoal-runner', 'runner upgrade /sandboxes/:id/toolbox/*'],
+    ['shoal-runner', 'toolbox upgrade /process/pty/obs-pty/connect'],
+  ]);
+  const one = (svc: string, name: string) => mine.find((s) => s.service === svc && s.name === name)!;
+  const apiSpan = one('shoal-api', 'upgrade /api/toolbox/:sandboxId/toolbox/*');
+  const runnerSpan = one('shoal-runner', 'runner upgrade /sandboxes/:id/toolbox/*');
+  const toolboxSpan = one('shoal-runner', 'toolbox upgrade /process/pty/obs-pty/connect');
+  assert.equal(apiSpan.parentSpanId, rootSpan);
+  assert.equal(runnerSpan.parentSpanId, apiSpan.spanId);
+  assert.equal(toolboxSpan.parentSpanId, runnerSpan.spanId);
+
+  // Request logs: the API's and the runner's (pino, through the platform's console), the toolbox's (its JSON lines in
+  // the sandbox's toolbox.log, which the runner opened for it).
+  const logged = logLines.filter((l) => l.includes(requestId));
+  assert.ok(logged.some((l) => l.startsWith('[api]') && l.includes('incoming upgrade')), `the API's log has no upgrade line with ${requestId}`);
+  assert.ok(logged.some((l) => l.startsWith('[runner]') && l.includes('incoming upgrade')), `the runner's log has no upgrade line with ${requestId}`);
+  const toolboxLog = await readFile(join(platform.dataDir, 'runner', 'sandboxes', sandboxId, 'toolbox.log'), 'utf8');
+  const toolboxLines = toolboxLog
+    .split('\n')
+    .filter((l) => l.includes(requestId))
+    .map((l) => JSON.parse(l) as { reqId: string; msg: string; trace_id?: string; span_id?: string });
+  const opened = toolboxLines.find((l) => l.msg === 'incoming upgrade');
+  assert.ok(opened, `the toolbox's log has no upgrade line with ${requestId}: ${toolboxLog.slice(-2000)}`);
+  assert.equal(opened.reqId, requestId);
+  assert.equal(opened.trace_id, traceId);
+  assert.equal(opened.span_id, toolboxSpan.spanId, 'the toolbox logs under the runner\'s toolbox span');
+  // The exec of the trace test too: each toolbox request line carries the trace.
+  assert.ok(toolboxLog.split('\n').some((l) => l.includes('"/process/execute"') && l.includes(traceId)), 'the exec\'s toolbox line carries its trace id');
+  console.log(`PTY ${requestId}: ${mine.length} spans in trace ${traceId}; ${toolboxLines.length} toolbox log lines`);
 });

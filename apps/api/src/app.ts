@@ -280,7 +280,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   app.get('/api/openapi.json', { schema: { hide: true }, config: { auth: 'none' } }, async () => app.swagger());
-  registerDashboard(app);
+  registerDashboard(app, { oidcIssuer: config.oidc?.issuer });
 
   await app.register(
     async (api) => {

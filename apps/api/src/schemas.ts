@@ -366,6 +366,14 @@ export const ApiKeyList = Type.Object(
   },
   { $id: 'ApiKeyList' },
 );
+/**
+ * GET /api-keys/current: the reference's ApiKeyList plus the organization the key belongs to (a field the reference
+ * lacks; its clients ignore it), so a console signed in with a key knows its organization without guessing.
+ */
+export const CurrentApiKey = Type.Object(
+  { ...ApiKeyList.properties, organizationId: Type.String() },
+  { $id: 'CurrentApiKey' },
+);
 
 export const DaytonaConfiguration = Type.Object(
   {
@@ -410,6 +418,7 @@ export const sharedSchemas = [
   CreateApiKeyBody,
   ApiKeyResponse,
   ApiKeyList,
+  CurrentApiKey,
   DaytonaConfiguration,
   ...organizationSchemas,
 ];

@@ -95,7 +95,14 @@ describe('api keys', () => {
     const ci = list.find((k) => k.name === 'ci')!;
     assert.equal(ci.value, `dtn${'*'.repeat(20)}${key.value.slice(-3)}`);
     const auth = { authorization: `Bearer ${key.value}` };
-    assert.equal(((await app.inject({ method: 'GET', url: '/api/api-keys/current', headers: auth })).json() as { name: string }).name, 'ci');
+    const current = (await app.inject({ method: 'GET', url: '/api/api-keys/current', headers: auth })).json() as { name: string; organizationId: string };
+    assert.equal(current.name, 'ci');
+    // The key's organization, named (the dashboard reads it): the tenant's, not the admin's.
+    assert.equal(current.organizationId, tenant.organizationId);
+    const adminKeyOrg = ((await app.inject({ method: 'GET', url: '/api/api-keys/current', headers: adminAuth })).json() as { organizationId: string }).organizationId;
+    assert.notEqual(adminKeyOrg, tenant.organizationId);
+    const adminOrgs = (await app.inject({ method: 'GET', url: '/api/organizations', headers: adminAuth })).json() as { id: string }[];
+    assert.ok(adminOrgs.some((o) => o.id === adminKeyOrg), 'the admin key names one of its organizations');
     assert.equal((await app.inject({ method: 'GET', url: '/api/api-keys/ci', headers: tenant.auth })).statusCode, 200);
     expectError(await app.inject({ method: 'GET', url: '/api/api-keys/nope', headers: tenant.auth }), 404);
     // The narrower key cannot mint a wider one.

@@ -118,3 +118,34 @@ test('a browser that takes gzip gets the build-time gzip copy of an asset, the s
   // The .gz files are the server's, not assets of their own.
   assert.equal((await get('/dashboard/assets/app.js.gz')).statusCode, 404);
 });
+
+test('with an OIDC issuer configured, connect-src adds exactly its origin (the browser exchanges the code there); without, it is self only', async () => {
+  const directives = (csp: unknown) => Object.fromEntries(String(csp).split('; ').map((d) => [d.split(' ')[0], d.split(' ').slice(1).join(' ')]));
+  // Without an issuer (this file's app): the page and its assets allow connections to the API's own origin only.
+  for (const url of ['/dashboard/', '/dashboard/assets/app.js']) {
+    assert.equal(directives((await get(url)).headers['content-security-policy'])['connect-src'], "'self'", url);
+  }
+  const withIssuer = await buildTestApp(db.url, {
+    background: false,
+    env: { SHOAL_OIDC_ISSUER: 'https://login.example.test:8443/realms/shoal/', SHOAL_OIDC_AUDIENCE: 'urn:shoal:api', SHOAL_OIDC_CLIENT_ID: 'shoal-dashboard' },
+  });
+  try {
+    const config = (await withIssuer.inject({ method: 'GET', url: '/api/config' })).json() as { oidc?: { issuer: string; clientId: string } };
+    assert.deepEqual(config.oidc, { issuer: 'https://login.example.test:8443/realms/shoal', clientId: 'shoal-dashboard', audience: 'urn:shoal:api' });
+    for (const [url, headers] of [
+      ['/dashboard/', {}],
+      ['/dashboard/assets/app.js', {}],
+      ['/dashboard/assets/app.js', { 'accept-encoding': 'gzip' }],
+    ] as const) {
+      const res = await withIssuer.inject({ method: 'GET', url, headers });
+      assert.equal(res.statusCode, 200, url);
+      const csp = directives(res.headers['content-security-policy']);
+      // The origin only: no path, and the scheme and port as configured.
+      assert.equal(csp['connect-src'], "'self' https://login.example.test:8443", url);
+      // Nothing else loosens: scripts, frames and form targets stay the dashboard's own.
+      assert.deepEqual({ ...csp, 'connect-src': "'self'" }, directives(DASHBOARD_CSP), url);
+    }
+  } finally {
+    await withIssuer.close();
+  }
+});

@@ -1,13 +1,16 @@
 // The dashboard's one way to talk to the API: the public Daytona-compatible routes under /api, the same ones the SDK
-// uses, with the signed-in API key as the bearer token and the chosen organization in X-Daytona-Organization-ID.
-// Errors come back as the API's envelope {statusCode, message, error}; a 401 ends the session (revoked or wrong key).
+// uses, with the signed-in API key or OIDC token as the bearer token and the chosen organization in
+// X-Daytona-Organization-ID (which the API honours for tokens only: a key acts in its own organization).
+// Errors come back as the API's envelope {statusCode, message, error}; a 401 ends the session (revoked key, expired token).
 
 export const API_BASE = '/api';
 const STORAGE_KEY = 'shoal.session';
 
 export interface Session {
-  apiKey: string;
-  /** The organization the pages act in; unset means the key's own organization. */
+  /** The bearer credential: an API key, or the issuer's JWT for the API's audience. */
+  token: string;
+  via: 'api-key' | 'oidc';
+  /** The organization the pages act in; unset means the key's own organization (the personal one for a token). */
   organizationId?: string;
 }
 
@@ -23,11 +26,12 @@ export class ApiError extends Error {
 type Listener = (s: Session | null, reason?: string) => void;
 const listeners = new Set<Listener>();
 
-/** sessionStorage: the key lives as long as the tab, never in a cookie the browser would send on its own. */
+/** sessionStorage: the key or token lives as long as the tab, never in a cookie the browser would send on its own. */
 export function getSession(): Session | null {
   try {
     const raw = sessionStorage.getItem(STORAGE_KEY);
-    return raw ? (JSON.parse(raw) as Session) : null;
+    const s = raw ? (JSON.parse(raw) as Partial<Session>) : null;
+    return s && typeof s.token === 'string' ? (s as Session) : null;
   } catch {
     return null;
   }
@@ -46,7 +50,7 @@ export function onSessionChange(l: Listener): () => void {
 
 export function authHeaders(s: Session | null = getSession()): Record<string, string> {
   if (!s) return {};
-  return { authorization: `Bearer ${s.apiKey}`, ...(s.organizationId ? { 'x-daytona-organization-id': s.organizationId } : {}) };
+  return { authorization: `Bearer ${s.token}`, ...(s.organizationId ? { 'x-daytona-organization-id': s.organizationId } : {}) };
 }
 
 /** A raw call (uploads, downloads, streams); errors are thrown as ApiError like api(). */

@@ -13,7 +13,7 @@ import { sandboxRoutes } from './routes/sandboxes/index.js';
 import { snapshotRoutes } from './routes/snapshots/index.js';
 import { deleteVolumeRoute } from './routes/volumes/delete-volume.js';
 import { RunnerError } from './errors.js';
-import { registerRunnerObservability } from './tracing/http.js';
+import { observeUpgrade, registerRunnerObservability, toolboxUpgradeSpan } from './tracing/http.js';
 
 export type AppDeps = RouteDeps & { logger?: boolean | object };
 
@@ -48,7 +48,10 @@ export function build(deps: AppDeps): FastifyInstance {
 
   // WebSocket (and other) upgrades bypass Fastify's router; only sandbox proxy paths accept them.
   app.server.on('upgrade', (req, socket, head) => {
+    const parsed = parseProxyUrl(req.url ?? '');
+    const observed = observeUpgrade(app.log, req, socket, !parsed ? 'unmatched' : parsed.port === TOOLBOX_PORT ? '/sandboxes/:id/toolbox/*' : '/sandboxes/:id/ports/:port/*');
     const reject = (status: number, message: string) => {
+      observed.answered(status);
       const body = JSON.stringify(errorEnvelope(status, message, (req.url ?? '').split('?')[0] ?? ''));
       socket.end(
         `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -56,11 +59,12 @@ export function build(deps: AppDeps): FastifyInstance {
     };
     socket.on('error', () => undefined);
     if (!isAuthorized(req.headers, deps.token, deps.callToken)) return reject(401, 'Unauthorized');
-    const parsed = parseProxyUrl(req.url ?? '');
     if (!parsed) return reject(404, 'Not found');
     try {
       const t = deps.sandboxes.target(parsed.id);
       const target = parsed.port === TOOLBOX_PORT ? { socketPath: t.socketPath } : { host: t.ip, port: parsed.port };
+      // As for proxied HTTP (routes/proxy.ts): the toolbox step is the runner's span; another port gets the trace as is.
+      if (parsed.port === TOOLBOX_PORT) toolboxUpgradeSpan(req, socket, parsed.path, observed.ctx);
       proxyUpgrade(req, socket, head, target, parsed.path, deps.token);
     } catch (err) {
       if (err instanceof RunnerError) return reject(err.statusCode, err.message);

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Identity } from './identity.js';
+import type { Log } from './log.js';
 
 /** What every service needs to know about the sandbox it serves; built once in main and passed down. */
 export interface ToolboxContext {
@@ -10,7 +11,7 @@ export interface ToolboxContext {
   readonly env: Readonly<Record<string, string>>;
   /** Scratch space of this daemon instance (session scripts, execute output files). */
   readonly runtimeDir: string;
-  readonly log: (message: string) => void;
+  readonly log: Log;
   /** See `userSpawn`: set inside a sandbox, where user code must not inherit the daemon's descriptors. */
   readonly execHelper?: string;
 }

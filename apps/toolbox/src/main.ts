@@ -8,9 +8,10 @@ import type { ToolboxContext } from './context.js';
 import { becomeSandboxUser, currentIdentity, type Identity } from './identity.js';
 import { SESSION_IDLE_DEFAULT_SECONDS } from './process/limits.js';
 import { startEntrypoint } from './entrypoint.js';
+import { jsonLog } from './log.js';
 import { DEFAULT_SESSION_LIMITS } from './process/sessions.service.js';
 
-const log = (message: string) => process.stderr.write(`[toolbox] ${message}\n`);
+const log = jsonLog((line) => process.stderr.write(line));
 
 function chooseWorkdir(requested: string | undefined, identity: Identity): string {
   for (const candidate of [requested, identity.home, '/']) {

@@ -14,6 +14,16 @@ export interface MetricsSettings {
 
 
 /**
+ * A server span continuing the caller's trace (its traceparent, if any), and the context to run the request's work in.
+ * Shared by routed requests and the proxy's upgrades, which bypass Fastify's hooks.
+ */
+export function startServerSpan(name: string, method: string, route: string, headers: Record<string, unknown>, requestId: string): { span: ServerSpan; ctx: Context } {
+  const parent = extractContext(headers);
+  const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route, 'shoal.request_id': requestId } }, parent);
+  return { span, ctx: trace.setSpan(parent, span) };
+}
+
+/**
  * Request ids, request metrics, server spans and GET /metrics. Must be registered before any route: it wraps every
  * route's handler so the handler (and what it starts: runner calls, the reconciler's fast path) runs in the request's
  * trace context.
@@ -25,13 +35,8 @@ export function registerObservability(app: FastifyInstance, metrics: ApiMetrics,
     void reply.header(REQUEST_ID_HEADER, req.id);
     if (!tracingEnabled()) return;
     const route = req.routeOptions.url ?? 'unmatched';
-    const parent = extractContext(req.headers as Record<string, unknown>);
-    const span = tracer().startSpan(
-      `${methodLabel(req.method)} ${route}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, 'shoal.request_id': req.id } },
-      parent,
-    );
-    spans.set(req, { span, ctx: trace.setSpan(parent, span) });
+    const { span, ctx } = startServerSpan(`${methodLabel(req.method)} ${route}`, req.method, route, req.headers, req.id);
+    spans.set(req, { span, ctx });
     reply.raw.once('close', () => {
       span.setAttribute('http.response.status_code', reply.statusCode);
       if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

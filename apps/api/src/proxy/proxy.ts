@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { errorEnvelope, PROCESS_STREAM_PATH, REQUEST_ID_HEADER, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
+import { acceptedRequestId, errorEnvelope, PROCESS_STREAM_PATH, REQUEST_ID_HEADER, RUNNER_AUTH_HEADER, TOOLBOX_PORT } from '@shoal/contracts';
 import type { ApiConfig } from '../config.js';
 import { ApiError, Errors } from '../errors.js';
 import type { AuthService } from '../auth/auth.service.js';
@@ -17,7 +17,8 @@ import type { SshAccessRepository } from '../repositories/ssh-access.repository.
 import { timingSafeEqualStr } from '../services/sandbox.service.js';
 import { TCP_KEEPALIVE_MS, type ProxyTraffic } from './traffic.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
-import { injectTraceHeaders } from '@shoal/telemetry';
+import { context, injectTraceHeaders, SpanStatusCode, tracingEnabled, type Context } from '@shoal/telemetry';
+import { startServerSpan } from '../metrics/observability.js';
 
 export interface ProxyDeps {
   authService: AuthService;
@@ -226,6 +227,15 @@ export function forwardHeaders(headers: IncomingHttpHeaders, runnerCredential: s
   return out;
 }
 
+/**
+ * The runner logs a proxied request (or upgrade) under the API's id, passes it on to the toolbox, and continues the
+ * API's trace: the caller's traceparent is replaced by the context of `ctx` (default: the active one, the request's).
+ */
+function identifyForRunner(headers: Record<string, string | string[]>, requestId: string, ctx?: Context): void {
+  headers[REQUEST_ID_HEADER] = requestId;
+  injectTraceHeaders(headers, ctx);
+}
+
 /** The Cookie header without the platform's cookies; undefined when nothing is left. */
 export function appCookies(value: string | string[]): string | undefined {
   const pairs = (Array.isArray(value) ? value.join('; ') : value).split(';').filter((p) => p.trim() !== '' && !PLATFORM_COOKIE.test(p));
@@ -250,9 +260,7 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
   const hasBody = req.body !== undefined && req.body !== null && typeof (req.body as Readable).pipe === 'function';
   let res;
   const headers = forwardHeaders(req.headers, deps.http.credential(up.runner));
-  // The runner logs this request under the API's id and continues the API's trace (the caller's traceparent is replaced).
-  headers[REQUEST_ID_HEADER] = req.id;
-  injectTraceHeaders(headers);
+  identifyForRunner(headers, req.id);
   try {
     // Timeouts are the proxy pool's (connect, headers, body idle): see ProxyTraffic.
     res = await deps.traffic.pool(up.runner.apiUrl).request({
@@ -338,30 +346,56 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
     socket.on('error', () => socket.destroy());
     credentialsFromSubprotocols(req.headers);
     const url = rewrite(req);
+    // As for routed requests (app.ts genReqId): the caller's id when acceptable; it goes on to the runner and toolbox.
+    const requestId = acceptedRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID();
+    const path = url.split('?')[0] ?? url;
+    const route = TOOLBOX_PREFIX.test(url) ? '/api/toolbox/:sandboxId/toolbox/*' : PREVIEW_PREFIX.test(url) ? '/preview/:target/*' : 'unmatched';
+    // The query is left out: a preview URL may carry the sandbox's token in it.
+    const log = app.log.child({ reqId: requestId });
+    log.info({ req: { method: req.method, url: path }, upgrade: req.headers.upgrade }, 'incoming upgrade');
+    const started = performance.now();
+    // 0 until answered: the client may leave while the upgrade is being resolved.
+    let status = 0;
+    const traced = tracingEnabled() ? startServerSpan(`upgrade ${route}`, req.method ?? 'GET', route, req.headers, requestId) : undefined;
+    socket.once('close', () => {
+      const outcome = status === 101 ? 'upgrade closed' : status === 0 ? 'upgrade abandoned' : 'upgrade refused';
+      log.info({ res: { statusCode: status }, durationMs: Math.round(performance.now() - started) }, outcome);
+      if (traced) {
+        if (status) traced.span.setAttribute('http.response.status_code', status);
+        if (status >= 500) traced.span.setStatus({ code: SpanStatusCode.ERROR });
+        traced.span.end();
+      }
+    });
+    const refuse = (code: number, message: string) => {
+      status = code;
+      writeHttpError(socket, code, message, url, requestId);
+    };
     const resolve = TOOLBOX_PREFIX.test(url)
       ? toolboxUpstream(deps, url, req.headers)
       : PREVIEW_PREFIX.test(url)
         ? previewUpstream(deps, url, req.headers)
-        : Promise.reject(Errors.notFound(`Cannot ${req.method} ${url.split('?')[0]}`));
+        : Promise.reject(Errors.notFound(`Cannot ${req.method} ${path}`));
     resolve.then(
       (up) => {
         if (socket.destroyed) return;
         const release = deps.traffic.limiter.tryAcquire(up.organizationId);
         if (!release) {
           const err = Errors.tooManyProxyStreams(deps.traffic.limiter.maxPerOrg);
-          writeHttpError(socket, err.statusCode, err.message, url);
+          refuse(err.statusCode, err.message);
           return;
         }
         socket.once('close', release);
         const closeStream = deps.metrics?.openStream(streamKind(up), 'websocket');
         if (closeStream) socket.once('close', closeStream);
-        spliceUpgrade(req, socket, head, up, deps.http.credential(up.runner), deps.traffic.opts);
+        const headers = forwardHeaders(req.headers, deps.http.credential(up.runner));
+        identifyForRunner(headers, requestId, traced?.ctx ?? context.active());
+        spliceUpgrade(req, socket, head, up, headers, deps.traffic.opts, requestId, (code) => (status = code));
       },
       (err: unknown) => {
-        const status = err instanceof ApiError ? err.statusCode : 500;
+        const code = err instanceof ApiError ? err.statusCode : 500;
         const message = err instanceof ApiError ? err.message : 'Internal server error';
-        if (!(err instanceof ApiError)) app.log.error({ err }, 'upgrade failed');
-        writeHttpError(socket, status, message, url);
+        if (!(err instanceof ApiError)) log.error({ err }, 'upgrade failed');
+        refuse(code, message);
       },
     );
   });
@@ -372,9 +406,17 @@ export function attachUpgradeHandler(app: FastifyInstance, deps: ProxyDeps): voi
  * tunnel is closed after `wsIdleTimeoutMs` without a byte either way, and TCP keep-alive frees it when a peer vanishes.
  * Its own connection (no agent): an upgraded socket never returns to a pool.
  */
-function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: Upstream, runnerCredential: string, limits: ProxyTraffic['opts']): void {
+function spliceUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  up: Upstream,
+  headers: Record<string, string | string[]>,
+  limits: ProxyTraffic['opts'],
+  requestId: string,
+  answered: (status: number) => void,
+): void {
   const target = new URL(up.runner.apiUrl);
-  const headers = forwardHeaders(req.headers, runnerCredential);
   headers.connection = 'Upgrade';
   headers.upgrade = req.headers.upgrade ?? 'websocket';
   headers.host = target.host;
@@ -389,7 +431,8 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
   });
   const fail = (status: number, message: string) => {
     upstream.destroy();
-    writeHttpError(socket, status, message, req.url ?? '/');
+    answered(status);
+    writeHttpError(socket, status, message, req.url ?? '/', requestId);
   };
   const handshake = setTimeout(() => fail(504, `The sandbox did not answer within ${limits.headersTimeoutMs} ms`), limits.headersTimeoutMs);
   upstream.on('socket', (s) => {
@@ -416,8 +459,12 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
         socket.destroy();
       });
     }
+    answered(res.statusCode ?? 101);
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? 'Switching Protocols'}`];
-    for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      if (res.rawHeaders[i]!.toLowerCase() !== REQUEST_ID_HEADER) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+    }
+    lines.push(`${REQUEST_ID_HEADER}: ${requestId}`);
     socket.write(lines.join('\r\n') + '\r\n\r\n');
     if (upHead.length) socket.write(upHead);
     if (head.length) upSocket.write(head);
@@ -431,27 +478,31 @@ function spliceUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, up: U
   upstream.on('response', (res) => {
     clearTimeout(handshake);
     // The runner refused the upgrade: relay its answer as a plain HTTP response.
+    answered(res.statusCode ?? 502);
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
-      if (DROP_RESPONSE.has(res.rawHeaders[i]!.toLowerCase())) continue;
+      const name = res.rawHeaders[i]!.toLowerCase();
+      if (DROP_RESPONSE.has(name) || name === REQUEST_ID_HEADER) continue;
       lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
     }
+    lines.push(`${REQUEST_ID_HEADER}: ${requestId}`);
     lines.push('Connection: close');
     socket.write(lines.join('\r\n') + '\r\n\r\n');
     res.pipe(socket);
   });
   upstream.on('error', (err) => {
     clearTimeout(handshake);
-    writeHttpError(socket, 502, `Runner unreachable: ${err.message}`, req.url ?? '/');
+    if (!socket.writableEnded) answered(502);
+    writeHttpError(socket, 502, `Runner unreachable: ${err.message}`, req.url ?? '/', requestId);
   });
   socket.on('close', () => upstream.destroy());
   upstream.end();
 }
 
-function writeHttpError(socket: Duplex, status: number, message: string, path: string): void {
+function writeHttpError(socket: Duplex, status: number, message: string, path: string, requestId: string): void {
   if (socket.destroyed || socket.writableEnded) return;
   const body = JSON.stringify(errorEnvelope(status, message, path));
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -6,7 +6,7 @@ import { apiKeyRecord, maskApiKey, PERMISSIONS, type Permission } from '../auth/
 import { memberPermissions } from './organization-access.js';
 import type { ApiKeyRepository } from '../repositories/api-key.repository.js';
 import type { OrganizationRepository } from '../repositories/organization.repository.js';
-import type { ApiKeyList, ApiKeyResponse, CreateApiKeyBody } from '../schemas.js';
+import type { ApiKeyList, ApiKeyResponse, CreateApiKeyBody, CurrentApiKey } from '../schemas.js';
 
 export class ApiKeyService {
   constructor(
@@ -48,11 +48,11 @@ export class ApiKeyService {
     return (await this.keys.list(p.organizationId, all ? undefined : p.userId)).map(toListDto);
   }
 
-  async current(p: UserPrincipal): Promise<Static<typeof ApiKeyList>> {
+  async current(p: UserPrincipal): Promise<Static<typeof CurrentApiKey>> {
     if (!p.keyHash) throw Errors.forbidden('Authenticate with an API key to use this endpoint');
     const row = await this.keys.findByHash(p.keyHash);
     if (!row) throw Errors.notFound('API key not found');
-    return toListDto(row);
+    return { ...toListDto(row), organizationId: row.organizationId };
   }
 
   async get(p: UserPrincipal, name: string): Promise<Static<typeof ApiKeyList>> {

@@ -1,4 +1,4 @@
-import { build, type ShoalApp } from '../../src/app.js';
+import { build, type AppDeps, type ShoalApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { RunnerAdapter } from '../../src/reconciler/runner-client.js';
 import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET } from './database.js';
@@ -10,7 +10,7 @@ export const sshGatewayAuth = { authorization: `Bearer ${TEST_SSH_GATEWAY_TOKEN}
 
 export async function buildTestApp(
   databaseUrl: string,
-  opts: { background?: boolean; env?: Record<string, string>; runnerAdapter?: RunnerAdapter; beforeReady?: (app: ShoalApp) => void } = {},
+  opts: { background?: boolean; env?: Record<string, string>; runnerAdapter?: RunnerAdapter; beforeReady?: (app: ShoalApp) => void; logger?: AppDeps['logger'] } = {},
 ): Promise<ShoalApp> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -23,7 +23,7 @@ export async function buildTestApp(
     SHOAL_SSH_GATEWAY_TOKEN: TEST_SSH_GATEWAY_TOKEN,
     ...opts.env,
   });
-  const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}) });
+  const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
   opts.beforeReady?.(app);
   await app.ready();
   return app;

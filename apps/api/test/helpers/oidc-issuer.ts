@@ -9,6 +9,10 @@ import Provider, { errors as providerErrors, type KoaContextWithOIDC } from 'oid
  * interaction logs in whichever account `login_hint` names, there is no consent screen), so what a test gets is exactly
  * what the issuer hands a real client: a JWT access token for the resource `audience` (RFC 8707, `sub` = the account)
  * and an ID token. Reusable by every API and e2e test that needs a JWT user.
+ *
+ * With `browser` set it also registers a public client for a browser app (the dashboard): no secret, PKCE (S256)
+ * required and verified by the token endpoint, redirects only to the given URI, CORS from that URI's origin, and the
+ * login step signs in the configured account when the request names none (a user who approves at once).
  */
 export interface TestAccount {
   sub: string;
@@ -27,6 +31,8 @@ export interface TestIssuer {
   mintToken(account: TestAccount, opts?: { ttlSeconds?: number }): Promise<string>;
   /** The ID token of the same flow (audience = clientId). */
   mintIdToken(account: TestAccount): Promise<string>;
+  /** The public client's id when `browser` is set (SHOAL_OIDC_CLIENT_ID in env()). */
+  browserClientId: string | undefined;
   /** Environment for an API process that accepts this issuer's tokens. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -35,11 +41,22 @@ export interface TestIssuer {
 const SCOPE = 'openid email profile';
 const REDIRECT_URI = 'http://127.0.0.1/callback';
 
-export async function startTestIssuer(opts: { audience?: string; clientId?: string; alg?: 'RS256' | 'ES256' } = {}): Promise<TestIssuer> {
+export interface BrowserClientOptions {
+  /** Where the issuer may send the browser back with the code (the dashboard's own URL). */
+  redirectUri: string;
+  /** The account signed in when the authorization request names none. */
+  account: TestAccount;
+}
+
+export async function startTestIssuer(
+  opts: { audience?: string; clientId?: string; alg?: 'RS256' | 'ES256'; browser?: BrowserClientOptions } = {},
+): Promise<TestIssuer> {
   const audience = opts.audience ?? 'urn:shoal:api';
   const clientId = opts.clientId ?? 'shoal-test-client';
   const clientSecret = 'shoal-test-client-secret-0123456789abcdef';
   const accounts = new Map<string, TestAccount>();
+  const browserClientId = opts.browser ? 'shoal-test-browser' : undefined;
+  if (opts.browser) accounts.set(opts.browser.account.sub, { ...opts.browser.account });
   let accessTokenTtl = 600;
 
   const server = createServer();
@@ -61,6 +78,17 @@ export async function startTestIssuer(opts: { audience?: string; clientId?: stri
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
       },
+      ...(opts.browser
+        ? [
+            {
+              client_id: browserClientId!,
+              redirect_uris: [opts.browser.redirectUri],
+              grant_types: ['authorization_code'],
+              response_types: ['code' as const],
+              token_endpoint_auth_method: 'none' as const,
+            },
+          ]
+        : []),
     ],
     jwks: { keys },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
@@ -103,7 +131,10 @@ export async function startTestIssuer(opts: { audience?: string; clientId?: stri
       await grant.save();
       return grant;
     },
-    pkce: { required: () => false },
+    // A browser app's fetches (the code exchange) come from its own origin: the public client's redirect origin only.
+    clientBasedCORS: (_ctx, origin, client) => client.clientAuthMethod === 'none' && (client.redirectUris ?? []).some((uri) => new URL(uri).origin === origin),
+    // A client without a secret proves it started the flow with the code verifier; the secret-holding one need not.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     ttl: {
       Interaction: 600,
       Session: 600,
@@ -129,7 +160,7 @@ export async function startTestIssuer(opts: { audience?: string; clientId?: stri
 
   async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const details = await provider.interactionDetails(req, res);
-    const accountId = details.params.login_hint;
+    const accountId = details.params.login_hint ?? opts.browser?.account.sub;
     if (typeof accountId !== 'string' || !accounts.has(accountId)) throw new Error('unknown login_hint');
     await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
   }
@@ -200,7 +231,8 @@ export async function startTestIssuer(opts: { audience?: string; clientId?: stri
         }
       }),
     mintIdToken: (account) => serial(async () => (await flow(account)).id_token),
-    env: () => ({ SHOAL_OIDC_ISSUER: issuer, SHOAL_OIDC_AUDIENCE: audience, SHOAL_OIDC_CLIENT_ID: clientId }),
+    browserClientId,
+    env: () => ({ SHOAL_OIDC_ISSUER: issuer, SHOAL_OIDC_AUDIENCE: audience, SHOAL_OIDC_CLIENT_ID: browserClientId ?? clientId }),
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { PERMISSIONS } from '../../../../packages/contracts/src/permissions.js';
 import { api, getSession } from '../api.js';
 import { useAction, usePoll, type Polled } from '../hooks.js';
 import { ErrorBanner, Field, Loading, Page, formatDate } from '../ui.js';
@@ -63,51 +64,28 @@ interface Usage {
   currentVolumeUsage: number;
 }
 
-/** The API's permission set (packages/contracts permissions.ts), offered when creating a role. */
-const PERMISSIONS = [
-  'write:registries',
-  'delete:registries',
-  'write:snapshots',
-  'delete:snapshots',
-  'write:sandboxes',
-  'delete:sandboxes',
-  'read:volumes',
-  'write:volumes',
-  'delete:volumes',
-  'read:audit_logs',
-];
-
 export interface CurrentOrganization {
   org: Organization;
-  /** Set when the page had to guess which organization the signed-in key belongs to. */
+  /** Set when the page had to guess which organization the signed-in user acts in. */
   note?: string;
 }
 
 /**
- * The organization the pages act in: the one chosen in the switcher, else the signed-in key's own. The API resolves a
- * key to its own organization but has no route that names it, so it is read from a resource the key lists (sandboxes,
- * volumes), and when the user belongs to one organization only, that is it.
+ * The organization the pages act in: the one chosen in the switcher, else the signed-in key's own (GET
+ * /api-keys/current names it). A session without a key of its own (OIDC) and no choice yet falls back to the user's
+ * only organization, or its personal one with a note.
  */
 export async function currentOrganization(): Promise<CurrentOrganization> {
   const orgs = await api<Organization[]>('GET', '/organizations');
-  const chosen = getSession()?.organizationId;
   const byId = (id: string | undefined) => (id ? orgs.find((o) => o.id === id) : undefined);
-  if (chosen) {
-    const o = byId(chosen);
-    if (o) return { org: o };
-  }
+  const chosen = byId(getSession()?.organizationId);
+  if (chosen) return { org: chosen };
+  const keyOwn = byId(await api<{ organizationId: string }>('GET', '/api-keys/current').then((k) => k.organizationId, () => undefined));
+  if (keyOwn) return { org: keyOwn };
   if (orgs.length === 1) return { org: orgs[0]! };
-  const probes: Array<() => Promise<string | undefined>> = [
-    async () => (await api<{ items: Array<{ organizationId: string }> }>('GET', '/sandbox/paginated?page=1&limit=1')).items[0]?.organizationId,
-    async () => (await api<Array<{ organizationId: string }>>('GET', '/volumes'))[0]?.organizationId,
-  ];
-  for (const probe of probes) {
-    const o = byId(await probe().catch(() => undefined));
-    if (o) return { org: o };
-  }
   const fallback = orgs.find((o) => o.personal) ?? orgs[0];
   if (!fallback) throw new Error('The signed-in user belongs to no organization.');
-  return { org: fallback, note: `Showing "${fallback.name}": the key's own organization could not be determined. Choose another one with the organization switcher.` };
+  return { org: fallback, note: `Showing "${fallback.name}": choose another organization with the organization switcher.` };
 }
 
 export function useCurrentOrganization() {

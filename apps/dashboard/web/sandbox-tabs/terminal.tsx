@@ -23,7 +23,7 @@ interface ExitReason {
 function openSocket(sandboxId: string, sessionId: string): WebSocket {
   const s = getSession();
   const protocols = ['shoal.v1'];
-  if (s) protocols.push(`shoal.api-key.${s.apiKey}`);
+  if (s) protocols.push(`shoal.api-key.${s.token}`);
   if (s?.organizationId) protocols.push(`shoal.org.${s.organizationId}`);
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const ws = new WebSocket(`${scheme}://${location.host}${API_BASE}${toolboxPath(sandboxId, `process/pty/${encodeURIComponent(sessionId)}/connect`)}`, protocols);

@@ -124,7 +124,7 @@ export class SnapshotTrials {
     const deadline = performance.now() + this.windowMs + 5000;
     let startedAt: number | undefined;
     for (;;) {
-      const log = await this.sandboxes.toolboxLog(id);
+      const log = toolboxMessages(await this.sandboxes.toolboxLog(id));
       const failed = /entrypoint .* failed to start: (.*)/.exec(log);
       if (failed) return `failed to start: ${failed[1]!.slice(0, 200)}`;
       const exited = /entrypoint .* exited \((.*)\)/.exec(log);
@@ -159,4 +159,19 @@ export class SnapshotTrials {
       req.end(payload);
     });
   }
+}
+
+/** The daemon logs JSON lines (apps/toolbox log.ts): their messages, one a line; other lines (the runtime's) as they are. */
+export function toolboxMessages(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      try {
+        const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+        return typeof msg === 'string' ? msg : line;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
 }

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
-import { REQUEST_ID_HEADER } from '@shoal/contracts';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { acceptedRequestId, REQUEST_ID_HEADER } from '@shoal/contracts';
 import { context, extractContext, injectTraceHeaders, SpanKind, SpanStatusCode, trace, tracer, tracingEnabled, type Context, type Span } from '@shoal/telemetry';
 
 /**
@@ -42,15 +44,70 @@ export function registerRunnerObservability(app: FastifyInstance): void {
  */
 export function toolboxSpan(req: IncomingMessage, res: ServerResponse, path: string): void {
   if (!tracingEnabled()) return;
-  const span: Span = tracer().startSpan(`toolbox ${req.method ?? 'GET'} ${path.split('?')[0]}`, {
-    kind: SpanKind.CLIENT,
-    attributes: { 'http.request.method': req.method ?? 'GET', 'url.path': path.split('?')[0] ?? '', 'shoal.observed_by': 'runner' },
-  });
-  const headers = req.headers as Record<string, string | string[]>;
-  injectTraceHeaders(headers, trace.setSpan(context.active(), span));
+  const span = startToolboxSpan(req, `toolbox ${req.method ?? 'GET'} ${path.split('?')[0]}`, path, context.active());
   res.once('close', () => {
     span.setAttribute('http.response.status_code', res.statusCode);
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     span.end();
   });
+}
+
+/** The same for an upgrade (a PTY or another toolbox WebSocket): the span lasts as long as the connection. */
+export function toolboxUpgradeSpan(req: IncomingMessage, socket: Duplex, path: string, parent: Context): void {
+  if (!tracingEnabled()) return;
+  const span = startToolboxSpan(req, `toolbox upgrade ${path.split('?')[0]}`, path, parent);
+  socket.once('close', () => span.end());
+}
+
+function startToolboxSpan(req: IncomingMessage, name: string, path: string, parent: Context): Span {
+  const span: Span = tracer().startSpan(
+    name,
+    { kind: SpanKind.CLIENT, attributes: { 'http.request.method': req.method ?? 'GET', 'url.path': path.split('?')[0] ?? '', 'shoal.observed_by': 'runner' } },
+    parent,
+  );
+  injectTraceHeaders(req.headers as Record<string, string | string[]>, trace.setSpan(parent, span));
+  return span;
+}
+
+export interface ObservedUpgrade {
+  /** The API's request id when acceptable (as genReqId takes it), else a new one; set on the request's headers too. */
+  reqId: string;
+  log: FastifyBaseLogger;
+  /** The upgrade's server span's context (the active one without tracing). */
+  ctx: Context;
+  /** Records the answer the runner itself gave (a refusal); an upgrade passed to the sandbox keeps none. */
+  answered(status: number): void;
+}
+
+/**
+ * Upgrades bypass Fastify's hooks: this gives one what registerRunnerObservability gives a request (its id, log
+ * lines, a server span continuing the API's trace until the connection closes). The id is written into the request's
+ * headers, so the toolbox receives it with them. The query is not logged: a preview URL may carry a token.
+ */
+export function observeUpgrade(logger: FastifyBaseLogger, req: IncomingMessage, socket: Duplex, route: string): ObservedUpgrade {
+  const reqId = acceptedRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID();
+  req.headers[REQUEST_ID_HEADER] = reqId;
+  const log = logger.child({ reqId });
+  // Fastify's `req` serializer keeps method and url (and host, address): the protocol goes beside it.
+  log.info({ req: { method: req.method, url: (req.url ?? '').split('?')[0] }, upgrade: req.headers.upgrade }, 'incoming upgrade');
+  const started = performance.now();
+  let status = 0;
+  let ctx = context.active();
+  let span: Span | undefined;
+  if (tracingEnabled()) {
+    const parent = extractContext(req.headers as Record<string, unknown>);
+    span = tracer().startSpan(
+      `runner upgrade ${route}`,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? 'GET', 'http.route': route, 'shoal.request_id': reqId } },
+      parent,
+    );
+    ctx = trace.setSpan(parent, span);
+  }
+  socket.once('close', () => {
+    log.info({ res: status ? { statusCode: status } : undefined, durationMs: Math.round(performance.now() - started) }, status ? 'upgrade refused' : 'upgrade closed');
+    if (status) span?.setAttribute('http.response.status_code', status);
+    if (status >= 500) span?.setStatus({ code: SpanStatusCode.ERROR });
+    span?.end();
+  });
+  return { reqId, log, ctx, answered: (s) => (status = s) };
 }

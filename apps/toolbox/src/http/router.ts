@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { REQUEST_ID_HEADER } from '@shoal/contracts';
+import { budgetedRequestLog, ERROR, requestLogContext, type Log, type RequestLogContext } from '../log.js';
 import { badRequest, notFound, payloadTooLarge, renderError, ToolboxError } from './errors.js';
 
 /*
@@ -126,7 +128,11 @@ export class Router {
   private readonly routes: CompiledRoute[] = [];
   private readonly upgrades: { pattern: RegExp; keys: string[]; handler: (ctx: UpgradeContext) => void }[] = [];
 
-  constructor(private readonly log: (message: string) => void) {}
+  private readonly requestLog: Log;
+
+  constructor(private readonly log: Log) {
+    this.requestLog = budgetedRequestLog(log);
+  }
 
   add<S extends TSchema | undefined>(def: RouteDefinition<S>): void {
     const { pattern, keys } = compile(def.path);
@@ -151,6 +157,11 @@ export class Router {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://toolbox');
     const path = normalisePath(url.pathname);
+    const rc = requestLogContext(req);
+    const started = performance.now();
+    const request = { method: req.method, url: path, upgrade: String(req.headers.upgrade ?? '') };
+    this.requestLog('incoming upgrade', { ...rc, req: request });
+    socket.once('close', () => this.requestLog('upgrade closed', { ...rc, req: request, durationMs: Math.round(performance.now() - started) }));
     for (const route of this.upgrades) {
       let params: Record<string, string> | undefined;
       try {
@@ -162,7 +173,7 @@ export class Router {
       try {
         route.handler({ req, socket, head, params, query: url.searchParams });
       } catch (err) {
-        this.log(`upgrade ${path} failed: ${(err as Error).stack ?? String(err)}`);
+        this.log(`upgrade ${path} failed: ${(err as Error).stack ?? String(err)}`, { level: ERROR, ...rc });
         socket.destroy();
       }
       return;
@@ -175,6 +186,17 @@ export class Router {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let path = '/';
+    const rc = requestLogContext(req);
+    const started = performance.now();
+    res.setHeader(REQUEST_ID_HEADER, rc.reqId);
+    res.once('close', () =>
+      this.requestLog('request completed', {
+        ...rc,
+        req: { method: req.method, url: path },
+        res: { statusCode: res.statusCode, finished: res.writableFinished },
+        responseTime: Math.round((performance.now() - started) * 10) / 10,
+      }),
+    );
     try {
       const url = new URL(req.url ?? '/', 'http://toolbox');
       path = normalisePath(url.pathname);
@@ -214,18 +236,18 @@ export class Router {
       }
       sendJson(res, result.status, result.json);
     } catch (err) {
-      this.fail(res, path, err);
+      this.fail(res, path, err, rc);
     }
   }
 
-  private fail(res: ServerResponse, path: string, err: unknown): void {
+  private fail(res: ServerResponse, path: string, err: unknown, rc: RequestLogContext): void {
     let status = 500;
     let message = 'Internal Server Error';
     if (err instanceof ToolboxError) {
       status = err.statusCode;
       message = err.message;
     } else {
-      this.log(`request ${path} failed: ${(err as Error)?.stack ?? String(err)}`);
+      this.log(`request ${path} failed: ${(err as Error)?.stack ?? String(err)}`, { level: ERROR, ...rc });
     }
     if (res.headersSent) {
       // A streamed response cannot change its status any more; cutting it short is the only honest signal.

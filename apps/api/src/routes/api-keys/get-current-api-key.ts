@@ -7,6 +7,6 @@ export default defineRoute({
   operationId: 'getCurrentApiKey',
   tags: ['api-keys'],
   auth: 'user',
-  response: { 200: Type.Ref('ApiKeyList') },
+  response: { 200: Type.Ref('CurrentApiKey') },
   handler: ({ user }, s) => s.apiKeys.current(user),
 });
