@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostAddresses, loadFloor, type FloorSettings } from './network/floor.js';
+import { availableParallelism } from 'node:os';
 
 export interface RunnerConfig {
   host: string;
@@ -40,6 +41,12 @@ export interface RunnerConfig {
   /** OTLP/HTTP collector for traces (SHOAL_OTLP_ENDPOINT); unset: no tracing and the OpenTelemetry SDK is never loaded. */
   otlpEndpoint: string | undefined;
   stateSyncIntervalMs: number;
+  /**
+   * Sandbox starts (disk, mounts, network, container, toolbox) this runner runs at once; the rest wait their turn in
+   * arrival order. A start is mostly CPU (the toolbox's Node.js start, spawns of ip/nft/mount), so more at once than
+   * the host has cores only makes every one of them slower, until toolboxes miss their start timeout.
+   */
+  maxConcurrentStarts: number;
   /** Stop (not destroy) started sandboxes when the runner exits on SIGINT/SIGTERM; otherwise they keep running and are re-adopted. */
   stopSandboxesOnExit: boolean;
   /** Snapshot refs whose sandboxes run under the relaxed seccomp profile (README "Containment"); none by default. */
@@ -128,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     logLevel: env.SHOAL_RUNNER_LOG_LEVEL || 'info',
     otlpEndpoint: env.SHOAL_OTLP_ENDPOINT || undefined,
     stateSyncIntervalMs: int('SHOAL_RUNNER_STATE_SYNC_MS', 10_000, 500, 3_600_000),
+    maxConcurrentStarts: int('SHOAL_RUNNER_MAX_CONCURRENT_STARTS', Math.max(2, availableParallelism()), 1, 1024),
     stopSandboxesOnExit: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_STOP_SANDBOXES_ON_EXIT ?? '').toLowerCase()),
     unconfinedSnapshots: (env.SHOAL_RUNNER_UNCONFINED_SNAPSHOTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     floor,

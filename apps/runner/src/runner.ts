@@ -119,6 +119,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     log,
     volumes,
     layers: createSandboxLayers(cfg, pool),
+    maxConcurrentStarts: cfg.maxConcurrentStarts,
   });
   await sandboxes.init();
   log.info(`network: bridge ${cfg.bridge} ${network.gateway}/${cfg.subnet.prefix}, nftables table inet ${network.table}`);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { RegistryCredentials } from '@shoal/contracts';
 import type { EgressPolicy } from '../network/network.js';
 import { DEFAULT_CONTEXT_LIMITS, extractContexts, type ContextLimits } from './build-context.js';
+import { Semaphore } from '../util/semaphore.js';
 
 /*
  * Dockerfile builds without a daemon: buildah with runner-owned storage and configuration (environment variables, never
@@ -120,27 +121,6 @@ export function failureReason(output: string): string {
   }
   const last = [...lines].reverse().find((l) => /^(Error|error)[: ]/.test(l)) ?? lines[lines.length - 1] ?? 'build failed';
   return last.replace(/^Error: /, '').slice(0, 400);
-}
-
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  private active = 0;
-  constructor(private readonly max: number) {}
-  async acquire(): Promise<void> {
-    if (this.active < this.max) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
-  }
-  get busy(): boolean {
-    return this.active >= this.max;
-  }
 }
 
 export class Builder {

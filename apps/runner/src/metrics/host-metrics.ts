@@ -50,6 +50,7 @@ export class HostMetrics {
     const m = await this.collect();
     const byState = new Map<string, number>();
     for (const s of this.sandboxes.all()) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
+    const queue = this.sandboxes.startQueue;
     const lines = [
       '# HELP shoal_runner_cpu_usage_percent Host CPU usage.',
       '# TYPE shoal_runner_cpu_usage_percent gauge',
@@ -78,6 +79,12 @@ export class HostMetrics {
       '# HELP shoal_runner_sandboxes Sandboxes known to this runner by state.',
       '# TYPE shoal_runner_sandboxes gauge',
       ...[...byState].map(([s, n]) => `shoal_runner_sandboxes{state="${s}"} ${n}`),
+      '# HELP shoal_runner_starts_active Sandbox starts running now (at most SHOAL_RUNNER_MAX_CONCURRENT_STARTS).',
+      '# TYPE shoal_runner_starts_active gauge',
+      `shoal_runner_starts_active ${queue.active}`,
+      '# HELP shoal_runner_starts_waiting Sandbox starts waiting for a slot in the admission queue.',
+      '# TYPE shoal_runner_starts_waiting gauge',
+      `shoal_runner_starts_waiting ${queue.waiting}`,
     ];
     // Container start timings (prom-client) follow the hand-written host figures.
     return lines.join('\n') + '\n' + (await launchMetrics.text());

@@ -20,6 +20,7 @@ import type { UidPool } from './uid-pool.js';
 import type { VolumeDriver } from '../volumes/driver.js';
 import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
+import { Semaphore } from '../util/semaphore.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -48,6 +49,8 @@ export interface SandboxServiceDeps {
   log: { info: (msg: string) => void; warn: (msg: string) => void };
   toolboxTimeoutMs?: number;
   stopGraceMs?: number;
+  /** Disk preparations and container launches running at once (config maxConcurrentStarts); default 2. */
+  maxConcurrentStarts?: number;
   /** Mounts sandboxes' volumes (volumes/); without one, a create with volumes is refused. */
   volumes?: VolumeDriver;
 }
@@ -70,8 +73,11 @@ export class SandboxService {
   private readonly cgroups: SandboxCgroups;
   private readonly launcher: ContainerLauncher;
   private readonly stateSync: StateSync;
+  /** The admission queue of starts (config maxConcurrentStarts): a burst queues instead of thrashing the CPUs. */
+  private readonly starts: Semaphore;
 
   constructor(private readonly d: SandboxServiceDeps) {
+    this.starts = new Semaphore(Math.max(1, d.maxConcurrentStarts ?? 2));
     this.cgroups = new SandboxCgroups(d.bridgeName);
     this.launcher = new ContainerLauncher({ ...d, cgroups: this.cgroups });
     this.stateSync = new StateSync({
@@ -108,6 +114,11 @@ export class SandboxService {
   /** With nothing running, the runner's parent cgroups go too (the next start recreates them). */
   async removeCgroupParents(): Promise<void> {
     await this.cgroups.removeParents(this.runningIds());
+  }
+
+  /** Starts running and waiting for a slot, for /metrics. */
+  get startQueue(): { active: number; waiting: number } {
+    return this.starts.load;
   }
 
   private runningIds(): Set<string> {
@@ -279,7 +290,7 @@ export class SandboxService {
         await this.pullForSandbox(dto.snapshot, dto.registry);
         this.giveUpIfStopping();
         this.setState(live, 'creating');
-        await this.d.pool.prepare(meta.id, meta.diskGiB);
+        await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB));
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');
           await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));
@@ -520,7 +531,7 @@ export class SandboxService {
     l.meta.desired = 'started';
     try {
       await this.pullForSandbox(l.meta.snapshot);
-      if (!(await this.d.pool.prepared(l.meta.id))) await this.d.pool.prepare(l.meta.id, l.meta.diskGiB);
+      if (!(await this.d.pool.prepared(l.meta.id))) await this.starts.run(() => this.d.pool.prepare(l.meta.id, l.meta.diskGiB));
       await this.d.store.save(l.meta);
       await this.startContainer(l);
     } catch (err) {
@@ -529,11 +540,14 @@ export class SandboxService {
   }
 
   private async startContainer(l: LiveSandbox): Promise<void> {
-    await this.launcher.launch(l.meta, {
-      syncPolicies: () => this.syncPolicies(),
-      checkpoint: () => this.giveUpIfStopping(),
-      onPid: (pid) => (l.pid = pid),
-    });
+    // Queued behind other starts, not beside them: the toolbox's start timeout counts from the launch, not the queue.
+    await this.starts.run(() =>
+      this.launcher.launch(l.meta, {
+        syncPolicies: () => this.syncPolicies(),
+        checkpoint: () => this.giveUpIfStopping(),
+        onPid: (pid) => (l.pid = pid),
+      }),
+    );
     l.agent?.destroy();
     l.agent = undefined;
     this.setState(l, 'started');

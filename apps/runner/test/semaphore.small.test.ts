@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Semaphore } from '../src/util/semaphore.js';
+
+test('never more than max at once, and waiters run in arrival order', async () => {
+  const s = new Semaphore(2);
+  let running = 0;
+  let peak = 0;
+  const order: number[] = [];
+  const gates: (() => void)[] = [];
+  const jobs = Array.from({ length: 6 }, (_, i) =>
+    s.run(async () => {
+      running++;
+      peak = Math.max(peak, running);
+      order.push(i);
+      await new Promise<void>((r) => gates.push(r));
+      running--;
+    }),
+  );
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(s.load, { active: 2, waiting: 4 });
+  while (order.length < 6 || gates.length) {
+    gates.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(jobs);
+  assert.equal(peak, 2);
+  assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(s.load, { active: 0, waiting: 0 });
+});
+
+test('a failing holder gives its slot back', async () => {
+  const s = new Semaphore(1);
+  await assert.rejects(s.run(async () => Promise.reject(new Error('boom'))), /boom/);
+  assert.equal(await s.run(async () => 'next'), 'next');
+  assert.deepEqual(s.load, { active: 0, waiting: 0 });
+});
