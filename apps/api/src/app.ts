@@ -60,6 +60,7 @@ import { registerDashboard } from './dashboard/dashboard-routes.js';
 import { countSandboxStates } from './metrics/sandbox-states.js';
 import { startTracing } from '@shoal/telemetry';
 import { CredentialCache } from './auth/credential-cache.js';
+import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
 import type { ResolvedCredential } from './auth/auth.service.js';
 
 /** Routes whose writes can change what an API key resolves to: keys, users, organizations (members, roles). */
@@ -289,7 +290,17 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     { prefix: '/api' },
   );
   // Proxied user traffic has connections, timeouts and per-organization caps of its own (proxy/traffic.ts).
-  const proxyDeps = { authService, sandboxes: sandboxRepo, runners: runnerRepo, sshAccess: new SshAccessRepository(db), http: httpAdapter, traffic: ProxyTraffic.fromConfig(config), config, metrics };
+  const proxyDeps = {
+    authService,
+    sandboxes: sandboxRepo,
+    runners: new RecentRunners(runnerRepo),
+    activity: new ActivityBumps(sandboxRepo),
+    sshAccess: new SshAccessRepository(db),
+    http: httpAdapter,
+    traffic: ProxyTraffic.fromConfig(config),
+    config,
+    metrics,
+  };
   await app.register(async (proxy) => {
     proxyRoutes(proxy, proxyDeps);
   });

@@ -22,8 +22,11 @@ import { startServerSpan } from '../metrics/observability.js';
 
 export interface ProxyDeps {
   authService: AuthService;
-  sandboxes: SandboxRepository;
-  runners: RunnerRepository;
+  sandboxes: Pick<SandboxRepository, 'findById'>;
+  /** Runner rows reused for a moment (upstream-lookups.ts). */
+  runners: Pick<RunnerRepository, 'findById'>;
+  /** Activity bumps, at most one every few seconds per sandbox (upstream-lookups.ts). */
+  activity: { bump(id: string): void };
   /** SSH tokens: the SSH gateway reaches a sandbox's streaming process with one (sshGatewayUpstream). */
   sshAccess: Pick<SshAccessRepository, 'findValid'>;
   /** Gives the runner credential; its connection pool is the reconciler's and never carries proxied traffic. */
@@ -101,7 +104,7 @@ async function toolboxUpstream(deps: ProxyDeps, url: string, headers: IncomingHt
   if (sb.state !== 'started' || sb.desiredState !== 'started' || !sb.runnerId) throw Errors.notRunning();
   const runner = await deps.runners.findById(sb.runnerId);
   if (!runner) throw Errors.notRunning();
-  deps.sandboxes.bumpActivity(sb.id).catch(() => {});
+  deps.activity.bump(sb.id);
   const rest = url.slice(m[0].length);
   const path = `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${rest.startsWith('/') || rest === '' || rest.startsWith('?') ? rest : `/${rest}`}`;
   return { runner, organizationId: sb.organizationId, path };
@@ -131,7 +134,7 @@ async function sshGatewayUpstream(deps: ProxyDeps, url: string, m: RegExpExecArr
   if (sb.state !== 'started' || sb.desiredState !== 'started' || !sb.runnerId) throw Errors.notRunning();
   const runner = await deps.runners.findById(sb.runnerId);
   if (!runner) throw Errors.notRunning();
-  deps.sandboxes.bumpActivity(sb.id).catch(() => {});
+  deps.activity.bump(sb.id);
   return { runner, organizationId: sb.organizationId, path: `${HttpRunnerAdapter.basePath(runner.apiUrl)}/sandboxes/${encodeURIComponent(sb.id)}/toolbox${PROCESS_STREAM_PATH}` };
 }
 
