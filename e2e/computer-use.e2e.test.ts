@@ -3,7 +3,7 @@
 // mouse, keyboard into a real xterm (checked through files the typed commands write), hotkey, scroll, windows,
 // region and compressed screenshots, stop -- and a headless Chromium on the host (Debian's `chromium`, driven by
 // puppeteer-core) that opens the desktop's web VNC client through the sandbox's preview URL and shows the desktop's
-// pixels. The first run of a test run builds the desktop image (its root filesystem is built once by run-tests.ts).
+// pixels, then the dashboard's desktop tab, whose noVNC frame must connect and show the same screen. The first run of a test run builds the desktop image (its root filesystem is built once by run-tests.ts).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Sandbox } from '@daytonaio/sdk';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { DESKTOP_SNAPSHOT } from '@shoal/contracts';
+import { signInWithKey } from './src/dashboard-pages-check.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import { colourShare, decodePng, isPng, isWebp, jpegSize, pixelAt, pngSize } from './src/images-decode.js';
 import { deleteAndWait, eventually } from './src/toolbox-helpers.js';
@@ -174,6 +175,70 @@ describe('computer use on the desktop snapshot', () => {
       60_000,
     );
     console.log(`[computer-use] noVNC in Chromium showed the desktop after ${Date.now() - t0} ms (${(share * 100).toFixed(0)}% of the page has its colour)`);
+  });
+
+  test("the dashboard's desktop tab shows the same screen through its noVNC frame", async () => {
+    assert.ok(browser, 'the previous test launched the browser');
+    const t0 = Date.now();
+    const tab = await browser.newPage();
+    const cspViolations: string[] = [];
+    tab.on('console', (m) => {
+      if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    const origin = new URL(platform.apiUrl).origin;
+    await signInWithKey(tab, `${origin}/dashboard/`, platform.apiKey);
+    await tab.goto(`${origin}/dashboard/#/sandboxes/${encodeURIComponent(sb.id)}/desktop`, { waitUntil: 'load' });
+    await tab.waitForSelector('.desktop-tab .badge.state-active', { timeout: 30_000 });
+    const frameEl = await tab.waitForSelector('iframe.desktop-frame', { timeout: 30_000 });
+    const frame = await frameEl!.contentFrame();
+    assert.ok(frame, 'no noVNC frame');
+    // noVNC marks its document connected once the RFB handshake through the proxied WebSocket is done.
+    await frame.waitForSelector('html.noVNC_connected', { timeout: 60_000 });
+    assert.match(await frame.$eval('#noVNC_status', (el) => el.textContent ?? ''), /Connected/i);
+    // The canvas holds the framebuffer at the display's size; sampled on a grid, it matches the API's screenshot.
+    const own = await screenPixels();
+    const grid = { cols: 32, rows: 24 };
+    const sampled = await eventually(
+      async () => {
+        const got = await frame.evaluate((g: { cols: number; rows: number }) => {
+          const canvas = document.querySelector('#noVNC_container canvas, canvas') as HTMLCanvasElement | null;
+          const ctx = canvas?.getContext('2d');
+          if (!canvas || !ctx || canvas.width === 0) return undefined;
+          const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+          const px: number[][] = [];
+          for (let r = 0; r < g.rows; r++)
+            for (let c = 0; c < g.cols; c++) {
+              const x = Math.floor(((c + 0.5) * canvas.width) / g.cols);
+              const y = Math.floor(((r + 0.5) * canvas.height) / g.rows);
+              const o = (y * canvas.width + x) * 4;
+              px.push([data[o]!, data[o + 1]!, data[o + 2]!]);
+            }
+          return { width: canvas.width, height: canvas.height, px };
+        }, grid);
+        if (!got || got.width !== display.width || got.height !== display.height) return undefined;
+        const same = got.px.filter((p, i) => {
+          const x = Math.floor(((i % grid.cols) + 0.5) * display.width / grid.cols);
+          const y = Math.floor((Math.floor(i / grid.cols) + 0.5) * display.height / grid.rows);
+          const want = pixelAt(own, x, y);
+          return p.every((v, k) => Math.abs(v - want[k]!) <= 16);
+        }).length;
+        return same / got.px.length >= 0.9 ? { same, of: got.px.length } : undefined;
+      },
+      'the noVNC canvas to match the screenshot from the computer-use API',
+      30_000,
+    );
+    // And the browser draws it: the frame's own pixels carry the desktop's colour.
+    const framePng = decodePng(Buffer.from(await frameEl!.screenshot({ type: 'png', encoding: 'base64' }), 'base64'));
+    const share = colourShare(framePng, ROOT_COLOUR, 24);
+    assert.ok(share > 0.2, `${(share * 100).toFixed(0)}% of the frame has the desktop's colour`);
+    assert.deepEqual(cspViolations, []);
+    if (process.env.SHOAL_DASHBOARD_SCREENSHOTS) {
+      await tab.screenshot({ path: join(process.env.SHOAL_DASHBOARD_SCREENSHOTS, 'sandbox-desktop-novnc.png') as `${string}.png`, fullPage: true });
+    }
+    console.log(
+      `[computer-use] dashboard desktop tab connected and matched ${sampled.same}/${sampled.of} sampled pixels in ${Date.now() - t0} ms (${(share * 100).toFixed(0)}% of the frame has the colour)`,
+    );
+    await tab.close();
   });
 
   test('stop ends the desktop; status is inactive', async () => {

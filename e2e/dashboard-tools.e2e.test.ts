@@ -2,9 +2,10 @@
 // driven by puppeteer-core): the terminal over the PTY WebSocket (`echo $((6*7))` shows 42, a smaller window resizes
 // the PTY, leaving the tab kills the session), the file browser (upload through the file input, the bytes in the
 // sandbox, download back through the browser, a file named like markup listed as text, delete), a session command
-// and its logs, and the desktop tab's answer for an image without a desktop. All under the dashboard's CSP
-// (`connect-src 'self'` must let the same-origin ws: through). The desktop view itself (noVNC) is not exercised here:
-// it needs the desktop image, which computer-use.e2e.test.ts builds and checks through the same preview proxy.
+// and its logs, the desktop tab's answer for an image without a desktop, and a snapshot's build log followed live on
+// the snapshots page (a Dockerfile whose RUN prints a numbered line a second, hostile markup and an escape sequence
+// among them). All under the dashboard's CSP (`connect-src 'self'` must let the same-origin ws: through). The desktop
+// view itself (noVNC) is checked in computer-use.e2e.test.ts, on the desktop sandbox that file already has.
 // SHOAL_DASHBOARD_SCREENSHOTS=<dir> keeps a PNG of each tab.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,14 +15,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Sandbox } from '@daytonaio/sdk';
+import { freePort, startRegistry, type RunningRegistry } from '@shoal/platform';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { pushBusyboxImage } from './src/busybox-image.js';
+import { signInWithKey } from './src/dashboard-pages-check.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import { deleteAndWait, eventually } from './src/toolbox-helpers.js';
 
 const HOSTILE_NAME = '<img src=x onerror=window.__pwned=1>.txt';
+const LOG_MARKUP = '<img src=x onerror=window.__pwned=1>';
 const UPLOAD_NAME = 'dashboard-upload.bin';
 
 let platform: TestPlatform;
+let registry: RunningRegistry | undefined;
 let sb: Sandbox;
 let browser: Browser | undefined;
 let page: Page;
@@ -81,15 +87,16 @@ before(async () => {
     if (/Content[- ]Security[- ]Policy/i.test(m.text())) cspViolations.push(m.text());
   });
   page.on('dialog', (d) => void d.accept());
-  // Signed in as the sign-in form leaves it: the key in the tab's sessionStorage.
-  await page.evaluateOnNewDocument((key: string) => sessionStorage.setItem('shoal.session', JSON.stringify({ apiKey: key })), platform.apiKey);
+  // Signed in through the form: the session then lives in the tab's sessionStorage for every page below.
+  await signInWithKey(page, `${origin}/dashboard/`, platform.apiKey);
 });
 
 after(async () => {
   await browser?.close().catch(() => undefined);
-  if (tempDir) await rm(tempDir, { recursive: true, force: true });
   if (sb) await deleteAndWait(platform, sb);
   await platform?.close();
+  await registry?.stop();
+  if (tempDir) await rm(tempDir, { recursive: true, force: true });
 });
 
 describe('a sandbox page’s tools in Chromium', () => {
@@ -222,6 +229,66 @@ describe('a sandbox page’s tools in Chromium', () => {
     );
     assert.match(text, /Computer use is not available in this sandbox/);
     await screenshot('desktop');
+  });
+
+  test('snapshots: a build log streams onto the page while the snapshot builds, hostile text shown as text', async () => {
+    // The base image comes from a registry on loopback (nothing leaves the host), as in builds.e2e.test.ts.
+    registry = await startRegistry({ dataDir: join(tempDir, 'registry'), port: await freePort() });
+    const base = `${registry.address}/e2e/busybox:1`;
+    await pushBusyboxImage(join(tempDir, 'busybox'), base, ['sleep', '3600']);
+    const ticks = 15;
+    const dockerfile = [
+      `FROM ${base}`,
+      // ESC[31m (a terminal colour) is written raw into the log; a page that interpreted either would show neither.
+      `RUN echo '${LOG_MARKUP}'; echo '\x1b[31mred-text\x1b[0m'; for i in ${Array.from({ length: ticks }, (_, i) => i + 1).join(' ')}; do echo tick-$i; sleep 1; done`,
+    ].join('\n');
+    const res = await fetch(`${platform.apiUrl}/snapshots`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'dashboard-build-logs', buildInfo: { dockerfileContent: dockerfile, contextHashes: [] } }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const { id } = (await res.json()) as { id: string };
+    const stateNow = async () => {
+      const r = await fetch(`${platform.apiUrl}/snapshots/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${platform.apiKey}` } });
+      return ((await r.json()) as { state: string }).state;
+    };
+
+    // Opened from the list's Logs link, as a user would.
+    await page.goto(`${origin}/dashboard/#/snapshots`, { waitUntil: 'load' });
+    const logsLink = `a[href="#/snapshots/logs/${encodeURIComponent(id)}"]`;
+    await page.waitForSelector(logsLink, { timeout: 15_000 });
+    await page.evaluate(() => ((window as unknown as { __sameDocument?: boolean }).__sameDocument = true));
+    await page.click(logsLink);
+    const tickLines = () => page.$eval('[data-testid="build-logs"]', (el) => (el.textContent ?? '').split('\n').filter((l) => /^tick-\d+$/.test(l.trim()))).catch(() => [] as string[]);
+    // An early line on the page while the API still says building: the log is followed, not fetched at the end.
+    const early = await eventually(async () => {
+      const lines = await tickLines();
+      if (lines.length === 0) return undefined;
+      return { lines, state: await stateNow() };
+    }, 'the first tick line on the page', 240_000);
+    assert.equal(early.state, 'building', `the snapshot was ${early.state} when the page first showed ${early.lines.join(',')}`);
+    assert.ok(early.lines.length < ticks, `all ${ticks} lines were there at once`);
+    console.log(`[dashboard-tools] build log: ${early.lines.length} of ${ticks} tick lines on the page while the snapshot was ${early.state}`);
+    assert.match(await page.$eval('[aria-live="polite"]', (el) => el.textContent ?? ''), /Following the log/);
+    // Later lines arrive without a reload, then the log ends with the settled state.
+    await eventually(async () => (await tickLines()).length === ticks, `tick-${ticks} on the page`, 60_000);
+    const status = await eventually(async () => {
+      const t = await page.$eval('[aria-live="polite"]', (el) => el.textContent ?? '');
+      return /End of log\. State: active/.test(t) ? t : undefined;
+    }, 'the end of the log with the state active', 60_000);
+    assert.match(status, /End of log\. State: active/);
+    assert.equal(await stateNow(), 'active');
+    assert.deepEqual((await tickLines()).map((l) => l.trim()), Array.from({ length: ticks }, (_, i) => `tick-${i + 1}`));
+    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'the page reloaded');
+
+    const log = await page.$eval('[data-testid="build-logs"]', (el) => el.textContent ?? '');
+    assert.ok(log.split('\n').some((l) => l.trim() === LOG_MARKUP), `the markup line is not shown as text: ${log.slice(0, 2000)}`);
+    assert.ok(log.includes('\x1b[31mred-text\x1b[0m'), 'the escape sequence is not shown as the text it is');
+    assert.equal(await page.$$eval('[data-testid="build-logs"] *', (els) => els.length), 0, 'the log holds elements');
+    assert.equal(await page.$('img[src=x]'), null);
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    await screenshot('snapshot-build-logs');
   });
 
   test('no Content-Security-Policy violation on any tab', () => {

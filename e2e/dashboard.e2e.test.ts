@@ -231,6 +231,27 @@ describe('the dashboard in headless Chromium', () => {
     await page.setViewport({ width: 1280, height: 900 });
   });
 
+  test('a route change right after the page loads is followed (the router listens only after the first paint)', async () => {
+    // What setViewport's reload followed by a goto did in the phone test above when the machine was idle: the hash
+    // changed before the router's listener was there, and the page kept showing the old route. Made certain here by
+    // changing it at DOMContentLoaded, after the first render and before any effect.
+    await page.goto(`${dashboard}#/keys`, { waitUntil: 'load' });
+    await page.waitForFunction(() => document.querySelector('#page-title')?.textContent === 'API keys');
+    const { identifier } = await page.evaluateOnNewDocument(() =>
+      addEventListener('DOMContentLoaded', () => {
+        if (location.hash === '#/keys') location.hash = '#/sandboxes';
+      }),
+    );
+    try {
+      await page.reload({ waitUntil: 'load' });
+      assert.equal(await page.evaluate(() => location.hash), '#/sandboxes');
+      await page.waitForFunction(() => document.querySelector('#page-title')?.textContent === 'Sandboxes', { timeout: 10_000 });
+      await page.waitForSelector(`tr[data-sandbox-id="${uiSandboxId}"]`, { timeout: 10_000 });
+    } finally {
+      await page.removeScriptToEvaluateOnNewDocument(identifier);
+    }
+  });
+
   test('the platform pages (snapshots, volumes, registries, organization, audit, webhooks) render with real data and no error', async () => {
     await page.goto(`${dashboard}#/sandboxes`, { waitUntil: 'load' });
     await page.waitForSelector('nav#nav');

@@ -57,3 +57,15 @@ function dashboardUrl(baseUrl: string): string {
   u.search = '';
   return u.toString();
 }
+
+/**
+ * Signs `page` in through the dashboard's form with an API key, as a user does, and waits for the signed-in shell.
+ * The session then lives in the tab's sessionStorage in whatever form the dashboard keeps it, for every later page.
+ */
+export async function signInWithKey(page: Page, dashboardUrl: string, apiKey: string): Promise<void> {
+  await page.goto(dashboardUrl, { waitUntil: 'load' });
+  await page.waitForSelector('input[name=apiKey]');
+  await page.type('input[name=apiKey]', apiKey);
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('#page-title', { timeout: 15_000 });
+}

@@ -14,6 +14,9 @@ export function useRoute(): string[] {
   useEffect(() => {
     const on = () => setPath(currentPath());
     addEventListener('hashchange', on);
+    // Effects run after the first paint: a hash change between the first render and here (a link followed, or a
+    // script's navigation, right after load) fired no listener, and the page would show the old route for good.
+    on();
     return () => removeEventListener('hashchange', on);
   }, []);
   return path.split('/').filter(Boolean).map(decodeURIComponent);
