@@ -76,7 +76,7 @@ describe('runner image store (real registries, skopeo, umoci)', () => {
     plain = { ref: `${source.host}/acme/app:1`, ...built };
     store = newStore(join(work, 'runner'));
     await store.init();
-    const fakeSandboxes = { all: () => sandboxes } as unknown as SandboxService;
+    const fakeSandboxes = { all: () => sandboxes, startQueue: { active: 0, waiting: 0 } } as unknown as SandboxService;
     app = build({ token: 'tok', version: '0.0.0', sandboxes: fakeSandboxes, images: store, metrics: new HostMetrics(work, fakeSandboxes, store) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -12,7 +12,10 @@ import type { SandboxService } from '../src/sandbox/sandbox.service.js';
 
 // The runner's /metrics as Prometheus reads it: the hand-written host figures and the start-step histograms parse
 // as one exposition, and a recorded launch moves each step's histogram. Request ids from the API are echoed.
-const sandboxes = { all: () => [{ state: 'started', meta: { cpu: 1, memoryGiB: 1, diskGiB: 3 } }] } as unknown as SandboxService;
+const sandboxes = {
+  all: () => [{ state: 'started', meta: { cpu: 1, memoryGiB: 1, diskGiB: 3 } }],
+  startQueue: { active: 2, waiting: 5 },
+} as unknown as SandboxService;
 const images = { count: () => 2, diskBytes: () => 1024 } as unknown as ImageStore;
 const dirs: string[] = [];
 
@@ -55,6 +58,9 @@ test('a launch moves the per-step start histograms; the exposition parses', asyn
   const sum = (s: typeof before, step: string) => count(s, 'shoal_runner_sandbox_start_step_seconds_sum', step);
   assert.ok(Math.abs(sum(afterLaunch, 'toolbox') - sum(before, 'toolbox') - 0.25) < 1e-9);
   assert.equal(afterLaunch.get('shoal_runner_sandboxes')?.find((m) => m.labels.state === 'started')?.value, 1);
+  // The start admission queue as the sandbox service reports it.
+  assert.equal(count(afterLaunch, 'shoal_runner_starts_active'), 2);
+  assert.equal(count(afterLaunch, 'shoal_runner_starts_waiting'), 5);
   await app.close();
 });
 
