@@ -64,6 +64,8 @@ function attackBody(op: Operation): unknown {
       return { state: 'destroyed' };
     case 'updateRunnerScheduling':
       return { unschedulable: true };
+    case 'setWarmPool':
+      return { snapshot: 'shoal/sandbox:0.1.0', size: 50 };
     case 'createRunner':
       return { domain: 'attacker.test', apiUrl: 'http://127.0.0.1:9', proxyUrl: 'http://127.0.0.1:9', apiKey: 'a'.repeat(32), cpu: 1, memoryGiB: 1, diskGiB: 1, region: 'us' };
     case 'executeCommand':

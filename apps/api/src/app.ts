@@ -61,6 +61,11 @@ import { countSandboxStates } from './metrics/sandbox-states.js';
 import { startTracing } from '@shoal/telemetry';
 import { CredentialCache } from './auth/credential-cache.js';
 import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
+import { WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
+import { WarmPoolService } from './services/warm-pool.service.js';
+
+/** Where no keeper runs (an app built without background work), claims and admin changes wake nothing. */
+const NO_KEEPER = { wake: () => undefined };
 import type { ResolvedCredential } from './auth/auth.service.js';
 
 /** Routes whose writes can change what an API key resolves to: keys, users, organizations (members, roles). */
@@ -127,7 +132,10 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const adapter = deps.runnerAdapter ?? new HttpRunnerAdapter(config.platformSecret);
   const httpAdapter = adapter instanceof HttpRunnerAdapter ? adapter : new HttpRunnerAdapter(config.platformSecret);
 
-  const metrics = new ApiMetrics(() => countSandboxStates(db));
+  const metrics = new ApiMetrics(
+    () => countSandboxStates(db),
+    async () => (await new WarmPoolService(db, NO_KEEPER).list()).map((p) => ({ pool: p.id, snapshot: p.snapshot, size: p.size, ready: p.ready, filling: p.filling })),
+  );
   app.decorate('metrics', metrics);
   const sandboxRepo = new SandboxRepository(db);
   const runnerRepo = new RunnerRepository(db);
@@ -186,6 +194,15 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     deps.snapshotProbe ??
     (deps.runnerAdapter ? { exists: async () => true, lastLogLine: async () => undefined } : new HttpSnapshotProbe(config.platformSecret));
   const readiness = new ReadinessService(new ReadinessRepository(db), probe, { name: config.defaultSnapshot, image: config.defaultSnapshotImage });
+  // Pools are filled only by a process that runs the background work; claims work in any process.
+  const warmPools =
+    deps.background !== false
+      ? new WarmPoolKeeper(db, app.log, {
+          intervalMs: config.warmPoolIntervalMs,
+          maxFilling: 2,
+          ...(config.warmPoolSize !== undefined ? { defaultPool: { snapshot: config.defaultSnapshot, size: config.warmPoolSize } } : {}),
+        })
+      : undefined;
   const services: Services = {
     config,
     readiness,
@@ -204,6 +221,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     audit: new AuditService(new AuditRepository(db)),
     users,
     volumes: new VolumeService(db, volumeManager),
+    warmPools: new WarmPoolService(db, warmPools ?? NO_KEEPER),
   };
 
   const builds = new BuildService(
@@ -306,9 +324,11 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   });
   attachUpgradeHandler(app, proxyDeps);
 
+  services.sandboxes.warmPools = warmPools ?? NO_KEEPER;
   if (deps.background !== false) {
     app.addHook('onReady', async () => {
       await events.start();
+      warmPools?.start();
       reconciler!.start();
       snapshotManager!.start();
       volumeManager.start();
@@ -318,6 +338,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     });
   }
   app.addHook('onClose', async () => {
+    await warmPools?.stop();
     await reconciler!.stop();
     await snapshotManager!.stop();
     await volumeManager.stop();

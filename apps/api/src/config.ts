@@ -45,6 +45,10 @@ export interface ApiConfig {
   proxyMaxStreamsPerOrg: number;
   /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
   credentialCacheTtlMs: number;
+  /** Started sandboxes kept ready for the default snapshot (SHOAL_WARM_POOL_SIZE); unset: pools stay as stored. */
+  warmPoolSize: number | undefined;
+  /** How often pools are checked and topped up, besides the wake-up after each claim. */
+  warmPoolIntervalMs: number;
   /** Proxied traffic to runners: connect, headers and body-idle bounds (README "Configuration"). */
   proxyConnectTimeoutMs: number;
   proxyHeadersTimeoutMs: number;
@@ -184,6 +188,8 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
     proxyMaxStreamsPerOrg: intVar(env, 'SHOAL_PROXY_MAX_STREAMS_PER_ORG', 128, errors),
     credentialCacheTtlMs: intVar(env, 'SHOAL_CREDENTIAL_CACHE_TTL_MS', 30_000, errors),
+    warmPoolSize: env.SHOAL_WARM_POOL_SIZE === undefined || env.SHOAL_WARM_POOL_SIZE === '' ? undefined : intVar(env, 'SHOAL_WARM_POOL_SIZE', 0, errors),
+    warmPoolIntervalMs: intVar(env, 'SHOAL_WARM_POOL_INTERVAL_MS', 2000, errors, 100),
     proxyConnectTimeoutMs: intVar(env, 'SHOAL_PROXY_CONNECT_TIMEOUT_MS', 5000, errors, 100),
     proxyHeadersTimeoutMs: intVar(env, 'SHOAL_PROXY_HEADERS_TIMEOUT_MS', 600_000, errors, 100),
     proxyIdleTimeoutMs: intVar(env, 'SHOAL_PROXY_IDLE_TIMEOUT_MS', 900_000, errors, 100),

@@ -219,6 +219,39 @@ export const RunnerDto = Type.Object(
   },
   { $id: 'RunnerDto' },
 );
+/** A warm pool (issue 15): started sandboxes of one general snapshot, size and OS user, kept for creates to claim. */
+export const WarmPoolDto = Type.Object(
+  {
+    id: Type.String(),
+    snapshot: Type.String(),
+    osUser: Type.String(),
+    cpu: Type.Number(),
+    gpu: Type.Number(),
+    memory: Type.Number(),
+    disk: Type.Number(),
+    size: Type.Number(),
+    /** Pooled sandboxes started and waiting to be claimed. */
+    ready: Type.Number(),
+    /** Pooled sandboxes being created. */
+    filling: Type.Number(),
+    errorReason: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { $id: 'WarmPoolDto' },
+);
+export const SetWarmPoolBody = Type.Object(
+  {
+    /** A general snapshot's name (pools are shared by every organization, so only platform snapshots qualify). */
+    snapshot: Type.String({ minLength: 1, maxLength: 255 }),
+    osUser: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$' })),
+    size: Type.Integer({ minimum: 0, maximum: 1000 }),
+  },
+  { $id: 'SetWarmPoolBody', additionalProperties: false },
+);
+export type SetWarmPoolBody = Static<typeof SetWarmPoolBody>;
+export type WarmPoolDto = Static<typeof WarmPoolDto>;
+
 export const CreateRunnerBody = Type.Object(
   {
     domain: Type.String({ minLength: 1, maxLength: 253 }),
@@ -407,6 +440,8 @@ export const sharedSchemas = [
   SnapshotDto,
   PaginatedSnapshots,
   RunnerDto,
+  WarmPoolDto,
+  SetWarmPoolBody,
   CreateRunnerBody,
   RunnerSnapshotDto,
   OrganizationDto,

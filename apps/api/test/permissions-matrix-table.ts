@@ -102,6 +102,11 @@ export const RULES: Record<string, Rule> = {
   getRunnerBySandboxId: ADMIN,
   getRunnersBySnapshotRef: ADMIN,
 
+  // warm pools (issue 15)
+  listWarmPools: ADMIN,
+  setWarmPool: ADMIN,
+  deleteWarmPool: ADMIN,
+
   // preview
   isSandboxPublic: PUBLIC,
   isValidAuthToken: PUBLIC,

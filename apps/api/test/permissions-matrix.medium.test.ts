@@ -154,6 +154,8 @@ function bodyFor(op: Operation, caller: Caller): unknown {
       return { general: false };
     case 'updateRunnerScheduling':
       return { unschedulable: false };
+    case 'setWarmPool':
+      return { snapshot: 'no-such-general-snapshot', size: 0 };
     case 'updateSandboxState':
       return { state: 'started' };
     case 'createRunner':

@@ -15,14 +15,15 @@ export interface CliConfig {
   /** `shoal open`: a graphical session to open a browser in (DISPLAY or WAYLAND_DISPLAY is set). */
   readonly desktop: boolean;
   /**
-   * `shoal up` hands these to the API process as they are: OIDC login, audit, webhook and metrics settings
-   * (SHOAL_OIDC_*, SHOAL_AUDIT_*, SHOAL_WEBHOOK_*, SHOAL_METRICS*). The API validates them and refuses to start on bad ones.
+   * `shoal up` hands these to the API process as they are: OIDC login, audit, webhook, metrics, warm pool and
+   * credential cache settings (SHOAL_OIDC_*, SHOAL_AUDIT_*, SHOAL_WEBHOOK_*, SHOAL_METRICS*, SHOAL_WARM_POOL_*,
+   * SHOAL_CREDENTIAL_CACHE_*). The API validates them and refuses to start on bad ones.
    */
   readonly apiSettings: Readonly<Record<string, string>>;
 }
 
 /** Prefixes of the API settings an operator may set for `shoal up` (README "Configuration"). */
-export const API_SETTING_PREFIXES = ['SHOAL_OIDC_', 'SHOAL_AUDIT_', 'SHOAL_WEBHOOK_', 'SHOAL_METRICS'] as const;
+export const API_SETTING_PREFIXES = ['SHOAL_OIDC_', 'SHOAL_AUDIT_', 'SHOAL_WEBHOOK_', 'SHOAL_METRICS', 'SHOAL_WARM_POOL_', 'SHOAL_CREDENTIAL_CACHE_'] as const;
 
 function apiSettings(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

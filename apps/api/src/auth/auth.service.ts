@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '../errors.js';
 import type { AuthRepository, KeyLookup } from '../repositories/auth.repository.js';
 import type { CredentialCache } from './credential-cache.js';
+import { WARM_POOL_ORGANIZATION_ID } from '../repositories/warm-pool.repository.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { hashApiKey, PERMISSIONS, type Permission } from './api-key-format.js';
 import { looksLikeJwt, OidcVerifier, type OidcIdentity, type OidcSettings } from './oidc.js';
@@ -157,7 +158,8 @@ export class AuthService {
     let organizationId: string | undefined;
     if (requested) {
       // Unknown, malformed and foreign organizations answer alike, so the answer reveals nothing about existence.
-      if (!UUID.test(requested)) throw refusedUser(user);
+      // The warm pool's placeholder organization is no one's, not even an admin's: its sandboxes are not yet anyone's.
+      if (!UUID.test(requested) || requested === WARM_POOL_ORGANIZATION_ID) throw refusedUser(user);
       organizationId = requested.toLowerCase();
     } else {
       organizationId = await this.repo.findPersonalOrganizationId(user.id);

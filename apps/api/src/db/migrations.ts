@@ -501,4 +501,46 @@ DROP TRIGGER IF EXISTS organization_user_credentials_truncate ON organization_us
 CREATE TRIGGER organization_user_credentials_truncate AFTER TRUNCATE ON organization_user FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_credentials();
 `,
   },
+  {
+    version: 17,
+    name: 'warm-pool',
+    // Pools of started sandboxes (issue 15; services/warm-pool.service.ts). A pool is one shape: snapshot, resources and
+    // the OS user the toolbox drops to at start. Pooled sandboxes belong to a placeholder organization that no user is a
+    // member of, so lists, quotas, webhooks and audit of real organizations never see them; a claim moves one into the
+    // caller's organization in one UPDATE ... FOR UPDATE SKIP LOCKED, after which it is an ordinary sandbox.
+    sql: `
+CREATE TABLE IF NOT EXISTS warm_pool (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  snapshot text NOT NULL,
+  cpu integer NOT NULL,
+  gpu integer NOT NULL DEFAULT 0,
+  mem integer NOT NULL,
+  disk integer NOT NULL,
+  os_user text NOT NULL DEFAULT 'daytona',
+  size integer NOT NULL CHECK (size >= 0),
+  error_reason text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (snapshot, cpu, gpu, mem, disk, os_user)
+);
+ALTER TABLE sandbox ADD COLUMN IF NOT EXISTS warm_pool_id uuid REFERENCES warm_pool(id) ON DELETE SET NULL;
+CREATE INDEX IF NOT EXISTS sandbox_warm_pool_idx ON sandbox (warm_pool_id, created_at) WHERE warm_pool_id IS NOT NULL;
+INSERT INTO organization (id, name, created_by, personal, total_cpu_quota, total_memory_quota, total_disk_quota)
+  VALUES ('00000000-0000-0000-0000-000000000000', 'shoal warm pool', 'shoal', false, 0, 0, 0)
+  ON CONFLICT (id) DO NOTHING;
+-- A claim is the user's create: the organization's webhooks get the same sandbox.created a cold create sends.
+CREATE OR REPLACE FUNCTION shoal_webhook_sandbox_claimed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM shoal_webhook_enqueue(NEW.organization_id, 'sandbox.created', jsonb_build_object(
+    'id', NEW.id, 'organizationId', NEW.organization_id, 'state', shoal_sandbox_visible_state(NEW.state, NEW.desired_state),
+    'class', NEW.class, 'createdAt', shoal_webhook_ts(NEW.created_at)));
+  RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS sandbox_webhook_claimed ON sandbox;
+CREATE TRIGGER sandbox_webhook_claimed AFTER UPDATE OF warm_pool_id ON sandbox
+  FOR EACH ROW WHEN (OLD.warm_pool_id IS NOT NULL AND NEW.warm_pool_id IS NULL AND OLD.organization_id IS DISTINCT FROM NEW.organization_id)
+  EXECUTE FUNCTION shoal_webhook_sandbox_claimed();
+`,
+  },
 ];

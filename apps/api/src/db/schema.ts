@@ -207,6 +207,23 @@ export interface SandboxTable {
   /** The backup driver's lease (services/sandbox-backup.ts), apart from the reconciler's. */
   backupClaimedBy: Generated<string | null>;
   backupClaimExpiresAt: Generated<Date | null>;
+  /** Set while the sandbox waits in a warm pool (migration 17); cleared when a create claims it. */
+  warmPoolId: Generated<string | null>;
+}
+
+/** A pool of started sandboxes of one shape (migration 17). */
+export interface WarmPoolTable {
+  id: Generated<string>;
+  snapshot: string;
+  cpu: number;
+  gpu: Generated<number>;
+  mem: number;
+  disk: number;
+  osUser: Generated<string>;
+  size: number;
+  errorReason: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
 }
 
 /** One Dockerfile + context set, shared by every snapshot built from it (migration 6). */
@@ -307,6 +324,7 @@ export interface Database extends WebhookTables {
   organizationInvitation: OrganizationInvitationTable;
   organizationInvitationRole: OrganizationInvitationRoleTable;
   volume: VolumeTable;
+  warmPool: WarmPoolTable;
 }
 
 export type User = Selectable<UserTable>;
@@ -316,6 +334,7 @@ export type Runner = Selectable<RunnerTable>;
 export type Snapshot = Selectable<SnapshotTable>;
 export type Sandbox = Selectable<SandboxTable>;
 export type NewSandbox = Insertable<SandboxTable>;
+export type WarmPool = Selectable<WarmPoolTable>;
 export type SshAccess = Selectable<SshAccessTable>;
 export type DockerRegistry = Selectable<DockerRegistryTable>;
 export type RegistryPushAccess = Selectable<RegistryPushAccessTable>;

@@ -23,6 +23,15 @@ export const STATE_CACHE_MS = 5000;
  * benches that build several apps in one process keep separate counts. Labels never carry tenant data (organization or
  * sandbox ids, user input): routes are Fastify's templates, so cardinality stays bounded.
  */
+/** One warm pool's levels, for /metrics. */
+export interface WarmPoolLevel {
+  pool: string;
+  snapshot: string;
+  size: number;
+  ready: number;
+  filling: number;
+}
+
 export class ApiMetrics {
   readonly registry = new client.Registry();
   readonly httpRequests: client.Counter<'method' | 'route' | 'status_class'>;
@@ -33,7 +42,9 @@ export class ApiMetrics {
   readonly webhookDeliveries: client.Counter<'outcome'>;
   private stateCache: { at: number; counts: Promise<Record<string, number>> } | null = null;
 
-  constructor(countStates: SandboxStateCounter) {
+  private poolCache: { at: number; levels: Promise<WarmPoolLevel[]> } | null = null;
+
+  constructor(countStates: SandboxStateCounter, poolLevels?: () => Promise<WarmPoolLevel[]>) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'shoal_api_process_' });
     this.httpRequests = new client.Counter({
@@ -91,6 +102,32 @@ export class ApiMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
+    if (poolLevels) {
+      const levels = () => this.warmPoolLevels(poolLevels);
+      new client.Gauge({
+        name: 'shoal_api_warm_pool_sandboxes',
+        help:
+          'Warm pool levels by pool and snapshot: size (the target), ready (started, waiting for a claim) and filling (being ' +
+          `created). Read from PostgreSQL at most every ${STATE_CACHE_MS / 1000} s; every replica reports the same values.`,
+        labelNames: ['pool', 'snapshot', 'level'],
+        registers,
+        async collect() {
+          const all = await levels();
+          this.reset();
+          for (const p of all) {
+            this.set({ pool: p.pool, snapshot: p.snapshot, level: 'size' }, p.size);
+            this.set({ pool: p.pool, snapshot: p.snapshot, level: 'ready' }, p.ready);
+            this.set({ pool: p.pool, snapshot: p.snapshot, level: 'filling' }, p.filling);
+          }
+        },
+      });
+    }
+  }
+
+  private warmPoolLevels(read: () => Promise<WarmPoolLevel[]>): Promise<WarmPoolLevel[]> {
+    const now = Date.now();
+    if (!this.poolCache || now - this.poolCache.at > STATE_CACHE_MS) this.poolCache = { at: now, levels: read().catch(() => []) };
+    return this.poolCache.levels;
   }
 
   private sandboxStates(countStates: SandboxStateCounter): Promise<Record<string, number>> {

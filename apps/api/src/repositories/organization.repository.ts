@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Organization } from '../db/schema.js';
 import type { UpdateOrganizationQuota } from '../schemas.js';
+import { WARM_POOL_ORGANIZATION_ID } from './warm-pool.repository.js';
 
 const UUID = /^[0-9a-f-]{36}$/i;
 
@@ -20,8 +21,9 @@ export interface Membership {
 export class OrganizationRepository {
   constructor(private readonly db: Db) {}
 
+  /** The warm pool's placeholder organization (migration 17) is never found: no route may read or change it. */
   findById(id: string): Promise<Organization | undefined> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return Promise.resolve(undefined);
+    if (!/^[0-9a-f-]{36}$/i.test(id) || id === WARM_POOL_ORGANIZATION_ID) return Promise.resolve(undefined);
     return this.db.selectFrom('organization').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
@@ -55,6 +57,7 @@ export class OrganizationRepository {
       .updateTable('organization')
       .set({ ...set, updatedAt: sql`now()` })
       .where('id', '=', id)
+      .where('id', '<>', WARM_POOL_ORGANIZATION_ID)
       .returningAll()
       .executeTakeFirst();
   }
@@ -65,6 +68,7 @@ export class OrganizationRepository {
       .updateTable('organization')
       .set({ sandboxLimitedNetworkEgress: limited, updatedAt: sql`now()` })
       .where('id', '=', id)
+      .where('id', '<>', WARM_POOL_ORGANIZATION_ID)
       .executeTakeFirst();
     return r.numUpdatedRows > 0n;
   }
@@ -103,7 +107,7 @@ export class OrganizationRepository {
   }
 
   async delete(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('organization').where('id', '=', id).where('personal', '=', false).executeTakeFirst();
+    const r = await this.db.deleteFrom('organization').where('id', '=', id).where('id', '<>', WARM_POOL_ORGANIZATION_ID).where('personal', '=', false).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -120,6 +124,7 @@ export class OrganizationRepository {
         updatedAt: sql`now()`,
       })
       .where('id', '=', id)
+      .where('id', '<>', WARM_POOL_ORGANIZATION_ID)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
@@ -130,6 +135,7 @@ export class OrganizationRepository {
       .updateTable('organization')
       .set({ suspended: false, suspendedAt: null, suspensionReason: null, suspendedUntil: null, updatedAt: sql`now()` })
       .where('id', '=', id)
+      .where('id', '<>', WARM_POOL_ORGANIZATION_ID)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
@@ -141,6 +147,7 @@ export class OrganizationRepository {
       .innerJoin('sandbox', 'sandbox.organizationId', 'organization.id')
       .selectAll('organization')
       .where('sandbox.id', '=', sandboxId)
+      .where('organization.id', '<>', WARM_POOL_ORGANIZATION_ID)
       .executeTakeFirst();
   }
 

@@ -4,6 +4,18 @@ import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
 import type { SandboxWithRunner } from '../services/sandbox-dto.js';
 import { suspendedPastGrace } from './organization.repository.js';
 
+/** What a claim writes over a pooled sandbox: everything of the create request that is not fixed at container start. */
+export interface ClaimedSandboxFields {
+  organizationId: string;
+  class: string;
+  labels: Record<string, string>;
+  public: boolean;
+  autoStopInterval: number;
+  autoArchiveInterval: number;
+  autoDeleteInterval: number;
+  authToken: string;
+}
+
 export interface SandboxListFilter {
   organizationId: string;
   idPrefix?: string;
@@ -76,6 +88,38 @@ export class SandboxRepository {
 
   async insert(row: NewSandbox): Promise<Sandbox> {
     return this.db.insertInto('sandbox').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /**
+   * Takes the oldest started sandbox of a warm pool, on a runner that still takes work, and makes it the caller's in
+   * one statement. SKIP LOCKED: two creates racing for the last one never get the same row; the loser gets none (and
+   * takes the cold path). Undefined when the pool has nothing ready.
+   */
+  async claimPooled(poolId: string, set: ClaimedSandboxFields): Promise<Sandbox | undefined> {
+    const pick = this.db
+      .selectFrom('sandbox')
+      .select('sandbox.id')
+      .where('sandbox.warmPoolId', '=', poolId)
+      .where('sandbox.state', '=', 'started')
+      .where('sandbox.desiredState', '=', 'started')
+      .where('sandbox.runnerId', 'in', this.db.selectFrom('runner').select('runner.id').where('runner.state', '=', 'ready').where('runner.unschedulable', '=', false))
+      .orderBy('sandbox.createdAt')
+      .limit(1)
+      .forUpdate()
+      .skipLocked();
+    return this.db
+      .updateTable('sandbox')
+      .set({
+        ...set,
+        labels: JSON.stringify(set.labels),
+        warmPoolId: null,
+        createdAt: sql`now()`,
+        updatedAt: sql`now()`,
+        lastActivityAt: sql`now()`,
+      })
+      .where('id', '=', (eb) => eb.selectFrom(pick.as('p')).select('p.id'))
+      .returningAll()
+      .executeTakeFirst();
   }
 
   async list(f: SandboxListFilter): Promise<{ items: SandboxWithRunner[]; total: number }> {

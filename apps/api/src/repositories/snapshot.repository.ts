@@ -47,6 +47,11 @@ export class SnapshotRepository {
       .executeTakeFirst();
   }
 
+  /** A general (platform-wide) snapshot by name: the only kind a warm pool may hold, since any organization claims from it. */
+  findGeneralByName(name: string): Promise<Snapshot | undefined> {
+    return this.db.selectFrom('snapshot').selectAll().where('name', '=', name).where('general', '=', true).executeTakeFirst();
+  }
+
   findById(id: string): Promise<Snapshot | undefined> {
     if (!UUID.test(id)) return Promise.resolve(undefined);
     return this.db.selectFrom('snapshot').selectAll().where('id', '=', id).executeTakeFirst();

@@ -38,6 +38,9 @@ import hasSandboxAccess from './preview/has-sandbox-access.js';
 import isSandboxPublic from './preview/is-sandbox-public.js';
 import isValidAuthToken from './preview/is-valid-auth-token.js';
 import createRunner from './runners/create-runner.js';
+import listWarmPools from './warm-pools/list-warm-pools.js';
+import setWarmPool from './warm-pools/set-warm-pool.js';
+import deleteWarmPool from './warm-pools/delete-warm-pool.js';
 import getRunnerBySandboxId from './runners/get-runner-by-sandbox-id.js';
 import getRunnersBySnapshotRef from './runners/get-runners-by-snapshot-ref.js';
 import listRunners from './runners/list-runners.js';
@@ -139,6 +142,9 @@ export function apiRoutes(app: FastifyInstance, services: Services): void {
       updateRunnerScheduling,
       getRunnerBySandboxId,
       getRunnersBySnapshotRef,
+      listWarmPools,
+      setWarmPool,
+      deleteWarmPool,
       isSandboxPublic,
       isValidAuthToken,
       hasSandboxAccess,

@@ -19,6 +19,7 @@ import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
 import { checkVolumeMounts } from './volume-mounts.js';
 import { resolveVolumeMounts } from './volume.service.js';
 import { VolumeRepository } from '../repositories/volume.repository.js';
+import { WarmPoolRepository } from '../repositories/warm-pool.repository.js';
 
 export interface SandboxServiceConfig {
   /** Where users reach the SSH gateway (createSshAccess's sshCommand); unset when none runs. */
@@ -41,6 +42,8 @@ export interface SandboxBuilds {
 export class SandboxService {
   /** Set when the build pipeline is wired in; without it buildInfo bodies are refused. */
   builds?: SandboxBuilds;
+  /** Set when warm pools are kept (reconciler/warm-pool-keeper.ts): creates first try to claim a pooled sandbox. */
+  warmPools?: { wake(): void };
   private readonly sandboxes: SandboxRepository;
   private readonly snapshots: SnapshotRepository;
   private readonly orgs: OrganizationRepository;
@@ -101,6 +104,10 @@ export class SandboxService {
     this.checkPerSandbox(org, res);
 
     const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
+    if (!build && this.warmPools) {
+      const claimed = await this.claimPooled(org, snapshot, body, autoArchive);
+      if (claimed) return claimed;
+    }
     const row = await inTransaction(this.db, async ({ sandboxes: repo, runners, volumes }) => {
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id), res);
@@ -142,6 +149,41 @@ export class SandboxService {
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
     if (created.state === 'error') throw Errors.sandboxFailed(created.errorReason ?? 'unknown error');
     return created;
+  }
+
+  /**
+   * A create served from a warm pool: a started sandbox of the same snapshot, resources and OS user becomes the
+   * caller's, with the request's labels, flags and intervals, in one transaction that also checks the quotas. Only
+   * requests a started container can serve exactly are eligible: extra env vars (the entrypoint and toolbox started
+   * without them), a network policy or the organization's limited egress (applied when the container starts),
+   * volumes (mounted then), a region, and snapshots of one organization (a pool is shared by all). Anything else, or
+   * an empty pool, takes the cold path.
+   */
+  private async claimPooled(org: Organization, snapshot: Snapshot, body: CreateSandboxBody, autoArchive: number): Promise<SandboxDto | undefined> {
+    if (!snapshot.general || body.volumes?.length || body.target || (body.env && Object.keys(body.env).length > 0)) return undefined;
+    if (body.networkBlockAll || body.networkAllowList || org.sandboxLimitedNetworkEgress) return undefined;
+    const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
+    const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
+    if (!pool) return undefined;
+    const row = await inTransaction(this.db, async ({ sandboxes: repo }) => {
+      await repo.lockOrganization(org.id);
+      this.checkTotals(org, await repo.usage(org.id), res);
+      return repo.claimPooled(pool.id, {
+        organizationId: org.id,
+        class: body.class ?? 'small',
+        labels: body.labels ?? {},
+        public: body.public ?? false,
+        autoStopInterval: body.autoStopInterval ?? 15,
+        autoArchiveInterval: autoArchive,
+        autoDeleteInterval: body.autoDeleteInterval ?? -1,
+        authToken: randomToken(32),
+      });
+    });
+    if (!row) return undefined;
+    this.warmPools?.wake();
+    this.snapshots.touch(snapshot.id).catch(() => {});
+    this.events.emitLocal(row.id);
+    return toSandboxDto((await this.sandboxes.findById(row.id))!);
   }
 
   async list(p: UserPrincipal, q: ListSandboxesQuery): Promise<{ items: SandboxDto[]; total: number; page: number; totalPages: number }> {

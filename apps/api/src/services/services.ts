@@ -13,6 +13,7 @@ import type { SnapshotService } from './snapshot.service.js';
 import type { WebhookService } from './webhook.service.js';
 import type { UserService } from './user.service.js';
 import type { VolumeService } from './volume.service.js';
+import type { WarmPoolService } from './warm-pool.service.js';
 
 /** What route handlers may call. Each route uses one of these; none touches the database directly. */
 export interface Services {
@@ -30,6 +31,7 @@ export interface Services {
   audit: AuditService;
   users: UserService;
   volumes: VolumeService;
+  warmPools: WarmPoolService;
   /** The buildInfo pipeline (sandbox and snapshot creates from a Dockerfile). */
   builds?: BuildService;
 }
