@@ -198,6 +198,8 @@ describe('mounting in sandbox create', () => {
     expectError(await createSandbox(tenant.auth, [{ volumeId: 'their-mount', mountPath: '/data' }]), 404, "Volume 'their-mount' not found");
     expectError(await createSandbox(tenant.auth, [{ volumeId: 'no-such-volume', mountPath: '/data' }]), 404, "Volume 'no-such-volume' not found");
     const pending = await createVolume(tenant.auth, 'still-creating');
+    // Settled first: set back to creating while the volume manager is still making it, its `ready` would land after.
+    await waitVolume(tenant.auth, pending.id, 'ready');
     await sql.query(`UPDATE volume SET state = 'creating' WHERE id = $1`, [pending.id]);
     expectError(await createSandbox(tenant.auth, [{ volumeId: pending.id, mountPath: '/data' }]), 400, "Volume 'still-creating' is not in a ready state. Current state: creating");
     assert.equal(await sandboxCount(tenant.organizationId), before);
