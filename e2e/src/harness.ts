@@ -130,6 +130,9 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_TEST_VERBOSE ? (l) => console.log(l) : (l) => remember(l),
     ...opts,
+    // No warm pool unless the file asks for one (SHOAL_WARM_POOL_SIZE in extraApiEnv): files that count sandboxes,
+    // runner directories or start calls would see pooled ones, and each pool costs a CI run started sandboxes.
+    extraApiEnv: { SHOAL_WARM_POOL_SIZE: '0', ...opts.extraApiEnv },
   };
   // The run's shared registry gives the default image one reference in every file, so its unpacked copy can be shared
   // (unpacked-image-seed.ts); a file with its own registry or uid base unpacks its own. Only runner 0 is seeded: a

@@ -61,7 +61,7 @@ import { countSandboxStates } from './metrics/sandbox-states.js';
 import { startTracing } from '@shoal/telemetry';
 import { CredentialCache } from './auth/credential-cache.js';
 import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
-import { WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
+import { DEFAULT_WARM_POOL_SIZE, WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
 import { WarmPoolService } from './services/warm-pool.service.js';
 
 /** Where no keeper runs (an app built without background work), claims and admin changes wake nothing. */
@@ -200,7 +200,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
       ? new WarmPoolKeeper(db, app.log, {
           intervalMs: config.warmPoolIntervalMs,
           maxFilling: 2,
-          ...(config.warmPoolSize !== undefined ? { defaultPool: { snapshot: config.defaultSnapshot, size: config.warmPoolSize } } : {}),
+          defaultPool: { snapshot: config.defaultSnapshot, size: config.warmPoolSize ?? DEFAULT_WARM_POOL_SIZE, enforce: config.warmPoolSize !== undefined },
         })
       : undefined;
   const services: Services = {
@@ -325,6 +325,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   attachUpgradeHandler(app, proxyDeps);
 
   services.sandboxes.warmPools = warmPools ?? NO_KEEPER;
+  if (adapter.claimSandbox) services.sandboxes.poolClaims = { adapter: { claimSandbox: adapter.claimSandbox.bind(adapter) }, log: app.log };
   if (deps.background !== false) {
     app.addHook('onReady', async () => {
       await events.start();

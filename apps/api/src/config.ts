@@ -45,7 +45,10 @@ export interface ApiConfig {
   proxyMaxStreamsPerOrg: number;
   /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
   credentialCacheTtlMs: number;
-  /** Started sandboxes kept ready for the default snapshot (SHOAL_WARM_POOL_SIZE); unset: pools stay as stored. */
+  /**
+   * Started sandboxes kept ready for the default snapshot (SHOAL_WARM_POOL_SIZE), enforced at every start. Unset: a
+   * pool of DEFAULT_WARM_POOL_SIZE is made when none exists, and a size set since through the admin API is kept.
+   */
   warmPoolSize: number | undefined;
   /** How often pools are checked and topped up, besides the wake-up after each claim. */
   warmPoolIntervalMs: number;

@@ -244,6 +244,7 @@ describe('build timeout', () => {
     fake = await new FakeRunner({ token: TOKEN }).start();
     builds = new HangingBuilds();
     const config = loadConfig({
+      SHOAL_WARM_POOL_SIZE: '0',
       DATABASE_URL: db.url,
       SHOAL_DEFAULT_SNAPSHOT: TEST_DEFAULT_SNAPSHOT,
       SHOAL_DEFAULT_SNAPSHOT_IMAGE: TEST_DEFAULT_IMAGE,

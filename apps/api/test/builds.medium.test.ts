@@ -57,6 +57,7 @@ before(async () => {
   runner = await new FakeRunner({ token: TOKEN }).start();
   builds = new FakeBuilds(runner);
   const config = loadConfig({
+    SHOAL_WARM_POOL_SIZE: '0',
     DATABASE_URL: db.url,
     SHOAL_DEFAULT_SNAPSHOT: TEST_DEFAULT_SNAPSHOT,
     SHOAL_DEFAULT_SNAPSHOT_IMAGE: TEST_DEFAULT_IMAGE,

@@ -36,6 +36,7 @@ before(async () => {
   db = await createTestDatabase();
   runner = await new FakeRunner({ token: TOKEN }).start();
   const config = loadConfig({
+    SHOAL_WARM_POOL_SIZE: '0',
     DATABASE_URL: db.url,
     SHOAL_DEFAULT_SNAPSHOT: TEST_DEFAULT_SNAPSHOT,
     SHOAL_DEFAULT_SNAPSHOT_IMAGE: TEST_DEFAULT_IMAGE,

@@ -91,12 +91,58 @@ test('a create claims a pooled sandbox for the caller, with the request applied,
   assert.ok(createsAfter.slice(createsBefore).every((c) => !c.body.includes(sb.id)), 'no create was sent for the claimed sandbox');
 });
 
-test('requests a started container cannot serve exactly take the cold path', async () => {
+test('env, network policy and limited egress are claimed and applied on the runner before the answer', async () => {
+  const t = await createTenant(app, 'pool-applied');
+  await sql.query(`UPDATE organization SET sandbox_limited_network_egress = true WHERE id = $1`, [t.organizationId]);
+  const ready = await fullPool();
+  const body = { env: { A: '1', B: 'two words' }, networkBlockAll: false, networkAllowList: '198.18.0.0/24', labels: { k: 'v' } };
+  const sb = await create(t.auth, body);
+  assert.equal(sb.id, ready[0]!.id, 'served from the pool');
+  const claim = runner.claims.find((c) => c.id === sb.id);
+  assert.ok(claim, 'the runner was asked to apply the claim');
+  assert.deepEqual(claim, {
+    id: sb.id,
+    userId: t.organizationId,
+    env: body.env,
+    networkBlockAll: false,
+    networkAllowList: '198.18.0.0/24',
+    networkLimitEgress: true,
+    metadata: { organizationId: t.organizationId },
+  });
+  // The row says what a cold create would have stored, so a later stop/start or a move gets the same sandbox.
+  const { rows } = await sql.query(`SELECT env, network_block_all, network_allow_list FROM sandbox WHERE id = $1`, [sb.id]);
+  assert.deepEqual(rows[0], { env: body.env, network_block_all: false, network_allow_list: '198.18.0.0/24' });
+});
+
+test('another OS user or a region takes the cold path', async () => {
   const t = await createTenant(app, 'pool-cold');
-  for (const body of [{ env: { A: '1' } }, { networkBlockAll: true }, { networkAllowList: '198.18.0.0/24' }, { user: 'root' }]) {
+  for (const body of [{ user: 'root' }, { target: 'us' }]) {
     const ready = await fullPool();
     const sb = await create(t.auth, body);
     assert.ok(!ready.some((s) => s.id === sb.id), `${JSON.stringify(body)} was served from the pool`);
+  }
+});
+
+test('a claim the runner cannot apply is released and destroyed; the caller gets a cold sandbox', async () => {
+  const t = await createTenant(app, 'pool-failed-claim');
+  const ready = await fullPool();
+  runner.opts.failClaim = new Set([ready[0]!.id]);
+  try {
+    const sb = await create(t.auth, { env: { X: '1' } });
+    assert.ok(!ready.some((s) => s.id === sb.id), 'the create fell back to a new sandbox');
+    assert.equal(sb.state, 'started');
+    const listed = (await app.inject({ method: 'GET', url: '/api/sandbox', headers: t.auth })).json() as { id: string }[];
+    assert.deepEqual(listed.map((s) => s.id), [sb.id], 'the failed claim is not the caller\'s');
+    assert.equal((await app.inject({ method: 'GET', url: `/api/sandbox/${ready[0]!.id}`, headers: t.auth })).statusCode, 404);
+    await until('the released sandbox destroyed', async () => {
+      const { rows } = await sql.query<{ state: string; organization_id: string; warm_pool_id: string | null }>(
+        `SELECT state, organization_id, warm_pool_id FROM sandbox WHERE id = $1`,
+        [ready[0]!.id],
+      );
+      return rows[0]?.state === 'destroyed' && rows[0].organization_id === WARM_POOL_ORGANIZATION_ID && rows[0].warm_pool_id === null;
+    });
+  } finally {
+    runner.opts.failClaim = undefined;
   }
 });
 

@@ -65,6 +65,14 @@ describe('proxy', () => {
     assert.equal(parseProxyUrl('/sandboxes/abc/ports/70000/'), undefined);
     assert.equal(parseProxyUrl('/sandboxes/abc/other'), undefined);
   });
+  it("refuses the toolbox's control paths however they are spelled, and only those", () => {
+    for (const p of ['/.shoal/env', '/.shoal', '/x/../.shoal/env', '/%2e%2E/.shoal/env', '//.shoal/env', '/.SHOAL/env', '/files/%2e%2e/.shoal/env?x=1', '\\.shoal/env']) {
+      assert.equal(parseProxyUrl(`/sandboxes/abc/toolbox${p}`), undefined, p);
+      assert.equal(parseProxyUrl(`/sandboxes/abc/ports/2280${p}`), undefined, p);
+    }
+    assert.deepEqual(parseProxyUrl('/sandboxes/abc/toolbox/files/.shoalrc'), { id: 'abc', port: 2280, path: '/files/.shoalrc' });
+    assert.deepEqual(parseProxyUrl('/sandboxes/abc/ports/8080/.shoal/env'), { id: 'abc', port: 8080, path: '/.shoal/env' });
+  });
   it('never forwards a credential (runner token, caller API key, preview token, X-Daytona-*, platform cookies) or hop-by-hop headers', () => {
     const h = forwardHeaders(
       {

@@ -208,6 +208,44 @@ PYEOF`);
     assert.equal(Number(mem.trim()), 2 * 1024 ** 3);
   });
 
+  it('a claim merges env into every later process and applies the policy; its control path is never proxied', async () => {
+    const id = 'claim-1';
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody(id, image))).status, 201);
+    try {
+      const claim = {
+        userId: 'org-claimer',
+        env: { CLAIMED: 'yes please', HOME: '/evil', SHOAL_EXEC_HELPER: '/evil', 'bad-name': 'x', PATH: '/opt/claimed:/usr/bin:/bin' },
+        networkBlockAll: true,
+        metadata: { organizationId: 'org-claimer' },
+      };
+      const applied = await api(t, 'POST', `/sandboxes/${id}/claim`, claim);
+      assert.equal(applied.status, 200, JSON.stringify(applied.body));
+      const out = await toolboxExec(t, id, 'sh -c \'echo "$CLAIMED|$HOME|$PATH|${SHOAL_EXEC_HELPER:-unset}"; env | grep -c "^bad-name=" || true\'');
+      assert.deepEqual(out.result.trim().split('\n'), ['yes please|/home/daytona|/opt/claimed:/usr/bin:/bin|unset', '0']);
+      assert.deepEqual((await api(t, 'GET', `/sandboxes/${id}/network-settings`)).body, { networkBlockAll: true, networkAllowList: '' });
+      const meta = t.runner.sandboxes.all().find((s) => s.meta.id === id)!.meta;
+      assert.equal(meta.userId, 'org-claimer');
+      assert.equal(meta.env.CLAIMED, 'yes please');
+      // Kept for later starts: the container's own environment has it after a stop/start.
+      assert.equal((await api(t, 'POST', `/sandboxes/${id}/stop`)).status, 200);
+      assert.equal((await api(t, 'POST', `/sandboxes/${id}/start`)).status, 200);
+      assert.equal((await toolboxExec(t, id, 'sh -c \'echo "$CLAIMED"\'')).result.trim(), 'yes please');
+      // Proxied traffic never reaches the control path, however it is spelled.
+      for (const path of ['/.shoal/env', '/x/../.shoal/env', '/%2e%2E/.shoal/env', '//.shoal/env', '/.SHOAL/env', '/files/%2e%2e/.shoal/env']) {
+        const res = await api(t, 'POST', `/sandboxes/${id}/toolbox${path}`, { env: { CLAIMED: 'overwritten' } });
+        assert.notEqual(res.status, 200, `${path} reached the toolbox's control path`);
+      }
+      assert.equal((await toolboxExec(t, id, 'sh -c \'echo "$CLAIMED"\'')).result.trim(), 'yes please');
+      // Only a started sandbox can be claimed.
+      assert.equal((await api(t, 'POST', `/sandboxes/${id}/stop`)).status, 200);
+      assert.equal((await api(t, 'POST', `/sandboxes/${id}/claim`, claim)).status, 409);
+      assert.equal((await api(t, 'POST', '/sandboxes/nope/claim', claim)).status, 404);
+    } finally {
+      await api(t, 'POST', `/sandboxes/${id}/destroy`);
+      await api(t, 'DELETE', `/sandboxes/${id}`);
+    }
+  });
+
   it('starts sandboxes concurrently with every one in the egress policy set', async () => {
     const ids = ['conc-1', 'conc-2', 'conc-3', 'conc-4'];
     const results = await Promise.all(ids.map((id) => api(t, 'POST', '/sandboxes', sandboxBody(id, image))));

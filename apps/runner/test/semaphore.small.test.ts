@@ -35,3 +35,24 @@ test('a failing holder gives its slot back', async () => {
   assert.equal(await s.run(async () => 'next'), 'next');
   assert.deepEqual(s.load, { active: 0, waiting: 0 });
 });
+
+test('low-priority callers get a slot only when no normal caller waits', async () => {
+  const s = new Semaphore(1);
+  const order: string[] = [];
+  let open!: () => void;
+  const first = s.run(() => new Promise<void>((r) => (open = r)));
+  const jobs = [
+    s.run(async () => void order.push('fill-1'), 'low'),
+    s.run(async () => void order.push('user-1')),
+    s.run(async () => void order.push('fill-2'), 'low'),
+    s.run(async () => void order.push('user-2')),
+  ];
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(s.load, { active: 1, waiting: 4 });
+  open();
+  await Promise.all([first, ...jobs]);
+  assert.deepEqual(order, ['user-1', 'user-2', 'fill-1', 'fill-2']);
+  // With a slot free and nobody waiting, a low-priority caller starts at once.
+  assert.equal(await s.run(async () => 'now', 'low'), 'now');
+  assert.deepEqual(s.load, { active: 0, waiting: 0 });
+});

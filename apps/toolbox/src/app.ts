@@ -12,6 +12,7 @@ import { PtyService } from './process/pty.service.js';
 import { SessionsService, type SessionLimits } from './process/sessions.service.js';
 import { StreamService } from './process/stream.service.js';
 import { registerComputerUseRoutes } from './routes/computer-use.routes.js';
+import { registerControlRoutes } from './routes/control.routes.js';
 import { registerFileRoutes } from './routes/files.routes.js';
 import { registerGitRoutes } from './routes/git.routes.js';
 import { registerInfoRoutes } from './routes/info.routes.js';
@@ -35,6 +36,7 @@ export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits)
   const userShell = ctx.identity.shell && existsSync(ctx.identity.shell) ? ctx.identity.shell : interactiveShell;
   const pty = new PtyService(ctx, userShell);
   registerInfoRoutes(router, ctx);
+  registerControlRoutes(router, ctx);
   registerFileRoutes(router, new FilesService(ctx));
   registerProcessRoutes(router, { execute: new ExecuteService(ctx), sessions, pty, stream: new StreamService(ctx, userShell) });
   registerGitRoutes(router, new GitService(ctx));

@@ -11,9 +11,10 @@ import { buildToolbox } from '../src/app.js';
 /**
  * Routes the daemon serves that are not part of the public toolbox API: the runner and the SSH gateway use
  * getVersion; /computeruse/process-status (every desktop process at once) is the reference daemon's but not in its
- * public document; /lsp/workspacesymbols is the reference daemon's own spelling of the documented /lsp/workspace-symbols.
+ * public document; /lsp/workspacesymbols is the reference daemon's own spelling of the documented /lsp/workspace-symbols;
+ * /.shoal/env is the runner's (a warm-pool claim's environment), refused by its proxy.
  */
-const INTERNAL = new Set(['getVersion', 'lspWorkspaceSymbolsAlias', 'getComputerUseProcessStatus']);
+const INTERNAL = new Set(['getVersion', 'lspWorkspaceSymbolsAlias', 'getComputerUseProcessStatus', 'shoalMergeEnv']);
 
 const runtimeDir = mkdtempSync(join(tmpdir(), 'toolbox-ops-'));
 after(() => rmSync(runtimeDir, { recursive: true, force: true }));

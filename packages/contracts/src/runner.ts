@@ -22,6 +22,9 @@ import { Type, type Static } from '@sinclair/typebox';
  *   POST   /sandboxes/:id/resize  ResizeSandbox -> 200
  *   GET    /sandboxes/:id/network-settings     -> NetworkSettings
  *   POST   /sandboxes/:id/network-settings NetworkSettings -> 200 (applies to a running sandbox at once)
+ *   POST   /sandboxes/:id/claim  ClaimRunnerSandbox -> 200 "Sandbox claimed" (a started warm-pool sandbox becomes a
+ *                                                 tenant's: env merged into its toolbox, network policy and metadata
+ *                                                 applied before the answer; 409 unless started)
  *   DELETE /volumes/:volumeId                  -> 200 "Volume removed" (this host's data of the volume; 409 while a sandbox
  *                                                  of this runner mounts it)
  *   ANY    /sandboxes/:id/toolbox/*            -> reverse proxy to the toolbox daemon over its unix socket
@@ -106,6 +109,8 @@ export const CreateRunnerSandbox = Type.Object({
    * `sandboxes/<id>/backups/<timestamp>.tar.zst`): the new disk is filled from it before the container first starts.
    */
   restoreFrom: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+  /** A warm-pool fill: its disk preparation and launch wait until no other start is waiting on the runner. */
+  background: Type.Optional(Type.Boolean()),
 });
 export type CreateRunnerSandbox = Static<typeof CreateRunnerSandbox>;
 
@@ -188,6 +193,22 @@ export const NetworkSettings = Type.Object({
   networkLimitEgress: Type.Optional(Type.Boolean()),
 });
 export type NetworkSettings = Static<typeof NetworkSettings>;
+
+/**
+ * What a create that claimed a warm-pool sandbox asked for beyond the pool's shape (the API's SandboxService). The
+ * result must be what a cold create with the same request would have made: `env` reaches every process the toolbox
+ * starts from now on (the pooled sandbox runs no user process yet), the policy is in force before the answer.
+ */
+export const ClaimRunnerSandbox = Type.Object({
+  /** The claiming organization's id (CreateRunnerSandbox.userId). */
+  userId: Type.String({ minLength: 1 }),
+  env: Type.Record(Type.String(), Type.String()),
+  networkBlockAll: Type.Optional(Type.Boolean()),
+  networkAllowList: Type.Optional(Type.String()),
+  networkLimitEgress: Type.Optional(Type.Boolean()),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+export type ClaimRunnerSandbox = Static<typeof ClaimRunnerSandbox>;
 
 export const PullSnapshot = Type.Object({
   /** Source image reference (tag or digest), on any registry. */

@@ -224,3 +224,10 @@ export const GitCommitInfo = Type.Object({
   timestamp: Type.String(),
 });
 export type GitCommitInfo = Static<typeof GitCommitInfo>;
+
+/**
+ * Runner -> toolbox only (`POST /.shoal/env`, refused by the runner's proxy): variables a claim of a warm-pool sandbox
+ * adds to the environment of every process the toolbox starts from then on (ClaimRunnerSandbox in ./runner.ts).
+ */
+export const ToolboxEnvUpdate = Type.Object({ env: Type.Record(Type.String(), Type.String()) });
+export type ToolboxEnvUpdate = Static<typeof ToolboxEnvUpdate>;

@@ -359,6 +359,8 @@ function createBody(sb: Sandbox, limitedEgress: boolean): CreateRunnerSandbox {
     ...(sb.networkAllowList ? { networkAllowList: sb.networkAllowList } : {}),
     ...(limitedEgress ? { networkLimitEgress: true } : {}),
     metadata: { organizationId: sb.organizationId },
+    // A warm-pool fill yields to user starts on the runner.
+    ...(sb.warmPoolId ? { background: true } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
-import type { CreateRunnerSandbox, LayerArchiveResult, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
+import type { ClaimRunnerSandbox, CreateRunnerSandbox, LayerArchiveResult, RunnerInfo, RunnerSandboxInfo } from '@shoal/contracts';
 import { REQUEST_ID_HEADER, RUNNER_AUTH_HEADER, runnerCallToken } from '@shoal/contracts';
 import { injectTraceHeaders, inSpan, SpanKind } from '@shoal/telemetry';
 import { currentRequestId } from '../tracing/request-context.js';
@@ -53,6 +53,8 @@ export interface RunnerAdapter {
   archiveSandbox?(r: RunnerTarget, id: string): Promise<LayerArchiveResult>;
   /** Packs the sandbox's writable layer into object storage under `key`. */
   backupSandbox?(r: RunnerTarget, id: string, key: string): Promise<LayerArchiveResult>;
+  /** Makes a started warm-pool sandbox a tenant's (env, network policy, owner); without it pools are never claimed. */
+  claimSandbox?(r: RunnerTarget, id: string, body: ClaimRunnerSandbox): Promise<void>;
 }
 
 const LONG_CALL_MS = 15 * 60_000;
@@ -155,6 +157,9 @@ export class HttpRunnerAdapter implements RunnerAdapter {
   async backupSandbox(r: RunnerTarget, id: string, key: string): Promise<LayerArchiveResult> {
     const { text } = await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/backup`, { key }, LONG_CALL_MS);
     return JSON.parse(text) as LayerArchiveResult;
+  }
+  async claimSandbox(r: RunnerTarget, id: string, body: ClaimRunnerSandbox): Promise<void> {
+    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/claim`, body, SHORT_CALL_MS);
   }
   async sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null> {
     try {

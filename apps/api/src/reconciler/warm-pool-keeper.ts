@@ -6,12 +6,21 @@ import { SnapshotRepository } from '../repositories/snapshot.repository.js';
 import { inTransaction } from '../repositories/transaction.js';
 import { WARM_POOL_ORGANIZATION_ID, WarmPoolRepository } from '../repositories/warm-pool.repository.js';
 
+/**
+ * The default snapshot's pool when SHOAL_WARM_POOL_SIZE is unset: enough for the first creates of a session (an agent's
+ * sandbox, then a second one) to be claims, while two idle sandboxes cost little memory and no CPU.
+ */
+export const DEFAULT_WARM_POOL_SIZE = 2;
+
 export interface WarmPoolKeeperOptions {
   intervalMs: number;
   /** Pooled creates in flight per pool: filling stays behind user creates, which the runner's start queue serves too. */
   maxFilling: number;
-  /** The default snapshot's pool size from configuration (SHOAL_WARM_POOL_SIZE); undefined leaves pools as they are. */
-  defaultPool?: { snapshot: string; size: number };
+  /**
+   * The default snapshot's pool. `enforce` (SHOAL_WARM_POOL_SIZE set): its size is set at every start. Otherwise it is
+   * made with `size` only when no pool of that shape exists, so a size an admin set through the API survives restarts.
+   */
+  defaultPool?: { snapshot: string; size: number; enforce: boolean };
 }
 
 /**
@@ -94,7 +103,9 @@ export class WarmPoolKeeper {
     const snapshot = await this.snapshots.findGeneralByName(d.snapshot);
     // The default snapshot may still be building on a first start; the next tick looks again.
     if (!snapshot || snapshot.state !== 'active') return;
-    await this.pools.upsert({ snapshot: snapshot.name, cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk, osUser: 'daytona' }, d.size);
+    const shape = { snapshot: snapshot.name, cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk, osUser: 'daytona' };
+    if (d.enforce) await this.pools.upsert(shape, d.size);
+    else await this.pools.insertIfAbsent(shape, d.size);
     this.defaultEnsured = true;
   }
 

@@ -14,6 +14,9 @@ export interface ClaimedSandboxFields {
   autoArchiveInterval: number;
   autoDeleteInterval: number;
   authToken: string;
+  env: Record<string, string>;
+  networkBlockAll: boolean;
+  networkAllowList: string | null;
 }
 
 export interface SandboxListFilter {
@@ -112,6 +115,7 @@ export class SandboxRepository {
       .set({
         ...set,
         labels: JSON.stringify(set.labels),
+        env: JSON.stringify(set.env),
         warmPoolId: null,
         createdAt: sql`now()`,
         updatedAt: sql`now()`,
@@ -120,6 +124,18 @@ export class SandboxRepository {
       .where('id', '=', (eb) => eb.selectFrom(pick.as('p')).select('p.id'))
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /**
+   * A claim the runner could not apply: the sandbox goes back to the placeholder organization, out of its pool, to be
+   * destroyed. The caller gets a cold create instead; nobody ever gets this one.
+   */
+  async releaseFailedClaim(id: string, placeholderOrganizationId: string, reason: string): Promise<void> {
+    await this.db
+      .updateTable('sandbox')
+      .set({ organizationId: placeholderOrganizationId, desiredState: 'destroyed', errorReason: reason, updatedAt: sql`now()` })
+      .where('id', '=', id)
+      .execute();
   }
 
   async list(f: SandboxListFilter): Promise<{ items: SandboxWithRunner[]; total: number }> {

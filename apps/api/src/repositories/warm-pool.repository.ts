@@ -51,6 +51,15 @@ export class WarmPoolRepository {
       .executeTakeFirstOrThrow();
   }
 
+  /** Creates the pool unless one of that shape exists (whatever its size, 0 included). */
+  async insertIfAbsent(shape: PoolShape, size: number): Promise<void> {
+    await this.db
+      .insertInto('warmPool')
+      .values({ ...shape, size })
+      .onConflict((oc) => oc.columns(['snapshot', 'cpu', 'gpu', 'mem', 'disk', 'osUser']).doNothing())
+      .execute();
+  }
+
   async setError(id: string, reason: string | null): Promise<void> {
     await this.db.updateTable('warmPool').set({ errorReason: reason, updatedAt: sql`now()` }).where('id', '=', id).execute();
   }

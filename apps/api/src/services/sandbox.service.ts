@@ -19,7 +19,10 @@ import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
 import { checkVolumeMounts } from './volume-mounts.js';
 import { resolveVolumeMounts } from './volume.service.js';
 import { VolumeRepository } from '../repositories/volume.repository.js';
-import { WarmPoolRepository } from '../repositories/warm-pool.repository.js';
+import { WARM_POOL_ORGANIZATION_ID, WarmPoolRepository } from '../repositories/warm-pool.repository.js';
+import { RunnerRepository } from '../repositories/runner.repository.js';
+import type { RunnerAdapter } from '../reconciler/runner-client.js';
+import type { FastifyBaseLogger } from 'fastify';
 
 export interface SandboxServiceConfig {
   /** Where users reach the SSH gateway (createSshAccess's sshCommand); unset when none runs. */
@@ -44,6 +47,8 @@ export class SandboxService {
   builds?: SandboxBuilds;
   /** Set when warm pools are kept (reconciler/warm-pool-keeper.ts): creates first try to claim a pooled sandbox. */
   warmPools?: { wake(): void };
+  /** The runner client that applies a claim (RunnerAdapter.claimSandbox); without one, pools are never claimed. */
+  poolClaims?: { adapter: Required<Pick<RunnerAdapter, 'claimSandbox'>>; log: FastifyBaseLogger };
   private readonly sandboxes: SandboxRepository;
   private readonly snapshots: SnapshotRepository;
   private readonly orgs: OrganizationRepository;
@@ -153,15 +158,16 @@ export class SandboxService {
 
   /**
    * A create served from a warm pool: a started sandbox of the same snapshot, resources and OS user becomes the
-   * caller's, with the request's labels, flags and intervals, in one transaction that also checks the quotas. Only
-   * requests a started container can serve exactly are eligible: extra env vars (the entrypoint and toolbox started
-   * without them), a network policy or the organization's limited egress (applied when the container starts),
-   * volumes (mounted then), a region, and snapshots of one organization (a pool is shared by all). Anything else, or
-   * an empty pool, takes the cold path.
+   * caller's in one transaction that also checks the quotas, then its runner applies what the pooled container was
+   * started without (the create's env, network policy and limited egress, the owner) before the answer, so it is what
+   * a cold create would have made. Not eligible, so cold: volumes (mounted at start), a region, snapshots of one
+   * organization (a pool is shared by all), and env for a snapshot with an entrypoint (already running without it).
+   * A claim the runner cannot apply is released (that sandbox is destroyed) and the create goes cold.
    */
   private async claimPooled(org: Organization, snapshot: Snapshot, body: CreateSandboxBody, autoArchive: number): Promise<SandboxDto | undefined> {
-    if (!snapshot.general || body.volumes?.length || body.target || (body.env && Object.keys(body.env).length > 0)) return undefined;
-    if (body.networkBlockAll || body.networkAllowList || org.sandboxLimitedNetworkEgress) return undefined;
+    const env = body.env ?? {};
+    if (!snapshot.general || body.volumes?.length || body.target || !this.poolClaims) return undefined;
+    if (Object.keys(env).length > 0 && snapshot.entrypoint?.length) return undefined;
     const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
     const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
     if (!pool) return undefined;
@@ -177,10 +183,31 @@ export class SandboxService {
         autoArchiveInterval: autoArchive,
         autoDeleteInterval: body.autoDeleteInterval ?? -1,
         authToken: randomToken(32),
+        env,
+        networkBlockAll: body.networkBlockAll ?? false,
+        networkAllowList: body.networkAllowList ?? null,
       });
     });
     if (!row) return undefined;
     this.warmPools?.wake();
+    try {
+      const runner = row.runnerId ? await new RunnerRepository(this.db).findById(row.runnerId) : undefined;
+      if (!runner) throw new Error('its runner is gone');
+      await this.poolClaims.adapter.claimSandbox(runner, row.id, {
+        userId: org.id,
+        env,
+        networkBlockAll: body.networkBlockAll ?? false,
+        ...(body.networkAllowList !== undefined ? { networkAllowList: body.networkAllowList } : {}),
+        ...(org.sandboxLimitedNetworkEgress ? { networkLimitEgress: true } : {}),
+        metadata: { organizationId: org.id },
+      });
+    } catch (err) {
+      const reason = `Warm-pool claim not applied: ${(err as Error).message}`;
+      this.poolClaims.log.warn({ sandboxId: row.id, err: (err as Error).message }, 'warm-pool claim failed on the runner; the create goes cold');
+      await this.sandboxes.releaseFailedClaim(row.id, WARM_POOL_ORGANIZATION_ID, reason);
+      this.reconciler.driveSoon(row.id);
+      return undefined;
+    }
     this.snapshots.touch(snapshot.id).catch(() => {});
     this.events.emitLocal(row.id);
     return toSandboxDto((await this.sandboxes.findById(row.id))!);

@@ -21,6 +21,8 @@ export async function buildTestApp(
     SHOAL_CREATE_WAIT_MS: '10000',
     SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
     SHOAL_SSH_GATEWAY_TOKEN: TEST_SSH_GATEWAY_TOKEN,
+    // No pool unless a test asks for one: pooled creates would show up in the calls other tests count.
+    SHOAL_WARM_POOL_SIZE: '0',
     ...opts.env,
   });
   const app = await build({ config, background: opts.background ?? true, ...(opts.runnerAdapter ? { runnerAdapter: opts.runnerAdapter } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });

@@ -43,6 +43,19 @@ export interface FakeRunnerOptions {
   failBackup?: Set<string>;
   /** Delay of archive and backup calls. */
   layerDelayMs?: number;
+  /** Sandbox ids (or '*') whose warm-pool claim fails with 502. */
+  failClaim?: Set<string>;
+}
+
+/** A POST /sandboxes/:id/claim the API sent (ClaimRunnerSandbox). */
+export interface ClaimCall {
+  id: string;
+  userId: string;
+  env: Record<string, string>;
+  networkBlockAll?: boolean;
+  networkAllowList?: string;
+  networkLimitEgress?: boolean;
+  metadata?: Record<string, string>;
 }
 
 /** A create the API sent for a sandbox the runner already had, or was still creating. */
@@ -70,11 +83,13 @@ export class FakeRunner {
   /** Object keys the fake "uploaded" by archive and backup, and what each create restored from (restoreFrom). */
   readonly stored = new Set<string>();
   readonly restored: { id: string; key: string }[] = [];
+  /** Warm-pool claims applied, in order. */
+  readonly claims: ClaimCall[] = [];
   private server!: http.Server;
   private wss = new WebSocketServer({ noServer: true });
   url = '';
 
-  constructor(private readonly opts: FakeRunnerOptions) {}
+  constructor(readonly opts: FakeRunnerOptions) {}
 
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => {
@@ -215,6 +230,17 @@ export class FakeRunner {
       const key = (JSON.parse(body.toString('utf8')) as { key: string }).key;
       this.stored.add(key);
       return send(200, { key, sizeBytes: 1, packMs: 1, uploadMs: 1 });
+    }
+    // A warm-pool claim: recorded (tests read `claims`); refused like the real runner unless started, or on request.
+    m = /^\/sandboxes\/([^/]+)\/claim$/.exec(path);
+    if (req.method === 'POST' && m) {
+      const id = decodeURIComponent(m[1]!);
+      const st = this.states.get(id);
+      if (!st) return send(404, { statusCode: 404, message: 'sandbox not found' });
+      if (st !== 'started') return send(409, { statusCode: 409, message: `Sandbox ${id} is not started (${st})` });
+      if (this.opts.failClaim?.has(id) || this.opts.failClaim?.has('*')) return send(502, { statusCode: 502, message: 'toolbox refused the environment (fake)' });
+      this.claims.push({ id, ...(JSON.parse(body.toString('utf8')) as Omit<ClaimCall, 'id'>) });
+      return send(200, 'Sandbox claimed', 'text/plain');
     }
     m = /^\/sandboxes\/([^/]+)\/(start|stop|destroy)$/.exec(path);
     if (req.method === 'POST' && m) {

@@ -116,5 +116,11 @@ export function parseProxyUrl(url: string): { id: string; port: number; path: st
   } catch {
     return undefined;
   }
-  return { id, port, path: (m[3] ?? '/') + query };
+  const path = m[3] ?? '/';
+  // The toolbox's control paths (a claim's environment) answer the runner alone, never proxied traffic.
+  // Checked on the path as the toolbox's router parses it: dot segments and %2e resolved, backslashes read as `/`.
+  // The raw path too: `//.shoal/…` parses as a host there (harmless, it routes nowhere) but is refused all the same.
+  const control = /^[/\\]+\.shoal([/\\]|$)/i;
+  if (port === TOOLBOX_PORT && (control.test(path) || control.test(new URL(path, 'http://toolbox').pathname))) return undefined;
+  return { id, port, path: path + query };
 }

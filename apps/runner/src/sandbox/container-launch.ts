@@ -48,6 +48,9 @@ export interface LaunchHooks {
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Names a sandbox's environment may hold (others in a create's env are dropped, at create and at a claim alike). */
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 const TOOLBOX_ARGS = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/node/bin/node', '/.shoal/toolbox/toolbox.cjs'];
 
 /**
@@ -254,7 +257,7 @@ export class ContainerLauncher {
     }
     env.set('HOME', '/root');
     if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
-    for (const [k, v] of Object.entries(meta.env)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env.set(k, v);
+    for (const [k, v] of Object.entries(meta.env)) if (ENV_NAME_RE.test(k)) env.set(k, v);
     // The toolbox listens only on this inherited socket: nothing answers for it on the sandbox's address.
     env.set('SHOAL_TOOLBOX_LISTEN_FD', '3');
     env.set('SHOAL_EXEC_HELPER', '/.shoal/bin/shoal-exec');

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'node:http';
-import { parseVolumeMounts, type CreateRunnerSandbox, type NetworkSettings, type ResizeSandbox, type RunnerSandboxInfo, type RunnerSandboxState } from '@shoal/contracts';
+import { parseVolumeMounts, type ClaimRunnerSandbox, type CreateRunnerSandbox, type NetworkSettings, type ResizeSandbox, type RunnerSandboxInfo, type RunnerSandboxState } from '@shoal/contracts';
 import { Errors, RunnerError } from '../errors.js';
 import type { ImageStore } from '../images/image-store.js';
 import { NetworkPolicyError, parseAllowList, type Network, type SandboxNet } from '../network/network.js';
@@ -11,7 +11,7 @@ import type { DiskPool } from '../storage/quota.js';
 import { ExecError } from '../util/exec.js';
 import type { ApiReporter } from './api-reporter.js';
 import { SandboxCgroups } from './cgroups.js';
-import { ContainerLauncher } from './container-launch.js';
+import { ContainerLauncher, ENV_NAME_RE } from './container-launch.js';
 import type { LiveSandbox } from './live-sandbox.js';
 import { recoverSandboxes } from './recovery.js';
 import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
@@ -21,6 +21,7 @@ import type { VolumeDriver } from '../volumes/driver.js';
 import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
 import { Semaphore } from '../util/semaphore.js';
+import { toolboxMergeEnv } from './toolbox-client.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -290,13 +291,14 @@ export class SandboxService {
         await this.pullForSandbox(dto.snapshot, dto.registry);
         this.giveUpIfStopping();
         this.setState(live, 'creating');
-        await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB));
+        const priority = dto.background ? 'low' : 'normal';
+        await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB), priority);
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');
           await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));
         }
         await this.d.store.save(meta);
-        await this.startContainer(live);
+        await this.startContainer(live, priority);
         return meta.id;
       } catch (err) {
         throw await this.fail(live, err);
@@ -381,6 +383,38 @@ export class SandboxService {
       if (s.networkAllowList !== undefined) l.meta.policy.networkAllowList = s.networkAllowList;
       await this.d.store.save(l.meta);
       await this.syncPolicies();
+    });
+  }
+
+  /**
+   * A warm-pool sandbox becomes a tenant's. The pooled container runs only its toolbox, so what a cold create would
+   * have started with is applied now, before the answer: the environment (merged into what the toolbox gives every
+   * process it starts, and kept in the metadata for later starts), the network policy, and the owner. Refused unless
+   * started: the API then gives the caller a cold create instead.
+   */
+  claim(id: string, c: ClaimRunnerSandbox): Promise<void> {
+    this.validatePolicy(c);
+    this.refuseWhileClosing();
+    return this.locked(id, async () => {
+      const l = this.mustGet(id);
+      if (l.state !== 'started') throw Errors.conflict(`Sandbox ${id} is not started (${l.state})`);
+      const env = Object.fromEntries(Object.entries(c.env).filter(([k]) => ENV_NAME_RE.test(k)));
+      if (Object.keys(env).length > 0) {
+        try {
+          await toolboxMergeEnv(this.socketPath(id), env);
+        } catch (err) {
+          throw Errors.upstream((err as Error).message);
+        }
+      }
+      const before = JSON.stringify(l.meta.policy);
+      if (c.networkBlockAll !== undefined) l.meta.policy.networkBlockAll = c.networkBlockAll;
+      if (c.networkAllowList !== undefined) l.meta.policy.networkAllowList = c.networkAllowList;
+      if (c.networkLimitEgress) l.meta.policy.limitedEgress = true;
+      l.meta.env = { ...l.meta.env, ...env };
+      l.meta.userId = c.userId;
+      l.meta.metadata = { ...l.meta.metadata, ...c.metadata };
+      await this.d.store.save(l.meta);
+      if (JSON.stringify(l.meta.policy) !== before) await this.syncPolicies();
     });
   }
 
@@ -539,14 +573,16 @@ export class SandboxService {
     }
   }
 
-  private async startContainer(l: LiveSandbox): Promise<void> {
+  private async startContainer(l: LiveSandbox, priority: 'normal' | 'low' = 'normal'): Promise<void> {
     // Queued behind other starts, not beside them: the toolbox's start timeout counts from the launch, not the queue.
-    await this.starts.run(() =>
-      this.launcher.launch(l.meta, {
-        syncPolicies: () => this.syncPolicies(),
-        checkpoint: () => this.giveUpIfStopping(),
-        onPid: (pid) => (l.pid = pid),
-      }),
+    await this.starts.run(
+      () =>
+        this.launcher.launch(l.meta, {
+          syncPolicies: () => this.syncPolicies(),
+          checkpoint: () => this.giveUpIfStopping(),
+          onPid: (pid) => (l.pid = pid),
+        }),
+      priority,
     );
     l.agent?.destroy();
     l.agent = undefined;

@@ -22,3 +22,28 @@ export function toolboxVersion(socketPath: string, agent?: Agent, timeoutMs = 20
     req.end();
   });
 }
+
+/**
+ * Merges variables into the environment the toolbox gives every process it starts (a claimed warm-pool sandbox: see
+ * ClaimRunnerSandbox). Only the runner reaches this path: its proxy refuses `/.shoal/` (proxy/proxy.ts).
+ */
+export function toolboxMergeEnv(socketPath: string, env: Record<string, string>, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const body = Buffer.from(JSON.stringify({ env }));
+    const req = request(
+      { socketPath, path: '/.shoal/env', method: 'POST', agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode === 200) resolve();
+          else reject(new Error(`toolbox refused the environment: HTTP ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('toolbox did not answer the environment update in time')));
+    req.end(body);
+  });
+}

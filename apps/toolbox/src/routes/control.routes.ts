@@ -1,0 +1,30 @@
+import { ToolboxEnvUpdate } from '@shoal/contracts';
+import type { ToolboxContext } from '../context.js';
+import type { Router } from '../http/router.js';
+
+/**
+ * Variables the environment of the sandbox user's processes never takes from a claim: the identity the toolbox
+ * derives from the user (as at a cold start, where childEnvironment sets them after the create's env) and Shoal's own.
+ */
+const FIXED = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL']);
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Routes for the runner alone (its proxy refuses `/.shoal/`). A claimed warm-pool sandbox gets the create's env here:
+ * the daemon started without it, and every exec, session, PTY and language server reads `ctx.env` when it starts.
+ */
+export function registerControlRoutes(router: Router, ctx: ToolboxContext): void {
+  router.add({
+    method: 'POST',
+    path: '/.shoal/env',
+    operation: 'shoalMergeEnv',
+    body: ToolboxEnvUpdate,
+    handler: async ({ body }) => {
+      const env = ctx.env as Record<string, string>;
+      for (const [k, v] of Object.entries(body.env)) {
+        if (NAME_RE.test(k) && !FIXED.has(k) && !k.startsWith('SHOAL_')) env[k] = v;
+      }
+      return { status: 200, json: { merged: true } };
+    },
+  });
+}
