@@ -114,13 +114,18 @@ test('env, network policy and limited egress are claimed and applied on the runn
   assert.deepEqual(rows[0], { env: body.env, network_block_all: false, network_allow_list: '198.18.0.0/24' });
 });
 
-test('another OS user or a region takes the cold path', async () => {
+test('another OS user takes the cold path; a region claims only a sandbox placed there', async () => {
   const t = await createTenant(app, 'pool-cold');
-  for (const body of [{ user: 'root' }, { target: 'us' }]) {
-    const ready = await fullPool();
-    const sb = await create(t.auth, body);
-    assert.ok(!ready.some((s) => s.id === sb.id), `${JSON.stringify(body)} was served from the pool`);
-  }
+  let ready = await fullPool();
+  const root = await create(t.auth, { user: 'root' });
+  assert.ok(!ready.some((s) => s.id === root.id), 'user root was served from the pool');
+  ready = await fullPool();
+  const here = await create(t.auth, { target: 'us' });
+  assert.equal(here.id, ready[0]!.id, "the runner's own region is served from the pool");
+  ready = await fullPool();
+  const res = await app.inject({ method: 'POST', url: '/api/sandbox', headers: t.auth, payload: { target: 'eu' } });
+  assert.notEqual(res.statusCode, 200, 'no runner serves eu: neither pool nor cold path may answer with a sandbox');
+  assert.deepEqual((await pooled()).map((s) => s.id), ready.map((s) => s.id), 'the pool is untouched');
 });
 
 test('a claim the runner cannot apply is released and destroyed; the caller gets a cold sandbox', async () => {

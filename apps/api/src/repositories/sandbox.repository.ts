@@ -96,10 +96,10 @@ export class SandboxRepository {
   /**
    * Takes the oldest started sandbox of a warm pool, on a runner that still takes work, and makes it the caller's in
    * one statement. SKIP LOCKED: two creates racing for the last one never get the same row; the loser gets none (and
-   * takes the cold path). Undefined when the pool has nothing ready.
+   * takes the cold path). Undefined when the pool has nothing ready (in `region`, when given).
    */
-  async claimPooled(poolId: string, set: ClaimedSandboxFields): Promise<Sandbox | undefined> {
-    const pick = this.db
+  async claimPooled(poolId: string, set: ClaimedSandboxFields, region?: string): Promise<Sandbox | undefined> {
+    let pick = this.db
       .selectFrom('sandbox')
       .select('sandbox.id')
       .where('sandbox.warmPoolId', '=', poolId)
@@ -110,6 +110,8 @@ export class SandboxRepository {
       .limit(1)
       .forUpdate()
       .skipLocked();
+    // A create naming a region (the SDK's `target`) gets a pooled sandbox placed there, or none.
+    if (region !== undefined) pick = pick.where('sandbox.region', '=', region);
     return this.db
       .updateTable('sandbox')
       .set({

@@ -160,13 +160,14 @@ export class SandboxService {
    * A create served from a warm pool: a started sandbox of the same snapshot, resources and OS user becomes the
    * caller's in one transaction that also checks the quotas, then its runner applies what the pooled container was
    * started without (the create's env, network policy and limited egress, the owner) before the answer, so it is what
-   * a cold create would have made. Not eligible, so cold: volumes (mounted at start), a region, snapshots of one
-   * organization (a pool is shared by all), and env for a snapshot with an entrypoint (already running without it).
+   * a cold create would have made. A `target` region claims only a sandbox placed in it. Not eligible, so cold:
+   * volumes (mounted at start), snapshots of one organization (a pool is shared by all), and env for a snapshot with
+   * an entrypoint (already running without it).
    * A claim the runner cannot apply is released (that sandbox is destroyed) and the create goes cold.
    */
   private async claimPooled(org: Organization, snapshot: Snapshot, body: CreateSandboxBody, autoArchive: number): Promise<SandboxDto | undefined> {
     const env = body.env ?? {};
-    if (!snapshot.general || body.volumes?.length || body.target || !this.poolClaims) return undefined;
+    if (!snapshot.general || body.volumes?.length || !this.poolClaims) return undefined;
     if (Object.keys(env).length > 0 && snapshot.entrypoint?.length) return undefined;
     const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
     const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
@@ -186,7 +187,7 @@ export class SandboxService {
         env,
         networkBlockAll: body.networkBlockAll ?? false,
         networkAllowList: body.networkAllowList ?? null,
-      });
+      }, body.target);
     });
     if (!row) return undefined;
     this.warmPools?.wake();
