@@ -18,10 +18,10 @@ export interface ApiProcess {
 /** Starts the API and resolves once /api/health answers; `env` adds to (or overrides) the bench defaults. */
 export async function startApiProcess(
   name: string,
-  opts: { databaseUrl: string; dataDir: string; adminKey: string; env?: Record<string, string> },
+  opts: { databaseUrl: string; dataDir: string; adminKey: string; env?: Record<string, string>; nodeArgs?: string[] },
 ): Promise<ApiProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH,

@@ -10,7 +10,7 @@
  *  - density: idle started sandboxes until a create fails (or the cap), and memory per idle sandbox.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -67,6 +67,21 @@ export async function waitSandboxGone(t: ShoalTarget, id: string, timeoutMs = 12
     }
     if (Date.now() > deadline) throw new Error(`sandbox ${id} still present ${timeoutMs} ms after delete (state ${body.state ?? res.status})`);
     await sleep(20);
+  }
+}
+
+/** waitSandboxGone for many sandboxes at once, with one list request and one look at the runner per poll. */
+export async function waitManyGone(t: ShoalTarget, ids: string[], timeoutMs = 900_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${t.apiUrl}/sandbox`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    const listed = new Set(((await res.json()) as Array<{ id: string; state: string }>).filter((s) => s.state !== 'destroyed').map((s) => s.id));
+    const onRunner = new Set(await readdir(join(t.runnerDataDir, 'sandboxes')).catch(() => [] as string[]));
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+    const left = ids.filter((id) => listed.has(id) || onRunner.has(id) || mounts.includes(id));
+    if (left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`${left.length} sandbox(es) still present ${timeoutMs} ms after delete`);
+    await sleep(250);
   }
 }
 
@@ -328,26 +343,54 @@ async function memAvailableMiB(): Promise<number> {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-export async function density(daytona: Daytona, cap: number): Promise<Row[]> {
+/**
+ * Idle started sandboxes: create()s `parallel` at a time until the cap or the first failure, each running
+ * executeCommand('true') once after its create (a toolbox that served a request, not one never touched); memory per
+ * sandbox is the drop of the host's MemAvailable once they settled, divided by their count. Every sandbox is deleted
+ * and gone from the runner before this returns.
+ */
+export async function density(t: ShoalTarget, cap: number, parallel = 4): Promise<{ rows: Row[]; count: number; mibEach: number; failure?: string }> {
   const before = await memAvailableMiB();
   const sandboxes: Sandbox[] = [];
   let failure = '';
+  let claimed = 0;
+  let ready = 0;
+  const worker = async () => {
+    while (!failure && claimed < cap) {
+      claimed++;
+      try {
+        const sb = await t.daytona.create();
+        sandboxes.push(sb);
+        const r = await sb.process.executeCommand('true');
+        if (r.exitCode !== 0) throw new Error(`executeCommand('true') exited ${r.exitCode} in sandbox ${sandboxes.length}`);
+        ready++;
+      } catch (err) {
+        failure ||= (err as Error).message;
+      }
+    }
+  };
   try {
-    while (sandboxes.length < cap) sandboxes.push(await daytona.create());
-  } catch (err) {
-    failure = (err as Error).message;
+    await Promise.all(Array.from({ length: parallel }, worker));
+    // Let the toolboxes settle to their idle footprint before measuring.
+    await sleep(5000);
+    const after = await memAvailableMiB();
+    const count = ready;
+    const mibEach = sandboxes.length ? (before - after) / sandboxes.length : NaN;
+    return {
+      count,
+      mibEach,
+      ...(failure ? { failure } : {}),
+      rows: [
+        { name: `idle started sandboxes (cap ${cap}, ${parallel} creates at a time)${failure ? `, stopped by: ${failure.slice(0, 60)}` : ''}`, unit: 'count', value: count },
+        { name: "host memory per idle sandbox (after one executeCommand('true'))", unit: 'MiB', value: mibEach },
+      ],
+    };
+  } finally {
+    for (let i = 0; i < sandboxes.length; i += 10) {
+      await Promise.all(sandboxes.slice(i, i + 10).map((s) => s.delete().catch(() => undefined)));
+    }
+    await waitManyGone(t, sandboxes.map((s) => s.id));
   }
-  // Let the toolboxes settle to their idle footprint before measuring.
-  await new Promise((r) => setTimeout(r, 5000));
-  const after = await memAvailableMiB();
-  const count = sandboxes.length;
-  for (let i = 0; i < sandboxes.length; i += 10) {
-    await Promise.all(sandboxes.slice(i, i + 10).map((s) => s.delete().catch(() => undefined)));
-  }
-  return [
-    { name: `idle started sandboxes (cap ${cap})${failure ? `, stopped by: ${failure.slice(0, 60)}` : ''}`, unit: 'count', value: count },
-    { name: 'host memory per idle sandbox', unit: 'MiB', value: count ? (before - after) / count : NaN },
-  ];
 }
 
 /**
@@ -365,4 +408,249 @@ export async function waitAllDestroyed(apiUrl: string, apiKey: string, timeoutMs
     await new Promise((r) => setTimeout(r, 1000));
   }
   return left;
+}
+
+export interface WarmPoolState {
+  id: string;
+  snapshot: string;
+  osUser: string;
+  size: number;
+  ready: number;
+  filling: number;
+  errorReason: string | null;
+}
+
+/**
+ * The default snapshot's warm pool through the admin API (`/warm-pools`), and the waits the rows need around it: full
+ * before a claim is timed, and empty (no pooled sandbox left on the runner either) before a cold row, so that a cold
+ * row can never measure a claim nor share the host with a pool being filled or torn down.
+ */
+export class WarmPools {
+  constructor(
+    private readonly t: ShoalTarget,
+    private readonly snapshot: string,
+  ) {}
+
+  private get auth() {
+    return { authorization: `Bearer ${this.t.apiKey}` };
+  }
+
+  async list(): Promise<WarmPoolState[]> {
+    const res = await fetch(`${this.t.apiUrl}/warm-pools`, { headers: this.auth });
+    if (!res.ok) throw new Error(`GET /warm-pools: ${res.status} ${await res.text()}`);
+    return (await res.json()) as WarmPoolState[];
+  }
+
+  /** The pool create() with no arguments claims from. */
+  async current(): Promise<WarmPoolState | undefined> {
+    return (await this.list()).find((p) => p.snapshot === this.snapshot && p.osUser === 'daytona');
+  }
+
+  async resize(size: number): Promise<void> {
+    const res = await fetch(`${this.t.apiUrl}/warm-pools`, {
+      method: 'PUT',
+      headers: { ...this.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ snapshot: this.snapshot, size }),
+    });
+    if (!res.ok) throw new Error(`PUT /warm-pools size ${size}: ${res.status} ${await res.text()}`);
+  }
+
+  /** Until `size` pooled sandboxes are started and none is being filled. */
+  async waitFull(size: number, timeoutMs = 600_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = await this.current();
+      if (p && p.ready >= size && p.filling === 0) return;
+      if (Date.now() > deadline) throw new Error(`the warm pool did not reach ${size} ready: ${JSON.stringify(p)}`);
+      await sleep(100);
+    }
+  }
+
+  /** The pool the API makes for the default snapshot at its first start, once it holds its size. */
+  async waitDefault(timeoutMs = 600_000): Promise<WarmPoolState> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = await this.current();
+      if (p && p.ready >= p.size && p.filling === 0) return p;
+      if (Date.now() > deadline) throw new Error(`no full default warm pool: ${JSON.stringify(p)}`);
+      await sleep(200);
+    }
+  }
+
+  async fill(size: number): Promise<void> {
+    await this.resize(size);
+    await this.waitFull(size);
+  }
+
+  /**
+   * Size 0, then until the API counts no pooled sandbox and the runner holds no sandbox directory other than the
+   * bench organization's own (a trimmed pooled sandbox leaves the counts at once but is torn down in the background).
+   */
+  async drain(timeoutMs = 600_000): Promise<void> {
+    await this.resize(0);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = await this.current();
+      if (!p || (p.ready === 0 && p.filling === 0)) {
+        const res = await fetch(`${this.t.apiUrl}/sandbox`, { headers: this.auth });
+        const ours = new Set(((await res.json()) as Array<{ id: string }>).map((s) => s.id));
+        const onRunner = await readdir(join(this.t.runnerDataDir, 'sandboxes')).catch(() => [] as string[]);
+        if (onRunner.every((id) => ours.has(id))) return;
+      }
+      if (Date.now() > deadline) throw new Error(`the warm pool did not drain: ${JSON.stringify(p)}`);
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * TTI of a warm-pool hit: create() + executeCommand('echo hi') with the pool full, alternating with the same calls
+ * with the pool drained (a cold create). A hit is checked, not assumed: the sandbox create() returned must have been on
+ * the runner before create() was called; creates that were not claims are counted and left out of the hit series.
+ */
+export async function warmPoolHit(t: ShoalTarget, pools: WarmPools, samples: number, poolSize: number): Promise<{ rows: Row[]; hit: Summary; misses: number }> {
+  const sample = async (pooled: boolean) => {
+    if (pooled) await pools.fill(poolSize);
+    else await pools.drain();
+    const before = new Set(await readdir(join(t.runnerDataDir, 'sandboxes')).catch(() => [] as string[]));
+    const t0 = performance.now();
+    const sb = await t.daytona.create();
+    const createdMs = performance.now() - t0;
+    const r = await sb.process.executeCommand('echo hi');
+    const interactiveMs = performance.now() - t0;
+    if (r.exitCode !== 0 || r.result.trim() !== 'hi') throw new Error(`echo failed: ${r.result}`);
+    await sb.delete();
+    await waitSandboxGone(t, sb.id);
+    return { createdMs, interactiveMs, claimed: before.has(sb.id) };
+  };
+  await sample(true);
+  await sample(false);
+  const r = await interleave(
+    samples,
+    () => sample(true),
+    () => sample(false),
+  );
+  await pools.drain();
+  const hits = r.first.filter((s) => s.claimed);
+  const colds = r.second.filter((s) => !s.claimed);
+  const cold = 'cold create (pool drained), same platform';
+  const misses = r.first.length - hits.length;
+  const note = misses ? `${misses} of ${samples} creates with a full pool were not claims (left out)` : undefined;
+  const hit = summarize(hits.map((s) => s.interactiveMs));
+  return {
+    hit,
+    misses,
+    rows: [
+      { name: `create() -> started, warm-pool hit (pool ${poolSize})`, unit: 'ms', value: summarize(hits.map((s) => s.createdMs)), floor: summarize(colds.map((s) => s.createdMs)), floorName: cold, ...(note ? { note } : {}) },
+      { name: `create()+executeCommand('echo hi'), warm-pool hit (pool ${poolSize})`, unit: 'ms', value: hit, floor: summarize(colds.map((s) => s.interactiveMs)), floorName: cold, ...(note ? { note } : {}) },
+    ],
+  };
+}
+
+export interface BurstResult {
+  n: number;
+  pool: number;
+  ok: number;
+  create: Summary;
+  failure?: string;
+}
+
+/**
+ * `n` create()s at once, each timed on its own; then every sandbox made is deleted and gone from the runner (not
+ * timed). The pool is left as it was found: the caller sizes it before and drains it after.
+ */
+export async function burst(t: ShoalTarget, n: number, pool: number): Promise<{ row: Row; result: BurstResult }> {
+  const settled = await Promise.allSettled(
+    Array.from({ length: n }, async () => {
+      const [ms, sb] = await timed(() => t.daytona.create());
+      return { ms, sb };
+    }),
+  );
+  const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  for (let i = 0; i < made.length; i += 10) {
+    await Promise.all(made.slice(i, i + 10).map(({ sb }) => sb.delete().catch(() => undefined)));
+  }
+  await waitManyGone(t, made.map(({ sb }) => sb.id));
+  const result: BurstResult = {
+    n,
+    pool,
+    ok: made.length,
+    create: summarize(made.map((m) => m.ms)),
+    ...(failed ? { failure: String((failed.reason as Error)?.message ?? failed.reason) } : {}),
+  };
+  return {
+    result,
+    row: {
+      name: `create(), ${n} concurrent, pool of ${pool} ready`,
+      unit: 'ms',
+      value: result.create,
+      note: `${made.length}/${n} succeeded${result.failure ? `; first failure: ${result.failure.slice(0, 80)}` : ''}`,
+    },
+  };
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', reject);
+    c.on('exit', (code) => resolve({ code: code ?? 1, out, err }));
+    if (input !== undefined) c.stdin?.end(input);
+  });
+}
+
+/** Whether a Docker Engine answers (the bench never installs or starts one: dockerd rewrites the host firewall). */
+export async function dockerDaemonRuns(): Promise<boolean> {
+  return run('docker', ['info']).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+}
+
+/**
+ * Shoal's create() + exec(node -v) alternating with `docker run -d` + `docker exec node -v` of the same unpacked root
+ * filesystem (`rootfsTar`, the image cache's tar of the default image, imported once). Teardown is not timed.
+ */
+export async function versusDocker(t: ShoalTarget, rootfsTar: string, samples: number): Promise<{ row: Row; shoal: Summary; docker: Summary }> {
+  const image = `shoal-bench-rootfs:${process.pid}`;
+  const imported = await run('sh', ['-c', 'docker import - "$1" < "$2"', 'sh', image, rootfsTar]);
+  if (imported.code !== 0) throw new Error(`docker import: ${imported.err.trim()}`);
+  const dockerSample = async (): Promise<Sample> => {
+    const t0 = performance.now();
+    const started = await run('docker', ['run', '-d', image, 'sleep', 'infinity']);
+    if (started.code !== 0) throw new Error(`docker run: ${started.err.trim()}`);
+    const id = started.out.trim();
+    const createdMs = performance.now() - t0;
+    const v = await run('docker', ['exec', id, 'node', '-v']);
+    if (v.code !== 0 || !/^v\d+\./.test(v.out.trim())) throw new Error(`docker exec node -v: ${v.out}${v.err}`);
+    return {
+      createdMs,
+      interactiveMs: performance.now() - t0,
+      teardown: async () => {
+        await run('docker', ['rm', '-f', id]);
+      },
+    };
+  };
+  try {
+    await sampleAndTearDown(() => shoalSample(t));
+    await sampleAndTearDown(dockerSample);
+    const r = await interleave(
+      samples,
+      () => sampleAndTearDown(() => shoalSample(t)),
+      () => sampleAndTearDown(dockerSample),
+    );
+    const shoal = summarize(r.first.map((s) => s.interactiveMs));
+    const docker = summarize(r.second.map((s) => s.interactiveMs));
+    return {
+      shoal,
+      docker,
+      row: { name: `create()+exec(node -v) vs Docker Engine, ${samples} sequential`, unit: 'ms', value: shoal, floor: docker, floorName: 'docker run -d + docker exec node -v, same rootfs' },
+    };
+  } finally {
+    await run('docker', ['rmi', '-f', image]).catch(() => undefined);
+  }
 }
