@@ -59,7 +59,7 @@ export class WarmPoolKeeper {
     await this.running;
   }
 
-  /** A claim took a sandbox, or a pooled create settled: top up now rather than at the next tick. */
+  /** A pool was resized or removed (admin API): act now rather than at the next tick. */
   wake(): void {
     if (this.stopped) return;
     if (this.running) this.again = true;

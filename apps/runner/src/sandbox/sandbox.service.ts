@@ -21,7 +21,7 @@ import type { VolumeDriver } from '../volumes/driver.js';
 import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
 import { Semaphore } from '../util/semaphore.js';
-import { toolboxMergeEnv } from './toolbox-client.js';
+import { toolboxMergeEnv, toolboxWarmUp } from './toolbox-client.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -299,6 +299,7 @@ export class SandboxService {
         }
         await this.d.store.save(meta);
         await this.startContainer(live, priority);
+        if (dto.background) await toolboxWarmUp(this.socketPath(meta.id));
         return meta.id;
       } catch (err) {
         throw await this.fail(live, err);

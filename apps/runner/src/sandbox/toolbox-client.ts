@@ -47,3 +47,26 @@ export function toolboxMergeEnv(socketPath: string, env: Record<string, string>,
     req.end(body);
   });
 }
+
+/**
+ * One throwaway command (`true`) through the toolbox's execute path, for a warm-pool sandbox before anyone claims it:
+ * the first command a toolbox runs pays for compiling its execute path and for loading the exec helper and the
+ * command from disk, which a claim would otherwise hand to its first user. Failures are ignored: the sandbox works
+ * either way, only that first call is slower.
+ */
+export function toolboxWarmUp(socketPath: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    const body = Buffer.from(JSON.stringify({ command: 'true', timeout: Math.ceil(timeoutMs / 1000) }));
+    const req = request(
+      { socketPath, path: '/process/execute', method: 'POST', agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      },
+    );
+    req.on('error', () => resolve());
+    req.on('timeout', () => req.destroy());
+    req.end(body);
+  });
+}
