@@ -110,7 +110,9 @@ async function createStarted(sdk: Daytona, n: number, label: string): Promise<Sa
  */
 async function workInFlight(sdk: Daytona, creates: number, toDelete: Sandbox[], label: string): Promise<{ creating: number; destroying: number }> {
   const deleteIds = new Set(toDelete.map((s) => s.id));
-  for (let i = 0; i < creates; i++) void sdk.create({ labels: { suite: 'shutdown', role: `${label}-inflight` } }, { timeout: 120 }).catch(() => undefined);
+  // As root: `shoal up` keeps a warm pool of the default snapshot for its `daytona` user, and a claim answers at once;
+  // these must be real starts, still running at the signal.
+  for (let i = 0; i < creates; i++) void sdk.create({ user: 'root', labels: { suite: 'shutdown', role: `${label}-inflight` } }, { timeout: 120 }).catch(() => undefined);
   for (const s of toDelete) void s.delete().catch(() => undefined);
   const deadline = Date.now() + 15_000;
   let seen = { creating: 0, destroying: 0 };
