@@ -50,7 +50,7 @@ export interface ApiConfig {
    * pool of DEFAULT_WARM_POOL_SIZE is made when none exists, and a size set since through the admin API is kept.
    */
   warmPoolSize: number | undefined;
-  /** How often pools are checked and topped up, besides the wake-up after each claim. */
+  /** How often pools are checked and topped up (a claim does not wake the keeper: see SandboxService.claimPooled). */
   warmPoolIntervalMs: number;
   /** Proxied traffic to runners: connect, headers and body-idle bounds (README "Configuration"). */
   proxyConnectTimeoutMs: number;
