@@ -53,6 +53,11 @@ for (const o of only ?? []) if (!(STEPS as readonly string[]).includes(o)) throw
 const want = (step: (typeof STEPS)[number]) => (only ? only.has(step) : !(step === 'density' && flags.has('--skip-density')));
 const notRun = (step: (typeof STEPS)[number]) => ({ skipped: only ? `${step} not in --only ${onlyArg}` : '--skip-density' });
 const SUBNET_OCTET = 230;
+/**
+ * Host uid ranges of the bench's runner, one per sandbox (SHOAL_RUNNER_UID_POOL_RANGES, default 255): a runner holds
+ * at most that many sandboxes, so the density run needs more than the default.
+ */
+const UID_RANGES = Math.max(255, counts.density + 20);
 
 async function main(): Promise<void> {
   const scratch = dataDirArg ?? (await mkdtemp(join(tmpdir(), 'shoal-bench-')));
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
     // The pool's size is left to its default (a pool of the default snapshot) and set by the rows through the admin
     // API; a short top-up interval only shortens the waits for a full pool.
     extraApiEnv: { SHOAL_WARM_POOL_INTERVAL_MS: '200' },
+    extraRunnerEnv: { SHOAL_RUNNER_UID_POOL_RANGES: String(UID_RANGES) },
     ...(process.env.SHOAL_IMAGE_CACHE_DIR ? { imageCacheDir: process.env.SHOAL_IMAGE_CACHE_DIR } : {}),
     log: process.env.SHOAL_BENCH_VERBOSE ? (l) => console.log(l) : () => undefined,
   });
@@ -139,8 +145,8 @@ async function main(): Promise<void> {
         image: platform.defaultImage,
         scratchDir: join(scratch, 'floor'),
         imageUidBase: 100000,
-        // Just past the runner's pool of 255 ranges ((octet+1) x 2^24): a range no sandbox of this host can hold.
-        sandboxUidBase: (SUBNET_OCTET + 1) * 2 ** 24 + 255 * 65536,
+        // Just past the runner's pool of UID_RANGES ranges ((octet+1) x 2^24): a range no sandbox of this host can hold.
+        sandboxUidBase: (SUBNET_OCTET + 1) * 2 ** 24 + UID_RANGES * 65536,
         bridge: `shbf${process.pid % 100000}`,
         subnet: { base: '10.229.0.0', prefix: 24 },
         cpu: sandbox.cpu,
