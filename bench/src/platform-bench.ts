@@ -559,10 +559,34 @@ export interface BurstResult {
  * `n` create()s at once, each timed on its own; then every sandbox made is deleted and gone from the runner (not
  * timed). The pool is left as it was found: the caller sizes it before and drains it after.
  */
+/**
+ * Deletes every sandbox of the organization with `labels` and waits until all are gone. Asked again each second: a
+ * create still in flight may refuse a delete ("State change in progress") until it has started.
+ */
+async function deleteLabelled(t: ShoalTarget, labels: Record<string, string>, timeoutMs = 600_000): Promise<void> {
+  const auth = { authorization: `Bearer ${t.apiKey}` };
+  const url = `${t.apiUrl}/sandbox?labels=${encodeURIComponent(JSON.stringify(labels))}`;
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Set<string>();
+  for (;;) {
+    const left = ((await (await fetch(url, { headers: auth })).json()) as Array<{ id: string; state: string }>).filter((s) => s.state !== 'destroyed');
+    if (left.length === 0) break;
+    if (Date.now() > deadline) throw new Error(`${left.length} labelled sandbox(es) of a burst still present`);
+    for (const s of left) {
+      seen.add(s.id);
+      if (s.state !== 'destroying') await fetch(`${t.apiUrl}/sandbox/${s.id}`, { method: 'DELETE', headers: auth }).then((r) => r.arrayBuffer()).catch(() => undefined);
+    }
+    await sleep(1000);
+  }
+  await waitManyGone(t, [...seen]);
+}
+
 export async function burst(t: ShoalTarget, n: number, pool: number): Promise<{ row: Row; result: BurstResult }> {
+  // Labelled, so that creates the SDK gave up on (its timeout) but the platform finished are found and deleted too.
+  const labels = { 'shoal-bench-burst': `${Date.now()}-${n}` };
   const settled = await Promise.allSettled(
     Array.from({ length: n }, async () => {
-      const [ms, sb] = await timed(() => t.daytona.create());
+      const [ms, sb] = await timed(() => t.daytona.create({ labels }));
       return { ms, sb };
     }),
   );
@@ -572,6 +596,7 @@ export async function burst(t: ShoalTarget, n: number, pool: number): Promise<{ 
     await Promise.all(made.slice(i, i + 10).map(({ sb }) => sb.delete().catch(() => undefined)));
   }
   await waitManyGone(t, made.map(({ sb }) => sb.id));
+  await deleteLabelled(t, labels);
   const result: BurstResult = {
     n,
     pool,
