@@ -64,7 +64,7 @@ import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
 import { DEFAULT_WARM_POOL_SIZE, WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
 import { WarmPoolService } from './services/warm-pool.service.js';
 
-/** Where no keeper runs (an app built without background work), claims and admin changes wake nothing. */
+/** Where no keeper runs (an app built without background work), admin changes to pools wake nothing. */
 const NO_KEEPER = { wake: () => undefined };
 import type { ResolvedCredential } from './auth/auth.service.js';
 
@@ -324,7 +324,6 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   });
   attachUpgradeHandler(app, proxyDeps);
 
-  services.sandboxes.warmPools = warmPools ?? NO_KEEPER;
   if (adapter.claimSandbox) services.sandboxes.poolClaims = { adapter: { claimSandbox: adapter.claimSandbox.bind(adapter) }, log: app.log };
   if (deps.background !== false) {
     app.addHook('onReady', async () => {

@@ -45,9 +45,10 @@ export interface SandboxBuilds {
 export class SandboxService {
   /** Set when the build pipeline is wired in; without it buildInfo bodies are refused. */
   builds?: SandboxBuilds;
-  /** Set when warm pools are kept (reconciler/warm-pool-keeper.ts): creates first try to claim a pooled sandbox. */
-  warmPools?: { wake(): void };
-  /** The runner client that applies a claim (RunnerAdapter.claimSandbox); without one, pools are never claimed. */
+  /**
+   * The runner client that applies a claim (RunnerAdapter.claimSandbox): creates first try to claim a warm-pool
+   * sandbox (reconciler/warm-pool-keeper.ts keeps the pools). Without one, pools are never claimed.
+   */
   poolClaims?: { adapter: Required<Pick<RunnerAdapter, 'claimSandbox'>>; log: FastifyBaseLogger };
   private readonly sandboxes: SandboxRepository;
   private readonly snapshots: SnapshotRepository;
@@ -109,7 +110,7 @@ export class SandboxService {
     this.checkPerSandbox(org, res);
 
     const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
-    if (!build && this.warmPools) {
+    if (!build && this.poolClaims) {
       const claimed = await this.claimPooled(org, snapshot, body, autoArchive);
       if (claimed) return claimed;
     }
