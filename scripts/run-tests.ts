@@ -7,11 +7,12 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '@shoal/postgres';
 import { startRegistry, freePort, type RunningRegistry } from '@shoal/platform';
 import { ensureDefaultRootfs } from '../apps/runner/src/images/default-image.js';
 import { ensureDesktopRootfs } from '../apps/runner/src/images/desktop-image.js';
+import { formatFailures, tapFailures, type TapFailure } from './tap-failures.js';
 
 const root = new URL('..', import.meta.url).pathname;
 type Tier = 'static' | 'small' | 'medium' | 'e2e';
@@ -101,6 +102,9 @@ interface Counts {
   skipped: number;
 }
 
+/** Every failed test of the run with what it said, printed again at the end (see tap-failures.ts). */
+const failuresByFile: { file: string; failures: TapFailure[] }[] = [];
+
 async function runNodeTests(
   files: string[],
   concurrency: number,
@@ -127,6 +131,8 @@ async function runNodeTests(
     env,
   );
   const tap = await readFile(tapFile, 'utf8').catch(() => '');
+  const failures = tapFailures(tap);
+  if (failures.length > 0) failuresByFile.push({ file: files.length === 1 ? relative(root, files[0]!) : basename(tapFile, '.tap'), failures });
   const num = (k: string) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
   const counts = { passed: num('pass'), failed: num('fail') + num('cancelled'), skipped: num('skipped') + num('todo') };
   if (code !== 0 && counts.failed === 0) counts.failed = 1;
@@ -272,6 +278,7 @@ async function main(): Promise<number> {
   } finally {
     await stop();
   }
+  if (failuresByFile.length > 0) console.log(`\n== failed tests\n${formatFailures(failuresByFile)}`);
   console.log(`\nshoal: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
   // A skipped test proves nothing, and a run that skipped (say, the sandbox tier for want of root) must not read as
   // green. A developer who knows what was skipped and why can accept it explicitly.
