@@ -150,7 +150,15 @@ async function create(params: CreateSandboxFromSnapshotParams = {}, client: Dayt
   await fullPool();
   const before = await pooledIds();
   const sb = remember(await client.create({ labels: { suite: 'warm-pool' }, ...params }, { timeout: 180 }));
-  return { sb, pooled: before.has(sb.id) };
+  const pooled = before.has(sb.id);
+  if (!pooled) {
+    // Why the pool did not serve it, for the failure message: a claim the runner refused leaves its reason.
+    const { rows } = await sql.query<{ id: string; error_reason: string }>(
+      `SELECT id, error_reason FROM sandbox WHERE error_reason LIKE 'Warm-pool claim not applied%' ORDER BY updated_at DESC LIMIT 3`,
+    );
+    console.log(`# ${sb.id} went cold; pooled before the create: ${[...before].join(' ')}; failed claims: ${JSON.stringify(rows)}`);
+  }
+  return { sb, pooled };
 }
 
 /** Deletes a sandbox and waits, in the database, until the runner has destroyed it (its owner may not be the admin). */
@@ -179,8 +187,8 @@ import socket, threading, json
 out = {}
 def get(h):
     try:
-        c = socket.create_connection((h, 80), timeout=3)
-        c.settimeout(3)
+        c = socket.create_connection((h, 80), timeout=5)
+        c.settimeout(5)
         c.sendall(b'GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n')
         data = b''
         while True:

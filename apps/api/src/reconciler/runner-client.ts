@@ -59,6 +59,9 @@ export interface RunnerAdapter {
 
 const LONG_CALL_MS = 15 * 60_000;
 const SHORT_CALL_MS = 10_000;
+// A claim waits for the runner's serialized nftables rewrite, which takes seconds on a loaded host; giving up sooner
+// would destroy the pooled sandbox and start a cold one, which needs the same rewrite and more.
+const CLAIM_CALL_MS = 60_000;
 const CONNECT_MS = 5_000;
 
 /** HTTP client for the runner API (packages/contracts/src/runner.ts); one keep-alive pool per runner origin. */
@@ -159,7 +162,7 @@ export class HttpRunnerAdapter implements RunnerAdapter {
     return JSON.parse(text) as LayerArchiveResult;
   }
   async claimSandbox(r: RunnerTarget, id: string, body: ClaimRunnerSandbox): Promise<void> {
-    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/claim`, body, SHORT_CALL_MS);
+    await this.call(r, 'POST', `/sandboxes/${encodeURIComponent(id)}/claim`, body, CLAIM_CALL_MS);
   }
   async sandboxInfo(r: RunnerTarget, id: string): Promise<RunnerSandboxInfo | null> {
     try {
