@@ -121,6 +121,34 @@ describe('runner uid ranges (e2e)', { timeout: 10 * 60_000 }, () => {
     assert.equal(await readFile(join(scratch, 'canary'), 'utf8'), 'x');
     await rm(scratch, { recursive: true });
   });
+
+  it('a failed create gives its range back at once, though its error stays until it is deleted', async () => {
+    // Three failed creates on a pool of two ranges: were their ranges held until a delete that may never come, the
+    // third would be refused for want of a range (503), and so would the two good creates after them.
+    const missing = `${registry.host}/nothing/here:1`;
+    for (const id of ['uid-f1', 'uid-f2', 'uid-f3']) {
+      const r = await api(t, 'POST', '/sandboxes', sandboxBody(id, missing));
+      assert.equal(r.status, 400, `${id}: ${JSON.stringify(r.body)}`);
+      const info = (await api(t, 'GET', `/sandboxes/${id}`)).body as { state: string; errorReason?: string };
+      assert.equal(info.state, 'error');
+      assert.match(info.errorReason ?? '', /nothing\/here/);
+      assert.equal((await stat(join(t.cfg.dataDir, 'sandboxes', id)).catch(() => undefined)), undefined, `${id} keeps no files`);
+    }
+    for (const id of ['uid-6', 'uid-7']) {
+      const r = await api(t, 'POST', '/sandboxes', sandboxBody(id, image));
+      assert.equal(r.status, 201, `${id}: ${JSON.stringify(r.body)}`);
+    }
+    assert.deepEqual(new Set([(await meta('uid-6')).uidBase, (await meta('uid-7')).uidBase]).size, 2);
+    // The errored ones are forgotten by their delete, as the API's delete of an errored sandbox does.
+    for (const id of ['uid-f1', 'uid-f2', 'uid-f3', 'uid-6', 'uid-7']) {
+      assert.equal((await api(t, 'DELETE', `/sandboxes/${id}`)).status, 200, id);
+      assert.equal((await api(t, 'GET', `/sandboxes/${id}`)).status, 404, id);
+    }
+    // A create may reuse the id of a failed one.
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('uid-f1', missing))).status, 400);
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('uid-f1', image))).status, 201);
+    assert.equal((await api(t, 'DELETE', '/sandboxes/uid-f1')).status, 200);
+  });
 });
 
 async function shiftOwners(path: string, from: number, to: number): Promise<void> {

@@ -60,6 +60,8 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** ext4's largest file is 16 TiB; the sparse image must fit. */
 const MAX_DISK_GIB = 8192;
+/** How many failed creates' errors are remembered after their resources went back (see failCreate). */
+const MAX_FAILED_CREATES = 1000;
 
 /**
  * Owns every sandbox's lifecycle (create, start, stop, destroy, remove, resize, shutdown); all actions on one sandbox
@@ -68,6 +70,8 @@ const MAX_DISK_GIB = 8192;
  */
 export class SandboxService {
   private readonly live = new Map<string, LiveSandbox>();
+  /** Failed creates whose resources went back at once: id to the error the API may still ask about. */
+  private readonly failedCreates = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private policySync: Promise<void> = Promise.resolve();
   private closing: 'stop' | 'keep' | undefined;
@@ -201,6 +205,8 @@ export class SandboxService {
 
   info(id: string): RunnerSandboxInfo {
     const l = this.live.get(id);
+    const failed = this.failedCreates.get(id);
+    if (!l && failed !== undefined) return { state: 'error', backupState: 'NONE', errorReason: failed };
     if (!l) throw Errors.sandboxNotFound(id);
     return { state: l.state, backupState: 'NONE', ...(l.errorReason ? { errorReason: l.errorReason } : {}) };
   }
@@ -219,7 +225,7 @@ export class SandboxService {
   }
 
   has(id: string): boolean {
-    return this.live.has(id);
+    return this.live.has(id) || this.failedCreates.has(id);
   }
 
   /** The first `max` bytes of what the sandbox's toolbox logged (a file the runner opened; never a path inside it). */
@@ -257,6 +263,7 @@ export class SandboxService {
     if (volumes.mounts.length > 0 && !this.d.volumes) throw Errors.badRequest('This runner has no volume driver');
     this.refuseWhileClosing();
     return this.locked(dto.id, async () => {
+      this.failedCreates.delete(dto.id);
       const existing = this.live.get(dto.id);
       if (existing && existing.state === 'started') return dto.id;
       if (existing && existing.state !== 'destroyed') {
@@ -302,7 +309,7 @@ export class SandboxService {
         if (dto.background) await toolboxWarmUp(this.socketPath(meta.id));
         return meta.id;
       } catch (err) {
-        throw await this.fail(live, err);
+        throw await this.failCreate(live, err);
       }
     });
   }
@@ -334,6 +341,7 @@ export class SandboxService {
 
   destroy(id: string): Promise<void> {
     return this.locked(id, async () => {
+      if (!this.live.has(id) && this.failedCreates.has(id)) return; // nothing of it is left; remove forgets it
       const l = this.mustGet(id);
       if (l.state === 'destroyed') return;
       this.setState(l, 'destroying');
@@ -348,6 +356,10 @@ export class SandboxService {
 
   remove(id: string): Promise<void> {
     return this.locked(id, async () => {
+      if (!this.live.has(id) && this.failedCreates.delete(id)) {
+        void this.d.reporter.reportState(id, 'destroyed');
+        return;
+      }
       const l = this.mustGet(id);
       await this.removeLocked(l);
     });
@@ -607,13 +619,41 @@ export class SandboxService {
       meta.desired = 'destroyed';
       await this.cleanupRuntime(meta, false);
     }
+    await this.releaseHost(meta);
+    l.agent?.destroy();
+    this.live.delete(meta.id);
+    void this.d.reporter.reportState(meta.id, 'destroyed');
+  }
+
+  /** Gives back what the sandbox holds on this host: network slot, writable layer, files, then its uid range. */
+  private async releaseHost(meta: SandboxMeta): Promise<void> {
     await this.d.network.teardown(meta.index);
     await this.d.pool.remove(meta.id);
     await rm(this.d.store.sandboxDir(meta.id), { recursive: true, force: true });
     // Only once no file of the sandbox is left may another sandbox get its ids.
     if (meta.uidBase !== undefined) this.d.uids.release(meta.uidBase);
+  }
+
+  /**
+   * A create that failed has nothing a user could want back (its disk is new, or a copy of an archive that stays in
+   * object storage), yet its row stays in error until someone deletes it, often never. So it gives back its uid range,
+   * network slot and disk at once, and only its error is remembered: otherwise each failed create would hold a range
+   * of the runner's few hundred for good.
+   */
+  private async failCreate(l: LiveSandbox, err: unknown): Promise<RunnerError> {
+    const e = await this.fail(l, err);
+    try {
+      await this.releaseHost(l.meta);
+    } catch (cleanup) {
+      // Kept whole: the delete that follows retries the cleanup.
+      this.d.log.warn(`sandbox ${l.meta.id}: releasing a failed create: ${(cleanup as Error).message}`);
+      return e;
+    }
     l.agent?.destroy();
-    this.live.delete(meta.id);
-    void this.d.reporter.reportState(meta.id, 'destroyed');
+    this.live.delete(l.meta.id);
+    this.failedCreates.set(l.meta.id, l.errorReason ?? e.message);
+    // Bounded: the errors of old failed creates are not worth memory; the API has them in its rows anyway.
+    if (this.failedCreates.size > MAX_FAILED_CREATES) this.failedCreates.delete(this.failedCreates.keys().next().value!);
+    return e;
   }
 }
