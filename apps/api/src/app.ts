@@ -406,6 +406,7 @@ function registerErrorHandling(app: FastifyInstance): void {
     }
     if (status >= 500 && err instanceof ApiError) req.log.warn({ reqId: req.id, message: err.message }, 'request failed');
     if (reply.sent || reply.raw.headersSent) return;
+    if (err instanceof ApiError && err.retryAfterSeconds !== undefined) void reply.header('retry-after', String(err.retryAfterSeconds));
     void reply.code(status).type('application/json').send(errorEnvelope(status, message, req.url));
   });
   app.setNotFoundHandler((req, reply) => {

@@ -43,6 +43,11 @@ export interface ApiConfig {
   logLevel: string;
   /** Open proxied requests/WebSockets per organization and API process (0: no cap); the next one gets 429. */
   proxyMaxStreamsPerOrg: number;
+  /**
+   * Sandboxes of all organizations waiting for a runner to start them, beyond which a create that the warm pool
+   * cannot serve gets 429 with Retry-After (0: no cap). Counted in PostgreSQL, so it holds across API replicas.
+   */
+  maxPendingCreates: number;
   /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
   credentialCacheTtlMs: number;
   /**
@@ -191,6 +196,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
     proxyMaxStreamsPerOrg: intVar(env, 'SHOAL_PROXY_MAX_STREAMS_PER_ORG', 128, errors),
     credentialCacheTtlMs: intVar(env, 'SHOAL_CREDENTIAL_CACHE_TTL_MS', 30_000, errors),
+    maxPendingCreates: intVar(env, 'SHOAL_MAX_PENDING_CREATES', 200, errors),
     warmPoolSize: env.SHOAL_WARM_POOL_SIZE === undefined || env.SHOAL_WARM_POOL_SIZE === '' ? undefined : intVar(env, 'SHOAL_WARM_POOL_SIZE', 0, errors),
     warmPoolIntervalMs: intVar(env, 'SHOAL_WARM_POOL_INTERVAL_MS', 2000, errors, 100),
     proxyConnectTimeoutMs: intVar(env, 'SHOAL_PROXY_CONNECT_TIMEOUT_MS', 5000, errors, 100),

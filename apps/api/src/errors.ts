@@ -6,6 +6,8 @@ export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    /** Sent as `Retry-After` (seconds) with a 429 or 503 the client should simply retry. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -20,6 +22,12 @@ export const Errors = {
   conflict: (message: string) => new ApiError(409, message),
   badGateway: (message: string) => new ApiError(502, message),
   unavailable: (message: string) => new ApiError(503, message),
+  tooManyPendingCreates: (limit: number, retryAfterSeconds: number) =>
+    new ApiError(
+      429,
+      `Too many sandboxes are waiting to start (this platform's limit is ${limit}); retry in ${retryAfterSeconds} s`,
+      retryAfterSeconds,
+    ),
 
   sandboxNotFound: (id: string) => new ApiError(404, `Sandbox with ID ${id} not found`),
   snapshotNotFound: (name: string) => new ApiError(400, `Snapshot ${name} not found. Did you add it through the Daytona Dashboard?`),

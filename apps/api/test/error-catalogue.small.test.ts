@@ -17,6 +17,7 @@ const PINNED: Record<keyof typeof Errors, Entry> = {
   conflict: [['taken'], 409, 'Conflict', 'taken'],
   badGateway: [['upstream'], 502, 'Bad Gateway', 'upstream'],
   unavailable: [['later'], 503, 'Service Unavailable', 'later'],
+  tooManyPendingCreates: [[200, 5], 429, 'Too Many Requests', "Too many sandboxes are waiting to start (this platform's limit is 200); retry in 5 s"],
   sandboxNotFound: [['sb-1'], 404, 'Not Found', 'Sandbox with ID sb-1 not found'],
   snapshotNotFound: [['img:1'], 400, 'Bad Request', 'Snapshot img:1 not found. Did you add it through the Daytona Dashboard?'],
   snapshotNotActive: [['img:1', 'pending'], 400, 'Bad Request', 'Snapshot img:1 is pending'],

@@ -187,6 +187,22 @@ export class SandboxRepository {
   }
 
   /** Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). */
+  /**
+   * Sandboxes waiting to be started or starting (a create, a start, a restore), other than `exceptOrganization`'s.
+   * They are rows whose state is not yet their desired state, which the reconciler's partial index holds.
+   */
+  async countPendingStarts(exceptOrganization: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('sandbox')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where(sql<SqlBool>`state <> desired_state`)
+      .where('desiredState', '=', 'started')
+      .where('state', 'in', ['unknown', 'pulling_snapshot', 'creating', 'starting', 'restoring'])
+      .where('organizationId', '<>', exceptOrganization)
+      .executeTakeFirstOrThrow();
+    return r.n;
+  }
+
   async usage(organizationId: string, excludeId?: string): Promise<Usage> {
     const active = sql<SqlBool>`(sandbox.desired_state = 'started' AND sandbox.state NOT IN ('error', 'build_failed', 'destroyed'))
       OR sandbox.state = 'started'`;

@@ -29,10 +29,18 @@ export interface SandboxServiceConfig {
   sshGateway?: { address: string | undefined };
   defaultSnapshot: string;
   createWaitMs: number;
+  /** See Config.maxPendingCreates (0: no cap). */
+  maxPendingCreates: number;
   maxAutoArchiveInterval: number;
   publicUrl: string;
   previewDomain: string | undefined;
 }
+
+/**
+ * What a 429 for a full start queue asks the client to wait: about what a runner on 2 cores needs to start a few
+ * sandboxes, so a retrying client neither hammers the API nor waits long after room was made.
+ */
+const PENDING_CREATES_RETRY_AFTER_S = 5;
 
 /** States in which a create/start wait ends. */
 const SETTLED = new Set(['started', 'error', 'build_failed', 'destroyed']);
@@ -114,6 +122,7 @@ export class SandboxService {
       const claimed = await this.claimPooled(org, snapshot, body, autoArchive);
       if (claimed) return claimed;
     }
+    await this.admitColdCreate();
     const row = await inTransaction(this.db, async ({ sandboxes: repo, runners, volumes }) => {
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id), res);
@@ -155,6 +164,21 @@ export class SandboxService {
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
     if (created.state === 'error') throw Errors.sandboxFailed(created.errorReason ?? 'unknown error');
     return created;
+  }
+
+  /**
+   * The operator's bound on the start queue. Creates beyond what runners are working through are admitted and wait
+   * their turn (the runner's start queue keeps 2 cores from thrashing); only past this many waiting creates does the
+   * platform refuse, with 429 and Retry-After, rather than accept work its runners cannot start before the caller's
+   * timeout. Pool fills are not counted: they yield to user work. Best effort across replicas: two creates at once
+   * may both pass at the limit.
+   */
+  private async admitColdCreate(): Promise<void> {
+    const limit = this.config.maxPendingCreates;
+    if (limit <= 0) return;
+    if ((await this.sandboxes.countPendingStarts(WARM_POOL_ORGANIZATION_ID)) >= limit) {
+      throw Errors.tooManyPendingCreates(limit, PENDING_CREATES_RETRY_AFTER_S);
+    }
   }
 
   /**
