@@ -82,6 +82,10 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
     const out = await toolboxExec(t, 'life-1', 'sh -c "echo $GREETING; whoami; hostname; env | grep -c NODE_EXTRA_CA_CERTS || true"');
     assert.equal(out.exitCode, 0);
     assert.deepEqual(out.result.trim().split('\n'), ['hi', 'daytona', 'life-1', '0']);
+    // The daemon ran from the code cache the build made on the host: the injected Node accepted it.
+    const log = await t.runner.sandboxes.toolboxLog('life-1');
+    assert.match(log, /listening|started|request completed/, log.slice(0, 500));
+    assert.doesNotMatch(log, /code cache not used/);
     // Idempotent create of a started sandbox.
     assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('life-1', image))).status, 201);
     const info = (await api(t, 'GET', '/info')).body as { metrics: Record<string, number> };

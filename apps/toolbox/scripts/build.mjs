@@ -3,7 +3,11 @@
 // bind-mounts at /.shoal/toolbox.
 import { build } from 'esbuild';
 import process from 'node:process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,12 +41,11 @@ const nodePtyNative = {
 };
 
 // Each file is written under a temporary name and renamed into place: the runner bind-mounts dist/ into sandboxes
-// that may be starting while a second `npm test` or `npm start` rebuilds, and must never see a missing bundle.
+// that may be starting while a second `npm test` or `npm start` rebuilds, and must never see a missing bundle. A
+// start that sees a new bundle beside the old code cache runs without the cache (the loader checks its hash).
 mkdirSync(dist, { recursive: true });
 const tmp = (name) => join(dist, `.${name}.${process.pid}.tmp`);
-await build({
-  entryPoints: [join(root, 'src/main.ts')],
-  outfile: tmp('toolbox.cjs'),
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -52,12 +55,16 @@ await build({
   keepNames: false,
   sourcemap: false,
   legalComments: 'none',
-  plugins: [nodePtyNative],
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: [join(root, 'src/main.ts')], outfile: tmp('toolbox-main.cjs'), plugins: [nodePtyNative] });
+// The entry the runner starts: loads toolbox-main.cjs through V8's code cache (src/code-cache-loader.ts).
+await build({ ...common, entryPoints: [join(root, 'src/code-cache-loader.ts')], outfile: tmp('toolbox.cjs') });
 copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));
 renameSync(tmp('pty.node'), join(dist, 'pty.node'));
+renameSync(tmp('toolbox-main.cjs'), join(dist, 'toolbox-main.cjs'));
 renameSync(tmp('toolbox.cjs'), join(dist, 'toolbox.cjs'));
+await writeCodeCache();
 copyLanguageServers();
 process.stdout.write(`built ${join(dist, "toolbox.cjs")}\n`);
 
@@ -96,5 +103,57 @@ function copyLanguageServers() {
     if (existsSync(to)) renameSync(to, old);
     renameSync(staging, to);
     rmSync(old, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs the new bundle once on this host, as the build's own user in a scratch directory, through a first /version and
+ * a first command, and keeps V8's code cache of it (src/code-cache-loader.ts writes it at exit). Node is the one the
+ * runner injects into sandboxes (this process's), so V8 accepts the cache there. Best effort: without a cache the
+ * daemon starts as before, only slower.
+ */
+async function writeCodeCache() {
+  const work = mkdtempSync(join(tmpdir(), 'shoal-toolbox-cache-'));
+  const sock = join(work, 'toolbox.sock');
+  const out = tmp('toolbox-main.cache');
+  const child = spawn(process.execPath, [join(dist, 'toolbox.cjs'), `--write-code-cache=${out}`], {
+    cwd: work,
+    // eslint-disable-next-line no-restricted-properties -- a build script, not a service: it has no config module
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, TMPDIR: work, SHOAL_TOOLBOX_SOCKET: sock, SHOAL_WORKDIR: work },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const exited = once(child, 'exit');
+  const call = (method, path, body) =>
+    new Promise((resolve, reject) => {
+      const req = request({ socketPath: sock, method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${path}: HTTP ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await call('GET', '/version');
+        break;
+      } catch (err) {
+        if (i >= 200 || child.exitCode !== null) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    await call('POST', '/process/execute', { command: 'true', timeout: 10 });
+    await call('GET', `/files/info?path=${encodeURIComponent(work)}`);
+    child.kill('SIGTERM');
+    await exited;
+    renameSync(out, join(dist, 'toolbox-main.cache'));
+  } catch (err) {
+    child.kill('SIGKILL');
+    process.stderr.write(`toolbox code cache not written (the daemon will start without it): ${err.message}\n${stderr.slice(-500)}\n`);
+  } finally {
+    rmSync(out, { force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, linkSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,37 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
     const { code, reason } = await done;
     assert.equal(code, 1000);
     assert.deepEqual(JSON.parse(reason), { exitCode: 0 });
+  });
+
+  it('starts from the code cache the build made for this very bundle', () => {
+    assert.ok(existsSync(join(appRoot, 'dist/toolbox-main.cache')), 'the build wrote a code cache');
+    assert.doesNotMatch(tb.stderr(), /code cache not used/);
+  });
+
+  it('ignores a code cache made for another bundle or none at all, and still serves', async () => {
+    // A copy of dist/ whose cache names another bundle's hash (same length: V8 alone would have taken it).
+    const copy = mkdtempSync(join(tmpdir(), 'toolbox-cache-'));
+    try {
+      for (const f of ['toolbox.cjs', 'toolbox-main.cjs', 'pty.node']) copyFileSync(join(appRoot, 'dist', f), join(copy, f));
+      const blob = readFileSync(join(appRoot, 'dist/toolbox-main.cache'));
+      blob[0] = blob[0]! ^ 0xff;
+      writeFileSync(join(copy, 'toolbox-main.cache'), blob);
+      for (const [why, prepare] of [
+        [/made for another bundle/, () => undefined],
+        [/none beside the bundle/, () => rmSync(join(copy, 'toolbox-main.cache'))],
+      ] as const) {
+        prepare();
+        const other = await startToolbox({ entry: [join(copy, 'toolbox.cjs')] });
+        try {
+          assert.equal((await other.http('POST', '/process/execute', { json: { command: 'echo cached' } })).json().result, 'cached\n');
+          assert.match(other.stderr(), why);
+        } finally {
+          await other.stop();
+        }
+      }
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   /** Starts dist/toolbox.cjs the way the runner does: a listening socket inherited as fd 3. */
