@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clampedRlimits, sandboxSpec } from '../../apps/runner/src/runtime/spec.js';
 import { exec } from '../../apps/runner/src/util/exec.js';
+import { launchMetrics } from '../../apps/runner/src/metrics/launch-metrics.js';
 import { api, destroyRunner, sandboxBody, startRegistry, startRunner } from '../../apps/runner/test/helpers.js';
 import { fmt, summarize, timed } from './stats.js';
 
@@ -30,6 +31,17 @@ try {
   await api(t, 'POST', '/sandboxes', sandboxBody('bench-warm', image));
   await api(t, 'DELETE', '/sandboxes/bench-warm');
 
+  // Each launch's steps as the runner timed them (the runner runs in this process).
+  const steps: Record<'prepare' | 'runtime' | 'toolbox', number[]> = { prepare: [], runtime: [], toolbox: [] };
+  const record = launchMetrics.recordLaunch.bind(launchMetrics);
+  launchMetrics.recordLaunch = (id, t0, tPrepared, tRunning, tReady) => {
+    if (!id.startsWith('bench-warm')) {
+      steps.prepare.push(tPrepared - t0);
+      steps.runtime.push(tRunning - tPrepared);
+      steps.toolbox.push(tReady - tRunning);
+    }
+    record(id, t0, tPrepared, tRunning, tReady);
+  };
   const create: number[] = [];
   const teardown: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -87,6 +99,14 @@ try {
   console.log('| measurement | p50 ms | p99 ms |');
   console.log('|---|---|---|');
   console.log(`| POST /sandboxes: create -> toolbox ready | ${fmt(c.p50)} | ${fmt(c.p99)} |`);
+  for (const [step, what] of [
+    ['prepare', 'network namespace, overlay, /etc files, OCI spec'],
+    ['runtime', `${t.runner.backend.name} run until the container runs`],
+    ['toolbox', 'toolbox daemon start until it answers'],
+  ] as const) {
+    const s = summarize(steps[step]);
+    console.log(`| &nbsp; of which ${step}: ${what} | ${fmt(s.p50)} | ${fmt(s.p99)} |`);
+  }
   console.log(`| raw floor: ${t.runner.backend.name} run /bin/true, same image + mounts, no toolbox | ${fmt(f.p50)} | ${fmt(f.p99)} |`);
   console.log(`| DELETE /sandboxes/:id (remove everything) | ${fmt(d.p50)} | ${fmt(d.p99)} |`);
 } finally {
