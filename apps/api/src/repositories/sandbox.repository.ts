@@ -186,7 +186,6 @@ export class SandboxRepository {
     await this.db.selectFrom('organization').select('id').where('id', '=', organizationId).forUpdate().execute();
   }
 
-  /** Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). */
   /**
    * Sandboxes waiting to be started or starting (a create, a start, a restore), other than `exceptOrganization`'s.
    * They are rows whose state is not yet their desired state, which the reconciler's partial index holds.
@@ -203,6 +202,7 @@ export class SandboxRepository {
     return r.n;
   }
 
+  /** Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). */
   async usage(organizationId: string, excludeId?: string): Promise<Usage> {
     const active = sql<SqlBool>`(sandbox.desired_state = 'started' AND sandbox.state NOT IN ('error', 'build_failed', 'destroyed'))
       OR sandbox.state = 'started'`;
