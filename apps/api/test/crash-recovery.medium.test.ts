@@ -44,6 +44,8 @@ async function startApi(port: number): Promise<ChildProcess> {
       SHOAL_RECONCILE_INTERVAL_MS: '200',
       SHOAL_CREATE_WAIT_MS: '60000',
       SHOAL_PLATFORM_SECRET: TEST_PLATFORM_SECRET,
+      // The runner must hold exactly the test's sandboxes: a default warm pool would add its own.
+      SHOAL_WARM_POOL_SIZE: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
