@@ -444,8 +444,13 @@ describe('computer use on a real desktop', () => {
       return all.xvfb.running && all.xvfb.pid !== old && (await tb.http('GET', '/computeruse/status')).body.status === 'active' ? true : undefined;
     });
     console.log(`X server back after a crash: ${Date.now() - t0} ms`);
-    await until('the display to accept input', async () => ((await tb.http('POST', '/computeruse/mouse/move', { x: 10, y: 20 })).status === 200 ? true : undefined));
-    assert.deepEqual((await tb.http('GET', '/computeruse/mouse/position')).body, { x: 10, y: 20 });
+    // Until a move sticks: right after the new X server comes up, the desktop's own start may still warp the pointer
+    // to the middle of the screen (seen on a loaded host), which says nothing about whether input works.
+    await until('the display to accept input', async () => {
+      if ((await tb.http('POST', '/computeruse/mouse/move', { x: 10, y: 20 })).status !== 200) return undefined;
+      const at = (await tb.http('GET', '/computeruse/mouse/position')).body as { x: number; y: number };
+      return at.x === 10 && at.y === 20 ? true : undefined;
+    });
     assert.match((await tb.http('GET', '/computeruse/process/xvfb/errors')).body.errors, /xvfb exited \(signal SIGKILL\); restarting in \d+ ms/);
   });
 
