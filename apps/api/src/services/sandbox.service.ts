@@ -21,6 +21,7 @@ import { resolveVolumeMounts } from './volume.service.js';
 import { VolumeRepository } from '../repositories/volume.repository.js';
 import { WARM_POOL_ORGANIZATION_ID, WarmPoolRepository } from '../repositories/warm-pool.repository.js';
 import { RunnerRepository } from '../repositories/runner.repository.js';
+import { ClaimBatcher } from './claim-batcher.js';
 import type { RunnerAdapter } from '../reconciler/runner-client.js';
 import type { FastifyBaseLogger } from 'fastify';
 
@@ -62,6 +63,8 @@ export class SandboxService {
   private readonly snapshots: SnapshotRepository;
   private readonly orgs: OrganizationRepository;
   private readonly ssh: SshAccessRepository;
+  /** Claims of one organization go in batches, one transaction each (claim-batcher.ts). */
+  private readonly claims: ClaimBatcher;
 
   constructor(
     private readonly db: Db,
@@ -75,6 +78,7 @@ export class SandboxService {
     this.snapshots = new SnapshotRepository(db);
     this.orgs = new OrganizationRepository(db);
     this.ssh = new SshAccessRepository(db);
+    this.claims = new ClaimBatcher(db, (org, used, res) => this.checkTotals(org, used, res));
   }
 
   /** A sandbox of another organization is reported as missing (404), never as forbidden. */
@@ -183,9 +187,10 @@ export class SandboxService {
 
   /**
    * A create served from a warm pool: a started sandbox of the same snapshot, resources and OS user becomes the
-   * caller's in one transaction that also checks the quotas, then its runner applies what the pooled container was
-   * started without (the create's env, network policy and limited egress, the owner) before the answer, so it is what
-   * a cold create would have made. A `target` region claims only a sandbox placed in it. Not eligible, so cold:
+   * caller's in a transaction that also checks the quotas (shared with the claims of its organization that wait then:
+   * claim-batcher.ts), then its runner applies what the pooled container was started without (the create's env,
+   * network policy and limited egress, the owner) before the answer, so it is what a cold create would have made. A
+   * `target` region claims only a sandbox placed in it. Not eligible, so cold:
    * volumes (mounted at start), snapshots of one organization (a pool is shared by all), and env for a snapshot with
    * an entrypoint (already running without it).
    * A claim the runner cannot apply is released (that sandbox is destroyed) and the create goes cold.
@@ -197,10 +202,12 @@ export class SandboxService {
     const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
     const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
     if (!pool) return undefined;
-    const row = await inTransaction(this.db, async ({ sandboxes: repo }) => {
-      await repo.lockOrganization(org.id);
-      this.checkTotals(org, await repo.usage(org.id), res);
-      return repo.claimPooled(pool.id, {
+    const row = await this.claims.claim({
+      org,
+      poolId: pool.id,
+      region: body.target,
+      res,
+      set: {
         organizationId: org.id,
         class: body.class ?? 'small',
         labels: body.labels ?? {},
@@ -212,7 +219,7 @@ export class SandboxService {
         env,
         networkBlockAll: body.networkBlockAll ?? false,
         networkAllowList: body.networkAllowList ?? null,
-      }, body.target);
+      },
     });
     if (!row) return undefined;
     // No wake-up of the keeper here: its next tick (SHOAL_WARM_POOL_INTERVAL_MS) refills. A refill started at once
