@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Sandbox } from '@daytonaio/sdk';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
+import { eventually } from './src/toolbox-helpers.js';
 
 let platform: TestPlatform;
 
@@ -160,6 +161,13 @@ test('a volume on object storage (s3 driver) is shared by sandboxes on the two r
   const placed: Sandbox[] = [];
   for (const r of runners) {
     const other = runners.find((x) => x.id !== r.id)!;
+    // The restores of the test before can keep a runner too busy to answer its health check for a while (seen in a
+    // CI run: "No available runners"); this test is about the volume, so it waits for the runner to be ready.
+    await eventually(
+      async () => (await api<Array<{ id: string; state: string }>>('GET', '/runners')).find((x) => x.id === r.id)?.state === 'ready',
+      `runner ${r.domain} to be ready`,
+      120_000,
+    );
     await api('PATCH', `/runners/${other.id}/scheduling`, { unschedulable: true });
     try {
       placed.push(await daytona.create({ labels: { suite: 'archive-backup-volume' }, volumes: [{ volumeId: volume.id, mountPath: '/data' }] }, { timeout: 240 }));
