@@ -2,9 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { buildTestApp, createTenant, registerRunner } from './helpers/app.js';
-import { FakeRunner } from './helpers/fake-runner.js';
+import { createTenant, type FakeRunnerApp, startFakeRunnerApp } from './helpers/app.js';
+import type { FakeRunner } from './helpers/fake-runner.js';
 
 /*
  * Concurrent creates of one organization claim pooled sandboxes in batches (services/claim-batcher.ts): each still
@@ -13,25 +12,18 @@ import { FakeRunner } from './helpers/fake-runner.js';
 
 const TOKEN = 'claim-batches-runner-token';
 const POOL = 8;
-let db: TestDatabase;
 let runner: FakeRunner;
 let app: ShoalApp;
 let sql: pg.Client;
+let fx: FakeRunnerApp;
 
 before(async () => {
-  db = await createTestDatabase();
-  runner = await new FakeRunner({ token: TOKEN }).start();
-  app = await buildTestApp(db.url, { env: { SHOAL_WARM_POOL_SIZE: String(POOL), SHOAL_WARM_POOL_INTERVAL_MS: '200' } });
-  await registerRunner(app, runner.url, TOKEN);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  fx = await startFakeRunnerApp({ token: TOKEN, env: { SHOAL_WARM_POOL_SIZE: String(POOL), SHOAL_WARM_POOL_INTERVAL_MS: '200' } });
+  ({ runner, app, sql } = fx);
 });
 
 after(async () => {
-  await sql?.end();
-  await app?.close();
-  await runner?.stop();
-  await db?.drop();
+  await fx?.close();
 });
 
 async function readyPooled(): Promise<Set<string>> {

@@ -2,9 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { buildTestApp, createTenant, registerRunner } from './helpers/app.js';
-import { FakeRunner } from './helpers/fake-runner.js';
+import type { TestDatabase } from './helpers/database.js';
+import { buildTestApp, createTenant, type FakeRunnerApp, startFakeRunnerApp } from './helpers/app.js';
 
 /*
  * The operator's bound on the start queue (issue 15, bursts): creates wait their turn until SHOAL_MAX_PENDING_CREATES
@@ -14,25 +13,18 @@ import { FakeRunner } from './helpers/fake-runner.js';
 const TOKEN = 'pending-creates-runner-token';
 const LIMIT = 2;
 let db: TestDatabase;
-let runner: FakeRunner;
 let app: ShoalApp;
 let sql: pg.Client;
+let fx: FakeRunnerApp;
 
 before(async () => {
-  db = await createTestDatabase();
   // Each create is held on the runner for a while, so the first ones are still waiting when the next one comes.
-  runner = await new FakeRunner({ token: TOKEN, actionDelayMs: 2500 }).start();
-  app = await buildTestApp(db.url, { env: { SHOAL_MAX_PENDING_CREATES: String(LIMIT) } });
-  await registerRunner(app, runner.url, TOKEN);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  fx = await startFakeRunnerApp({ token: TOKEN, actionDelayMs: 2500, env: { SHOAL_MAX_PENDING_CREATES: String(LIMIT) } });
+  ({ db, app, sql } = fx);
 });
 
 after(async () => {
-  await sql?.end();
-  await app?.close();
-  await runner?.stop();
-  await db?.drop();
+  await fx?.close();
 });
 
 const create = (auth: { authorization: string }) => app.inject({ method: 'POST', url: '/api/sandbox', headers: auth, payload: {} });

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
 import { WARM_POOL_ORGANIZATION_ID } from '../src/repositories/warm-pool.repository.js';
-import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { adminAuth, buildTestApp, createTenant, registerRunner } from './helpers/app.js';
-import { FakeRunner } from './helpers/fake-runner.js';
+import { adminAuth, createTenant, type FakeRunnerApp, startFakeRunnerApp } from './helpers/app.js';
+import type { FakeRunner } from './helpers/fake-runner.js';
 
 /*
  * Warm pools against a fake runner (issue 15): the keeper fills the default snapshot's pool with sandboxes of the
@@ -15,25 +14,18 @@ import { FakeRunner } from './helpers/fake-runner.js';
 
 const TOKEN = 'warm-pool-runner-token';
 const POOL = 2;
-let db: TestDatabase;
 let runner: FakeRunner;
 let app: ShoalApp;
 let sql: pg.Client;
+let fx: FakeRunnerApp;
 
 before(async () => {
-  db = await createTestDatabase();
-  runner = await new FakeRunner({ token: TOKEN }).start();
-  app = await buildTestApp(db.url, { env: { SHOAL_WARM_POOL_SIZE: String(POOL), SHOAL_WARM_POOL_INTERVAL_MS: '200' } });
-  await registerRunner(app, runner.url, TOKEN);
-  sql = new pg.Client({ connectionString: db.url });
-  await sql.connect();
+  fx = await startFakeRunnerApp({ token: TOKEN, env: { SHOAL_WARM_POOL_SIZE: String(POOL), SHOAL_WARM_POOL_INTERVAL_MS: '200' } });
+  ({ runner, app, sql } = fx);
 });
 
 after(async () => {
-  await sql?.end();
-  await app?.close();
-  await runner?.stop();
-  await db?.drop();
+  await fx?.close();
 });
 
 async function pooled(): Promise<{ id: string; state: string }[]> {

@@ -1,13 +1,7 @@
 import type { Db } from '../db/database.js';
 import type { Organization, Sandbox } from '../db/schema.js';
-import type { ClaimedSandboxFields } from '../repositories/sandbox.repository.js';
+import type { ClaimedSandboxFields, Usage } from '../repositories/sandbox.repository.js';
 import { inTransaction } from '../repositories/transaction.js';
-
-export interface Resources {
-  cpu: number;
-  mem: number;
-  disk: number;
-}
 
 /** One create's claim of a pooled sandbox (SandboxService.claimPooled). */
 export interface ClaimRequest {
@@ -15,7 +9,8 @@ export interface ClaimRequest {
   poolId: string;
   set: ClaimedSandboxFields;
   region: string | undefined;
-  res: Resources;
+  /** What the claimed sandbox will count against the quotas. */
+  res: Usage;
 }
 
 interface Pending {
@@ -41,7 +36,7 @@ export class ClaimBatcher {
   constructor(
     private readonly db: Db,
     /** Throws the quota error when `res` on top of `used` exceeds the organization's totals. */
-    private readonly checkTotals: (org: Organization, used: Resources, res: Resources) => void,
+    private readonly checkTotals: (org: Organization, used: Usage, res: Usage) => void,
   ) {}
 
   claim(req: ClaimRequest): Promise<Sandbox | undefined> {

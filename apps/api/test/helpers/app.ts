@@ -1,7 +1,9 @@
 import { build, type AppDeps, type ShoalApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { RunnerAdapter } from '../../src/reconciler/runner-client.js';
-import { TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET } from './database.js';
+import pg from 'pg';
+import { createTestDatabase, TEST_ADMIN_KEY, TEST_DEFAULT_IMAGE, TEST_DEFAULT_SNAPSHOT, TEST_PLATFORM_SECRET, type TestDatabase } from './database.js';
+import { FakeRunner, type FakeRunnerOptions } from './fake-runner.js';
 
 export const adminAuth = { authorization: `Bearer ${TEST_ADMIN_KEY}` };
 /** The SSH gateway's service credential in test apps: the only caller validateSshAccess accepts. */
@@ -58,4 +60,36 @@ export async function createTenant(app: ShoalApp, id: string): Promise<{ key: st
   if (res.statusCode !== 201) throw new Error(`user creation failed: ${res.statusCode} ${res.body}`);
   const body = res.json() as { apiKey: string; organizationId: string };
   return { key: body.apiKey, organizationId: body.organizationId, auth: { authorization: `Bearer ${body.apiKey}` } };
+}
+
+/** A test database, a fake runner registered with an app on it, and a SQL client for assertions. */
+export interface FakeRunnerApp {
+  db: TestDatabase;
+  runner: FakeRunner;
+  app: ShoalApp;
+  sql: pg.Client;
+  close(): Promise<void>;
+}
+
+/** The setup most service-level files share; `close` undoes it in reverse order. */
+export async function startFakeRunnerApp(opts: Omit<FakeRunnerOptions, 'token'> & { token: string; env?: Record<string, string> }): Promise<FakeRunnerApp> {
+  const { env, ...runnerOpts } = opts;
+  const db = await createTestDatabase();
+  const runner = await new FakeRunner(runnerOpts).start();
+  const app = await buildTestApp(db.url, env ? { env } : {});
+  await registerRunner(app, runner.url, opts.token);
+  const sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  return {
+    db,
+    runner,
+    app,
+    sql,
+    async close() {
+      await sql.end();
+      await app.close();
+      await runner.stop();
+      await db.drop();
+    },
+  };
 }
