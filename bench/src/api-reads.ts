@@ -1,10 +1,11 @@
 /*
- * `npm run bench:api`: issue 15's "GET /sandbox/{id} at 50 connections ≥ 3,000 req/s", and what the credential
- * cache (auth/credential-cache.ts) brings. Two API processes on one embedded PostgreSQL and a stand-in runner (the
- * API's test fake: no containers): one as shipped, one with SHOAL_CREDENTIAL_CACHE_TTL_MS=0, which resolves every
- * key in the database as before the cache. autocannon loads one API at a time with 50 connections; the rounds
- * alternate between the two (off, on, off, on, ...) so load from elsewhere falls on both alike. Each row gives the
- * median of the rounds' req/s and the latency percentiles of the median round.
+ * `npm run bench:api`: issue 15's "GET /sandbox/{id} at 50 connections ≥ 3,000 req/s", and what the caches bring: the
+ * credential cache (auth/credential-cache.ts) and the sandbox row cache (services/sandbox-row-cache.ts). Two API
+ * processes on one embedded PostgreSQL and a stand-in runner (the API's test fake: no containers): one as shipped, one
+ * with SHOAL_CREDENTIAL_CACHE_TTL_MS=0 and SHOAL_SANDBOX_CACHE_TTL_MS=0, which asks the database for the key and the
+ * row on every request. autocannon loads one API at a time with 50 connections; the rounds alternate between the two
+ * (off, on, off, on, ...) so load from elsewhere falls on both alike. Each row gives the median of the rounds' req/s
+ * and the latency percentiles of the median round.
  * Options: --rounds N (default 4 per API), --seconds S (default 5 per round).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
       databaseUrl: pg.url,
       dataDir: join(scratch, 'uncached'),
       adminKey: ADMIN_KEY,
-      env: { SHOAL_RUNNER_HEALTH_INTERVAL_MS: '500', SHOAL_CREDENTIAL_CACHE_TTL_MS: '0' },
+      env: { SHOAL_RUNNER_HEALTH_INTERVAL_MS: '500', SHOAL_CREDENTIAL_CACHE_TTL_MS: '0', SHOAL_SANDBOX_CACHE_TTL_MS: '0' },
     });
     apis.push(uncached);
     const sb = await createSandboxOnFakeRunner(cached.url, ADMIN_KEY, { url: runner.url, token: RUNNER_TOKEN });
@@ -75,8 +76,8 @@ async function main(): Promise<void> {
       }
       const label = path.replace(sb.id, '{id}');
       lines.push(`GET ${label}, ${CONNECTIONS} connections`);
-      lines.push(`  credential cache on : ${summary(on)}`);
-      lines.push(`  credential cache off: ${summary(off)}`);
+      lines.push(`  caches on : ${summary(on)}`);
+      lines.push(`  caches off: ${summary(off)}`);
       lines.push(`  on / off: ${(median(on.map((r) => r.rps)) / median(off.map((r) => r.rps))).toFixed(2)}x` + (label.includes('{id}') ? `; goal ≥ ${GOAL_RPS} req/s: ${median(on.map((r) => r.rps)) >= GOAL_RPS ? 'met' : 'not met'}` : ''));
     }
     console.log('');

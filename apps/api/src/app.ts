@@ -63,6 +63,9 @@ import { CredentialCache } from './auth/credential-cache.js';
 import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
 import { DEFAULT_WARM_POOL_SIZE, WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
 import { WarmPoolService } from './services/warm-pool.service.js';
+import { SandboxRowCache, cachedFinder } from './services/sandbox-row-cache.js';
+import { sandboxWrites } from './repositories/sandbox-writes.js';
+import type { SandboxWithRunner } from './services/sandbox-dto.js';
 
 /** Where no keeper runs (an app built without background work), admin changes to pools wake nothing. */
 const NO_KEEPER = { wake: () => undefined };
@@ -146,6 +149,9 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   let buildDriver: BuildDriver | null = null;
   const credentialCache =
     config.credentialCacheTtlMs > 0 ? new CredentialCache<ResolvedCredential>({ ttlMs: config.credentialCacheTtlMs, maxEntries: 10_000 }) : undefined;
+  const rowCache = config.sandboxCacheTtlMs > 0 ? new SandboxRowCache<SandboxWithRunner>({ ttlMs: config.sandboxCacheTtlMs, maxEntries: 50_000 }) : undefined;
+  const stopHearingWrites = rowCache ? sandboxWrites.subscribe((ids) => rowCache.wrote(ids)) : () => {};
+  const sandboxRows = cachedFinder(sandboxRepo, rowCache);
   const events = new SandboxEvents(
     config.databaseUrl,
     () => {
@@ -155,6 +161,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     },
     (err) => app.log.warn({ err }, 'LISTEN connection problem'),
     credentialCache,
+    rowCache,
   );
   reconciler = new Reconciler(db, adapter, runnerService, events, app.log, {
     intervalMs: config.reconcileIntervalMs,
@@ -206,7 +213,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const services: Services = {
     config,
     readiness,
-    sandboxes: new SandboxService(db, reconciler, events, config, readiness),
+    sandboxes: new SandboxService(db, reconciler, events, config, readiness, sandboxRows),
     runners: runnerService,
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),
@@ -310,7 +317,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   // Proxied user traffic has connections, timeouts and per-organization caps of its own (proxy/traffic.ts).
   const proxyDeps = {
     authService,
-    sandboxes: sandboxRepo,
+    sandboxes: sandboxRows,
     runners: new RecentRunners(runnerRepo),
     activity: new ActivityBumps(sandboxRepo),
     sshAccess: new SshAccessRepository(db),
@@ -347,6 +354,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     await webhookWorker.stop();
     await auditRetention.stop();
     await events.close();
+    stopHearingWrites();
     await proxyDeps.traffic.close();
     await httpAdapter.close();
     if (adapter !== httpAdapter && 'close' in adapter && typeof adapter.close === 'function') await (adapter.close as () => Promise<void>)();

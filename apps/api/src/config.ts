@@ -50,6 +50,8 @@ export interface ApiConfig {
   maxPendingCreates: number;
   /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
   credentialCacheTtlMs: number;
+  /** How long a sandbox row read for GET /sandbox/{id} or the proxy may be reused (0: never); see services/sandbox-row-cache.ts. */
+  sandboxCacheTtlMs: number;
   /**
    * Started sandboxes kept ready for the default snapshot (SHOAL_WARM_POOL_SIZE), enforced at every start. Unset: a
    * pool of DEFAULT_WARM_POOL_SIZE is made when none exists, and a size set since through the admin API is kept.
@@ -196,6 +198,7 @@ export function loadConfig(env: Env = process.env): Readonly<ApiConfig> {
     logLevel: env.SHOAL_API_LOG_LEVEL || 'info',
     proxyMaxStreamsPerOrg: intVar(env, 'SHOAL_PROXY_MAX_STREAMS_PER_ORG', 128, errors),
     credentialCacheTtlMs: intVar(env, 'SHOAL_CREDENTIAL_CACHE_TTL_MS', 30_000, errors),
+    sandboxCacheTtlMs: intVar(env, 'SHOAL_SANDBOX_CACHE_TTL_MS', 30_000, errors),
     maxPendingCreates: intVar(env, 'SHOAL_MAX_PENDING_CREATES', 200, errors),
     warmPoolSize: env.SHOAL_WARM_POOL_SIZE === undefined || env.SHOAL_WARM_POOL_SIZE === '' ? undefined : intVar(env, 'SHOAL_WARM_POOL_SIZE', 0, errors),
     warmPoolIntervalMs: intVar(env, 'SHOAL_WARM_POOL_INTERVAL_MS', 2000, errors, 100),

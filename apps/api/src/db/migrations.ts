@@ -543,4 +543,30 @@ CREATE TRIGGER sandbox_webhook_claimed AFTER UPDATE OF warm_pool_id ON sandbox
   EXECUTE FUNCTION shoal_webhook_sandbox_claimed();
 `,
   },
+  {
+    version: 18,
+    name: 'sandbox-row-notify',
+    // Each API process keeps recently read sandbox rows (services/sandbox-row-cache.ts) for GET /sandbox/{id} and the
+    // proxy, and drops one on shoal_sandbox_row with its id. Raised here so every writer is covered: any replica, the
+    // reconciler, cascades and SQL run by hand. Inserts need no notice: a row is never cached before it exists. A
+    // runner's domain is part of the cached row (runnerDomain), so changing it, or removing a runner, drops them all.
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_notify_sandbox_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_sandbox_row', OLD.id::text);
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION shoal_notify_sandbox_rows_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_sandbox_row', '*');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS sandbox_row_notify ON sandbox;
+CREATE TRIGGER sandbox_row_notify AFTER UPDATE OR DELETE ON sandbox FOR EACH ROW EXECUTE FUNCTION shoal_notify_sandbox_row();
+DROP TRIGGER IF EXISTS sandbox_row_truncate ON sandbox;
+CREATE TRIGGER sandbox_row_truncate AFTER TRUNCATE ON sandbox FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_sandbox_rows_all();
+DROP TRIGGER IF EXISTS runner_domain_notify ON runner;
+CREATE TRIGGER runner_domain_notify AFTER DELETE OR UPDATE OF domain ON runner FOR EACH ROW EXECUTE FUNCTION shoal_notify_sandbox_rows_all();
+`,
+  },
 ];

@@ -5,10 +5,18 @@ export const WORK_CHANNEL = 'shoal_sandbox_work';
 export const STATE_CHANNEL = 'shoal_sandbox_state';
 /** Raised by the database on any change to keys, users, memberships or runner tokens (migration 16). */
 export const CREDENTIALS_CHANNEL = 'shoal_credentials';
+/** Raised by the database with a sandbox's id on every update or delete of its row, '*' for all (migration 18). */
+export const ROW_CHANNEL = 'shoal_sandbox_row';
 
 /** Told whether credential changes are being heard, and of each one (auth/credential-cache.ts). */
 export interface CredentialChangeListener {
   invalidate(): void;
+  setLive(live: boolean): void;
+}
+
+/** Told whether sandbox row changes are being heard, and of each one (services/sandbox-row-cache.ts). */
+export interface RowChangeListener {
+  heard(id: string): void;
   setLive(live: boolean): void;
 }
 
@@ -28,6 +36,7 @@ export class SandboxEvents {
     private readonly onWork: () => void,
     private readonly onError: (err: unknown) => void,
     private readonly credentials?: CredentialChangeListener,
+    private readonly rows?: RowChangeListener,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -42,19 +51,20 @@ export class SandboxEvents {
     // Only this connection's own end matters: a replaced one ending late must not turn off its successor's cache.
     const current = () => this.client === client || this.client === null;
     client.on('error', (err) => {
-      if (current()) this.credentials?.setLive(false);
+      if (current()) this.setLive(false);
       this.onError(err);
       this.scheduleReconnect();
     });
     client.on('notification', (msg) => {
       if (msg.channel === WORK_CHANNEL) this.onWork();
       else if (msg.channel === STATE_CHANNEL && msg.payload) this.emitter.emit(msg.payload);
+      else if (msg.channel === ROW_CHANNEL) this.rows?.heard(msg.payload ?? '*');
       else if (msg.channel === CREDENTIALS_CHANNEL) this.credentials?.invalidate();
     });
     // A connection that ends without an error (the server closed it) stops the notifications just as well.
     client.on('end', () => {
       if (!current()) return;
-      this.credentials?.setLive(false);
+      this.setLive(false);
       if (this.client === client) this.scheduleReconnect();
     });
     try {
@@ -62,9 +72,10 @@ export class SandboxEvents {
       await client.query(`LISTEN ${WORK_CHANNEL}`);
       await client.query(`LISTEN ${STATE_CHANNEL}`);
       await client.query(`LISTEN ${CREDENTIALS_CHANNEL}`);
+      await client.query(`LISTEN ${ROW_CHANNEL}`);
       this.client = client;
-      // From here every change is heard; anything cached before may be stale (setLive empties the cache).
-      this.credentials?.setLive(true);
+      // From here every change is heard; anything cached before may be stale (setLive empties the caches).
+      this.setLive(true);
       // Work NOTIFYed while no connection was listening is lost; look for it now rather than at the next poll.
       this.onWork();
     } catch (err) {
@@ -83,6 +94,11 @@ export class SandboxEvents {
       void this.connect();
     }, 1000);
     this.reconnectTimer.unref();
+  }
+
+  private setLive(live: boolean): void {
+    this.credentials?.setLive(live);
+    this.rows?.setLive(live);
   }
 
   /** Local notification (same process); the NOTIFY from the writer reaches the other processes. */
@@ -105,7 +121,7 @@ export class SandboxEvents {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.credentials?.setLive(false);
+    this.setLive(false);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.client?.end().catch(() => {});
     this.client = null;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Sandbox } from '../db/schema.js';
+import { sandboxWrites } from './sandbox-writes.js';
 
 /**
  * SQL of the backup state machine (services/sandbox-backup.ts): None|Completed|Error -> Pending (request) ->
@@ -18,6 +19,7 @@ export class SandboxBackupRepository {
       .where('id', '=', id)
       .where('backupState', 'in', ['None', 'Completed', 'Error'])
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -25,8 +27,8 @@ export class SandboxBackupRepository {
    * Claims backups that can run now: Pending (or InProgress with an expired lease) on a sandbox that is settled
    * started or stopped on a runner. A sandbox in the middle of a start, stop or archive waits for it to settle.
    */
-  claim(owner: string, leaseMs: number, limit: number): Promise<Sandbox[]> {
-    return this.db
+  async claim(owner: string, leaseMs: number, limit: number): Promise<Sandbox[]> {
+    const rows = await this.db
       .updateTable('sandbox')
       .set({ backupState: 'InProgress', backupClaimedBy: owner, backupClaimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
       .where('id', 'in', (eb) =>
@@ -49,6 +51,8 @@ export class SandboxBackupRepository {
       )
       .returningAll()
       .execute();
+    sandboxWrites.wrote(this.db, rows.map((r) => r.id));
+    return rows;
   }
 
   async renew(id: string, owner: string, leaseMs: number): Promise<void> {
@@ -79,6 +83,7 @@ export class SandboxBackupRepository {
       .where('backupClaimedBy', '=', owner)
       .where('backupState', '=', 'InProgress')
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -90,6 +95,7 @@ export class SandboxBackupRepository {
       .where('backupClaimedBy', '=', owner)
       .where('backupState', '=', 'InProgress')
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 }

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
 import type { SandboxWithRunner } from '../services/sandbox-dto.js';
 import { suspendedPastGrace } from './organization.repository.js';
+import { sandboxWrites } from './sandbox-writes.js';
 
 /** What a claim writes over a pooled sandbox: everything of the create request that is not fixed at container start. */
 export interface ClaimedSandboxFields {
@@ -112,7 +113,7 @@ export class SandboxRepository {
       .skipLocked();
     // A create naming a region (the SDK's `target`) gets a pooled sandbox placed there, or none.
     if (region !== undefined) pick = pick.where('sandbox.region', '=', region);
-    return this.db
+    const claimed = await this.db
       .updateTable('sandbox')
       .set({
         ...set,
@@ -126,6 +127,8 @@ export class SandboxRepository {
       .where('id', '=', (eb) => eb.selectFrom(pick.as('p')).select('p.id'))
       .returningAll()
       .executeTakeFirst();
+    if (claimed) sandboxWrites.wrote(this.db, [claimed.id]);
+    return claimed;
   }
 
   /**
@@ -133,11 +136,12 @@ export class SandboxRepository {
    * destroyed. The caller gets a cold create instead; nobody ever gets this one.
    */
   async releaseFailedClaim(id: string, placeholderOrganizationId: string, reason: string): Promise<void> {
-    await this.db
+    const res = await this.db
       .updateTable('sandbox')
       .set({ organizationId: placeholderOrganizationId, desiredState: 'destroyed', errorReason: reason, updatedAt: sql`now()` })
       .where('id', '=', id)
-      .execute();
+      .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
   }
 
   async list(f: SandboxListFilter): Promise<{ items: SandboxWithRunner[]; total: number }> {
@@ -230,16 +234,18 @@ export class SandboxRepository {
       .where('state', '=', expect.state)
       .where('desiredState', '=', expect.desiredState)
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 
   /** `touchActivity` also counts the change as activity (auto-stop and auto-archive start over). */
   async update(id: string, set: Partial<Record<keyof Sandbox, unknown>>, opts: { touchActivity?: boolean } = {}): Promise<SandboxWithRunner | undefined> {
-    await this.db
+    const res = await this.db
       .updateTable('sandbox')
       .set({ ...(set as object), updatedAt: sql`now()`, ...(opts.touchActivity ? { lastActivityAt: sql`now()` } : {}) })
       .where('id', '=', id)
-      .execute();
+      .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return this.findById(id);
   }
 
@@ -259,6 +265,7 @@ export class SandboxRepository {
       .where('attempts', '>', 0)
       .where('nextAttemptAt', 'is', null)
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -292,6 +299,7 @@ export class SandboxRepository {
       .where('state', '<>', 'destroyed')
       .where((eb) => eb.or([eb('desiredState', '<>', 'destroyed'), eb(sql.lit(state), '=', 'destroyed')]))
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -360,6 +368,7 @@ export class SandboxRepository {
       .where('id', '=', id)
       .where('claimedBy', '=', owner)
       .executeTakeFirst();
+    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
     return Number(res.numUpdatedRows) === 1;
   }
 

@@ -73,6 +73,8 @@ export class SandboxService {
     private readonly config: SandboxServiceConfig,
     /** Refuses creates of the default snapshot while it is still being built (503 instead of a sandbox stuck waiting). */
     private readonly readiness?: { assertDefaultSnapshotServable(): Promise<void> },
+    /** Reads for answers only (GET), possibly from the row cache (sandbox-row-cache.ts); checks before writes read fresh. */
+    private readonly rowsForReading?: { findById(id: string): Promise<SandboxWithRunner | undefined> },
   ) {
     this.sandboxes = new SandboxRepository(db);
     this.snapshots = new SnapshotRepository(db);
@@ -89,7 +91,10 @@ export class SandboxService {
   }
 
   async get(p: UserPrincipal, id: string): Promise<SandboxDto> {
-    return toSandboxDto(await this.findAccessible(p, id));
+    if (!this.rowsForReading) return toSandboxDto(await this.findAccessible(p, id));
+    const sb = await this.rowsForReading.findById(id);
+    if (!sb || (sb.organizationId !== p.organizationId && !p.isAdmin)) throw Errors.sandboxNotFound(id);
+    return toSandboxDto(sb);
   }
 
   /**
