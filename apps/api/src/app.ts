@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { addToolboxOperations } from './openapi/toolbox-paths.js';
@@ -112,7 +112,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false } },
     bodyLimit: 10 * 1024 * 1024,
     // Two log lines per request drown everything else (runners poll every few seconds); errors are logged by the renderer.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     // Router-level rejections (malformed percent-encoding, over-long path parameters) and HTTP parser errors (e.g. 431
     // for a huge URL) otherwise answer in Fastify's own shape; clients get the Daytona envelope for those too.
