@@ -28,6 +28,31 @@ describe('toolbox process: execute', () => {
     assert.equal(r.result, `${value}|x y`);
   });
 
+  it("answers the SDK's wrapped commands exactly as the shell pipeline would (they are decoded, not piped)", async () => {
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    const wrapped = (command: string, env: Record<string, string>, inner: string) => {
+      const prefix = Object.entries(env).map(([k, v]) => `export ${k}=$(echo '${b64(v)}' | base64 -d)`).join(';');
+      return `sh -c "${prefix ? `${prefix}; ` : ''}echo '${b64(command)}' | base64 -d | ${inner}"`;
+    };
+    const cases: Array<[string, Record<string, string>]> = [
+      ['echo hi', {}],
+      ['echo out; echo err >&2; exit 7', {}],
+      ['printf "[%s][%s]" "$A" "$B"', { A: 'trailing\n\n', B: ' spaced  "q" ' }],
+      ['cat; echo "[$0]"; read x; echo "[$x]"', {}],
+      ['set -e\nfalse\necho never', {}],
+      ['echo a; if', {}],
+      ['echo ✓ 日本 "$HOME"', {}],
+      ['no-such-command-here', {}],
+    ];
+    for (const [command, env] of cases) {
+      // `sh -s` reads the script from stdin like `sh`; the toolbox only decodes the exact SDK shape.
+      const piped = await ctx.tb.http('POST', '/process/execute', { json: { command: wrapped(command, env, 'sh -s') } });
+      const decoded = await ctx.tb.http('POST', '/process/execute', { json: { command: wrapped(command, env, 'sh') } });
+      assert.equal(decoded.status, 200);
+      assert.deepEqual(decoded.json(), piped.json(), command);
+    }
+  });
+
   it('uses cwd when given, relative to the working directory', async () => {
     mkdirSync(join(ctx.tb.workdir, 'rel/dir'), { recursive: true });
     const r = await ctx.api.sandbox.process.executeCommand('pwd', 'rel/dir');

@@ -6,6 +6,7 @@ import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, requestTimeout } from '../http/errors.js';
 import { BoundedCapture } from './capture.js';
 import { EXEC_OUTPUT_MAX_BYTES } from './limits.js';
+import { unwrapSdkCommand } from './sdk-wrapping.js';
 import { splitCommand } from './split-command.js';
 import { userSpawn } from './user-spawn.js';
 
@@ -21,8 +22,11 @@ export class ExecuteService {
   constructor(private readonly ctx: ToolboxContext) {}
 
   async execute(request: ExecuteRequest): Promise<ExecuteResponse> {
-    const argv = splitCommand(request.command);
-    const [file, ...args] = argv;
+    const split = splitCommand(request.command);
+    // The SDK's base64 wrapping, decoded here instead of by three extra processes (sdk-wrapping.ts).
+    const unwrapped = unwrapSdkCommand(split);
+    const [file, ...args] = unwrapped?.argv ?? split;
+    const env = unwrapped && Object.keys(unwrapped.env).length > 0 ? { ...this.ctx.env, ...unwrapped.env } : this.ctx.env;
     if (file === undefined) throw badRequest('command is empty');
     const timeoutSeconds = request.timeout && request.timeout > 0 ? request.timeout : EXECUTE_DEFAULT_TIMEOUT_SECONDS;
     const cwd = request.cwd ? resolvePath(this.ctx, request.cwd) : this.ctx.workdir;
@@ -46,7 +50,7 @@ export class ExecuteService {
       try {
         child = spawn(command.file, command.args, {
           cwd,
-          env: this.ctx.env,
+          env,
           stdio: ['ignore', 'pipe', 'pipe'],
           // Own process group, so that a timeout kills everything the command started, not just `sh`.
           detached: true,
