@@ -124,8 +124,26 @@ test('a claim the runner cannot apply is released and destroyed; the caller gets
   const t = await createTenant(app, 'pool-failed-claim');
   const ready = await fullPool();
   runner.opts.failClaim = new Set([ready[0]!.id]);
+  // A webhook endpoint, so the organization's events are queued (its address answers nothing; only the queue is read).
+  await sql.query(`INSERT INTO webhook_endpoint (id, organization_id, url, secret) VALUES ($1, $2, 'http://127.0.0.1:9/hook', $3)`, [
+    `ep_failed_claim_${Date.now()}`,
+    t.organizationId,
+    `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+  ]);
   try {
     const sb = await create(t.auth, { env: { X: '1' } });
+    // The caller's webhooks tell of the sandbox it got. Of the released one, nothing when its sandbox.created was
+    // withdrawn before sending, or its creation followed by its end when the delivery had already started.
+    const events = async (id: string) =>
+      (
+        await sql.query<{ event_type: string; new_state: string | null }>(
+          `SELECT event_type, payload->>'newState' AS new_state FROM webhook_message WHERE organization_id = $1 AND payload->>'id' = $2 ORDER BY created_at`,
+          [t.organizationId, id],
+        )
+      ).rows.map((r) => (r.new_state ? `${r.event_type}:${r.new_state}` : r.event_type));
+    assert.deepEqual((await events(sb.id))[0], 'sandbox.created');
+    const released = await events(ready[0]!.id);
+    assert.ok(released.length === 0 || JSON.stringify(released) === '["sandbox.created","sandbox.state.updated:destroyed"]', JSON.stringify(released));
     assert.ok(!ready.some((s) => s.id === sb.id), 'the create fell back to a new sandbox');
     assert.equal(sb.state, 'started');
     const listed = (await app.inject({ method: 'GET', url: '/api/sandbox', headers: t.auth })).json() as { id: string }[];

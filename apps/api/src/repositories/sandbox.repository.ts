@@ -134,14 +134,34 @@ export class SandboxRepository {
   /**
    * A claim the runner could not apply: the sandbox goes back to the placeholder organization, out of its pool, to be
    * destroyed. The caller gets a cold create instead; nobody ever gets this one.
+   * The claim already queued a sandbox.created for the caller's webhooks (migration 17). Not sent yet, it is withdrawn;
+   * already on its way, it is followed by the sandbox's end (state destroyed), so the caller's webhooks never tell of a
+   * sandbox that stays theirs without existing. The delivery rows are locked first: the delivery worker claims with
+   * SKIP LOCKED, so it cannot start sending what is being withdrawn.
    */
   async releaseFailedClaim(id: string, placeholderOrganizationId: string, reason: string): Promise<void> {
-    const res = await this.db
-      .updateTable('sandbox')
-      .set({ organizationId: placeholderOrganizationId, desiredState: 'destroyed', errorReason: reason, updatedAt: sql`now()` })
-      .where('id', '=', id)
-      .executeTakeFirst();
-    sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);
+    const changed = await this.db.transaction().execute(async (trx) => {
+      const owner = await trx.selectFrom('sandbox').select('organizationId').where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!owner) return 0;
+      const created = sql`m.organization_id = ${owner.organizationId} AND m.event_type = 'sandbox.created' AND m.payload->>'id' = ${id}`;
+      const { rows: deliveries } = await sql<{ untouched: boolean }>`
+        SELECT d.attempts = 0 AND d.state = 'pending' AND d.claimed_by IS NULL AS untouched
+        FROM webhook_delivery d JOIN webhook_message m ON m.id = d.message_id WHERE ${created} FOR UPDATE OF d`.execute(trx);
+      if (deliveries.every((d) => d.untouched)) {
+        await sql`DELETE FROM webhook_message m WHERE ${created}`.execute(trx);
+      } else {
+        await sql`SELECT shoal_webhook_enqueue(${owner.organizationId}::uuid, 'sandbox.state.updated', jsonb_build_object(
+          'id', ${id}::text, 'organizationId', ${owner.organizationId}::text, 'oldState', 'started', 'newState', 'destroyed',
+          'updatedAt', shoal_webhook_ts(now())))`.execute(trx);
+      }
+      const res = await trx
+        .updateTable('sandbox')
+        .set({ organizationId: placeholderOrganizationId, desiredState: 'destroyed', errorReason: reason, updatedAt: sql`now()` })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return res.numUpdatedRows;
+    });
+    sandboxWrites.wroteIf(this.db, id, changed);
   }
 
   async list(f: SandboxListFilter): Promise<{ items: SandboxWithRunner[]; total: number }> {
