@@ -28,7 +28,7 @@ describe('toolbox process: execute', () => {
     assert.equal(r.result, `${value}|x y`);
   });
 
-  it("answers the SDK's wrapped commands exactly as the shell pipeline would (they are decoded, not piped)", async () => {
+  it("answers the SDK's wrapped commands exactly as the shell pipeline would (decoded by the toolbox)", async () => {
     const b64 = (v: string) => Buffer.from(v).toString('base64');
     const wrapped = (command: string, env: Record<string, string>, inner: string) => {
       const prefix = Object.entries(env).map(([k, v]) => `export ${k}=$(echo '${b64(v)}' | base64 -d)`).join(';');
@@ -43,6 +43,8 @@ describe('toolbox process: execute', () => {
       ['echo a; if', {}],
       ['echo ✓ 日本 "$HOME"', {}],
       ['no-such-command-here', {}],
+      // No process shows the script in its argv (pgrep -f in a script must not find the shell running it).
+      [": marker-4f1c; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c '[m]arker-4f1c'", {}],
     ];
     for (const [command, env] of cases) {
       // `sh -s` reads the script from stdin like `sh`; the toolbox only decodes the exact SDK shape.

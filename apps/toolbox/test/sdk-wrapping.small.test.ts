@@ -13,11 +13,19 @@ function sdkCommand(command: string, env: Record<string, string> = {}): string {
 }
 const unwrap = (command: string) => unwrapSdkCommand(splitCommand(command));
 
-test('the SDK wrapping becomes sh -c <script> with the exported variables', () => {
-  assert.deepEqual(unwrap(sdkCommand('echo hi')), { argv: ['sh', '-c', 'echo hi'], env: {} });
-  assert.deepEqual(unwrap(sdkCommand('printf "%s" "$A$B"', { A: 'x y', B: `q'"$` })), { argv: ['sh', '-c', 'printf "%s" "$A$B"'], env: { A: 'x y', B: `q'"$` } });
-  assert.deepEqual(unwrap(sdkCommand('')), { argv: ['sh', '-c', ''], env: {} });
-  assert.deepEqual(unwrap(sdkCommand('echo ✓ 日本')), { argv: ['sh', '-c', 'echo ✓ 日本'], env: {} });
+test("the SDK wrapping becomes the inner sh's script and the exported variables", () => {
+  const script = (command: string, env?: Record<string, string>) => {
+    const u = unwrap(sdkCommand(command, env));
+    return u && { script: u.script.toString('utf8'), env: u.env };
+  };
+  assert.deepEqual(script('echo hi'), { script: 'echo hi', env: {} });
+  assert.deepEqual(script('printf "%s" "$A$B"', { A: 'x y', B: `q'"$` }), { script: 'printf "%s" "$A$B"', env: { A: 'x y', B: `q'"$` } });
+  assert.deepEqual(script(''), { script: '', env: {} });
+  assert.deepEqual(script('echo ✓ 日本'), { script: 'echo ✓ 日本', env: {} });
+  // The script is bytes on a pipe, as before: a NUL or bytes that are not UTF-8 pass unchanged.
+  for (const bytes of [Buffer.from([0x61, 0, 0x62]), Buffer.from([0xff, 0xfe])]) {
+    assert.deepEqual(unwrapSdkCommand(['sh', '-c', `echo '${b64(bytes)}' | base64 -d | sh`])?.script, bytes);
+  }
 });
 
 test('values lose their trailing newlines, as $(...) does; a later export of a name wins', () => {
@@ -38,8 +46,7 @@ test('anything else is left to the shell as sent', () => {
     `sh -c "export A=$(echo '${b64('v')}' | base64 -d) B=1; echo '${b64('x')}' | base64 -d | sh"`,
     `sh -c "echo 'aGk' | base64 -d | sh"`, // not padded: base64 -d would complain
     `sh -c "echo 'aGl=' | base64 -d | sh"`, // non-canonical
-    `sh -c "echo '${b64(Buffer.from([0x61, 0, 0x62]))}' | base64 -d | sh"`, // NUL
-    `sh -c "echo '${b64(Buffer.from([0xff, 0xfe]))}' | base64 -d | sh"`, // not UTF-8
+    `sh -c "export A=$(echo '${b64(Buffer.from([0x61, 0]))}' | base64 -d); echo '${b64('x')}' | base64 -d | sh"`, // NUL in a value
     `sh -c "export A=$(echo '${b64(Buffer.from([0xff]))}' | base64 -d); echo '${b64('x')}' | base64 -d | sh"`,
   ]) {
     assert.equal(unwrap(command), undefined, command);

@@ -25,7 +25,7 @@ export class ExecuteService {
     const split = splitCommand(request.command);
     // The SDK's base64 wrapping, decoded here instead of by three extra processes (sdk-wrapping.ts).
     const unwrapped = unwrapSdkCommand(split);
-    const [file, ...args] = unwrapped?.argv ?? split;
+    const [file, ...args] = unwrapped ? ['sh'] : split;
     const env = unwrapped && Object.keys(unwrapped.env).length > 0 ? { ...this.ctx.env, ...unwrapped.env } : this.ctx.env;
     if (file === undefined) throw badRequest('command is empty');
     const timeoutSeconds = request.timeout && request.timeout > 0 ? request.timeout : EXECUTE_DEFAULT_TIMEOUT_SECONDS;
@@ -51,13 +51,19 @@ export class ExecuteService {
         child = spawn(command.file, command.args, {
           cwd,
           env,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          // The decoded SDK script goes in on stdin, as the pipeline it replaces fed it to sh.
+          stdio: [unwrapped ? 'pipe' : 'ignore', 'pipe', 'pipe'],
           // Own process group, so that a timeout kills everything the command started, not just `sh`.
           detached: true,
         });
       } catch (err) {
         resolve({ spawnError: err as Error });
         return;
+      }
+      if (unwrapped && child.stdin) {
+        // A script that exits before reading all of its input closes the pipe (EPIPE): not an error, as with `| sh`.
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(unwrapped.script);
       }
       child.stdout?.on('data', (chunk: Buffer) => capture.append(chunk));
       child.stderr?.on('data', (chunk: Buffer) => capture.append(chunk));
