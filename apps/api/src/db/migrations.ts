@@ -569,4 +569,84 @@ DROP TRIGGER IF EXISTS runner_domain_notify ON runner;
 CREATE TRIGGER runner_domain_notify AFTER DELETE OR UPDATE OF domain ON runner FOR EACH ROW EXECUTE FUNCTION shoal_notify_sandbox_rows_all();
 `,
   },
+  {
+    version: 19,
+    name: 'claim-in-one-call',
+    // A warm-pool claim was five round trips in a transaction (BEGIN, the organization's lock, its usage, the UPDATE,
+    // COMMIT), about 4.5 ms of a 12 ms pooled create on 2 busy cores. shoal_claim_pooled does the same in one call:
+    // it locks the organization, sums its usage only then (each statement of a function gets a fresh snapshot under
+    // READ COMMITTED, so claims and creates that held the lock before are counted), and takes the claims in order,
+    // each against the usage the previous ones left. A claim over a quota is refused with the usage and quotas it was
+    // checked against, so the API words the error (services/claim-batcher.ts); a claim whose pool is empty gets no id.
+    // shoal_organization_usage is the one definition of what counts against the quotas; the repository's usage()
+    // calls it too.
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_organization_usage(p_org uuid, p_exclude uuid DEFAULT NULL)
+RETURNS TABLE (cpu integer, mem integer, disk integer) LANGUAGE sql STABLE AS $$
+  SELECT
+    coalesce(sum(s.cpu) FILTER (WHERE s.active), 0)::integer,
+    coalesce(sum(s.mem) FILTER (WHERE s.active), 0)::integer,
+    coalesce(sum(s.disk) FILTER (WHERE s.active OR s.state = 'stopped'), 0)::integer
+  FROM (
+    SELECT cpu, mem, disk, state,
+      (desired_state = 'started' AND state NOT IN ('error', 'build_failed', 'destroyed')) OR state = 'started' AS active
+    FROM sandbox WHERE organization_id = p_org AND (p_exclude IS NULL OR id <> p_exclude)
+  ) s
+$$;
+CREATE OR REPLACE FUNCTION shoal_claim_pooled(p_org uuid, p_claims jsonb)
+RETURNS TABLE (ord integer, sandbox_id uuid, runner_id uuid, refused boolean,
+  used_cpu integer, used_mem integer, used_disk integer, quota_cpu integer, quota_mem integer, quota_disk integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  c jsonb;
+  pool uuid;
+BEGIN
+  SELECT o.total_cpu_quota, o.total_memory_quota, o.total_disk_quota INTO quota_cpu, quota_mem, quota_disk
+    FROM organization o WHERE o.id = p_org FOR UPDATE;
+  IF NOT FOUND THEN RAISE EXCEPTION 'organization % not found', p_org; END IF;
+  SELECT u.cpu, u.mem, u.disk INTO used_cpu, used_mem, used_disk FROM shoal_organization_usage(p_org) u;
+  ord := 0;
+  FOR c IN SELECT value FROM jsonb_array_elements(p_claims) LOOP
+    sandbox_id := NULL;
+    runner_id := NULL;
+    refused := used_cpu + (c->>'cpu')::integer > quota_cpu OR used_mem + (c->>'mem')::integer > quota_mem
+      OR used_disk + (c->>'disk')::integer > quota_disk;
+    IF NOT refused THEN
+      UPDATE sandbox SET
+        organization_id = p_org,
+        class = c->'set'->>'class',
+        labels = c->'set'->'labels',
+        public = (c->'set'->>'public')::boolean,
+        auto_stop_interval = (c->'set'->>'autoStopInterval')::integer,
+        auto_archive_interval = (c->'set'->>'autoArchiveInterval')::integer,
+        auto_delete_interval = (c->'set'->>'autoDeleteInterval')::integer,
+        auth_token = c->'set'->>'authToken',
+        env = c->'set'->'env',
+        network_block_all = (c->'set'->>'networkBlockAll')::boolean,
+        network_allow_list = c->'set'->>'networkAllowList',
+        warm_pool_id = NULL,
+        created_at = now(),
+        updated_at = now(),
+        last_activity_at = now()
+      WHERE sandbox.id = (
+        SELECT s.id FROM sandbox s
+        JOIN runner r ON r.id = s.runner_id AND r.state = 'ready' AND NOT r.unschedulable
+        WHERE s.warm_pool_id = (c->>'poolId')::uuid AND s.state = 'started' AND s.desired_state = 'started'
+          AND (c->>'region' IS NULL OR s.region = c->>'region')
+        ORDER BY s.created_at LIMIT 1
+        FOR UPDATE OF s SKIP LOCKED)
+      RETURNING sandbox.id, sandbox.runner_id INTO sandbox_id, runner_id;
+      IF sandbox_id IS NOT NULL THEN
+        used_cpu := used_cpu + (c->>'cpu')::integer;
+        used_mem := used_mem + (c->>'mem')::integer;
+        used_disk := used_disk + (c->>'disk')::integer;
+      END IF;
+    END IF;
+    RETURN NEXT;
+    ord := ord + 1;
+  END LOOP;
+END
+$$;
+`,
+  },
 ];

@@ -1,6 +1,6 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
+import type { Database, NewSandbox, Runner, Sandbox } from '../db/schema.js';
 import type { SandboxWithRunner } from '../services/sandbox-dto.js';
 import { suspendedPastGrace } from './organization.repository.js';
 import { sandboxWrites } from './sandbox-writes.js';
@@ -18,6 +18,34 @@ export interface ClaimedSandboxFields {
   env: Record<string, string>;
   networkBlockAll: boolean;
   networkAllowList: string | null;
+}
+
+/** One create's claim of a pooled sandbox, as the claim call takes it. */
+export interface PoolClaim {
+  poolId: string;
+  region: string | undefined;
+  set: ClaimedSandboxFields;
+  /** What the claimed sandbox counts against the quotas. */
+  res: Usage;
+}
+
+/**
+ * A claimed row with its runner (undefined if the runner was removed meanwhile), none (the pool had nothing ready), or
+ * a refusal with the usage and quotas it was checked against.
+ */
+export type PoolClaimOutcome = { row: Sandbox; runner: Runner | undefined } | { row: undefined } | { refused: { used: Usage; quotas: Usage } };
+
+interface ClaimCallRow {
+  ord: number;
+  sandboxId: string | null;
+  runnerId: string | null;
+  refused: boolean;
+  usedCpu: number;
+  usedMem: number;
+  usedDisk: number;
+  quotaCpu: number;
+  quotaMem: number;
+  quotaDisk: number;
 }
 
 export interface SandboxListFilter {
@@ -95,40 +123,33 @@ export class SandboxRepository {
   }
 
   /**
-   * Takes the oldest started sandbox of a warm pool, on a runner that still takes work, and makes it the caller's in
-   * one statement. SKIP LOCKED: two creates racing for the last one never get the same row; the loser gets none (and
-   * takes the cold path). Undefined when the pool has nothing ready (in `region`, when given).
+   * Claims of one organization in one call (shoal_claim_pooled, migration 19), in order: under the organization's row
+   * lock, each claim is checked against the quotas with the usage the previous ones left, then takes the oldest started
+   * sandbox of its pool on a runner that still takes work. SKIP LOCKED: two creates racing for the last one never get
+   * the same row; the loser gets none (and takes the cold path). The claimed rows are read back once committed.
    */
-  async claimPooled(poolId: string, set: ClaimedSandboxFields, region?: string): Promise<Sandbox | undefined> {
-    let pick = this.db
-      .selectFrom('sandbox')
-      .select('sandbox.id')
-      .where('sandbox.warmPoolId', '=', poolId)
-      .where('sandbox.state', '=', 'started')
-      .where('sandbox.desiredState', '=', 'started')
-      .where('sandbox.runnerId', 'in', this.db.selectFrom('runner').select('runner.id').where('runner.state', '=', 'ready').where('runner.unschedulable', '=', false))
-      .orderBy('sandbox.createdAt')
-      .limit(1)
-      .forUpdate()
-      .skipLocked();
-    // A create naming a region (the SDK's `target`) gets a pooled sandbox placed there, or none.
-    if (region !== undefined) pick = pick.where('sandbox.region', '=', region);
-    const claimed = await this.db
-      .updateTable('sandbox')
-      .set({
-        ...set,
-        labels: JSON.stringify(set.labels),
-        env: JSON.stringify(set.env),
-        warmPoolId: null,
-        createdAt: sql`now()`,
-        updatedAt: sql`now()`,
-        lastActivityAt: sql`now()`,
-      })
-      .where('id', '=', (eb) => eb.selectFrom(pick.as('p')).select('p.id'))
-      .returningAll()
-      .executeTakeFirst();
-    if (claimed) sandboxWrites.wrote(this.db, [claimed.id]);
-    return claimed;
+  async claimPooledBatch(organizationId: string, claims: PoolClaim[]): Promise<PoolClaimOutcome[]> {
+    const payload = claims.map((c) => ({ poolId: c.poolId, region: c.region ?? null, cpu: c.res.cpu, mem: c.res.mem, disk: c.res.disk, set: c.set }));
+    const { rows } = await sql<ClaimCallRow>`SELECT * FROM shoal_claim_pooled(${organizationId}::uuid, ${JSON.stringify(payload)}::jsonb) ORDER BY ord`.execute(this.db);
+    const ids = rows.flatMap((r) => (r.sandboxId ? [r.sandboxId] : []));
+    if (ids.length) sandboxWrites.wrote(this.db, ids);
+    const runnerIds = [...new Set(rows.flatMap((r) => (r.runnerId ? [r.runnerId] : [])))];
+    // Both reads at once: the claimer needs its row for the answer and its runner to apply the claim.
+    const [claimed, runners] = ids.length
+      ? await Promise.all([
+          this.db.selectFrom('sandbox').selectAll().where('id', 'in', ids).execute(),
+          runnerIds.length ? this.db.selectFrom('runner').selectAll().where('id', 'in', runnerIds).execute() : Promise.resolve([]),
+        ])
+      : [[], []];
+    const byId = new Map(claimed.map((r) => [r.id, r]));
+    const runnerById = new Map(runners.map((r) => [r.id, r]));
+    return claims.map((_, i) => {
+      const r = rows[i];
+      if (!r) throw new Error(`shoal_claim_pooled answered ${rows.length} of ${claims.length} claims`);
+      if (r.refused) return { refused: { used: { cpu: r.usedCpu, mem: r.usedMem, disk: r.usedDisk }, quotas: { cpu: r.quotaCpu, mem: r.quotaMem, disk: r.quotaDisk } } };
+      const row = r.sandboxId ? byId.get(r.sandboxId) : undefined;
+      return row ? { row, runner: r.runnerId ? runnerById.get(r.runnerId) : undefined } : { row: undefined };
+    });
   }
 
   /**
@@ -226,20 +247,13 @@ export class SandboxRepository {
     return r.n;
   }
 
-  /** Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). */
+  /**
+   * Compute usage counts what runs or is about to run; disk also counts stopped sandboxes (their files stay). The rule
+   * is shoal_organization_usage (migration 19), shared with the claim call.
+   */
   async usage(organizationId: string, excludeId?: string): Promise<Usage> {
-    const active = sql<SqlBool>`(sandbox.desired_state = 'started' AND sandbox.state NOT IN ('error', 'build_failed', 'destroyed'))
-      OR sandbox.state = 'started'`;
-    let q = this.db
-      .selectFrom('sandbox')
-      .select([
-        sql<number>`coalesce(sum(cpu) FILTER (WHERE ${active}), 0)`.as('cpu'),
-        sql<number>`coalesce(sum(mem) FILTER (WHERE ${active}), 0)`.as('mem'),
-        sql<number>`coalesce(sum(disk) FILTER (WHERE ${active} OR sandbox.state = 'stopped'), 0)`.as('disk'),
-      ])
-      .where('organizationId', '=', organizationId);
-    if (excludeId) q = q.where('id', '<>', excludeId);
-    return q.executeTakeFirstOrThrow();
+    const { rows } = await sql<Usage>`SELECT cpu, mem, disk FROM shoal_organization_usage(${organizationId}::uuid, ${excludeId ?? null}::uuid)`.execute(this.db);
+    return rows[0]!;
   }
 
   /**

@@ -207,7 +207,7 @@ export class SandboxService {
     const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
     const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
     if (!pool) return undefined;
-    const row = await this.claims.claim({
+    const claimed = await this.claims.claim({
       org,
       poolId: pool.id,
       region: body.target,
@@ -226,13 +226,13 @@ export class SandboxService {
         networkAllowList: body.networkAllowList ?? null,
       },
     });
-    if (!row) return undefined;
+    if (!claimed) return undefined;
+    const { row } = claimed;
     // No wake-up of the keeper here: its next tick (SHOAL_WARM_POOL_INTERVAL_MS) refills. A refill started at once
     // takes the CPU the claimer's first commands need (measured on 2 cores: first exec after a claim about 150 ms with
     // an immediate refill, about 60 ms without).
-    let runner: Runner | undefined;
+    const runner = claimed.runner;
     try {
-      runner = row.runnerId ? await new RunnerRepository(this.db).findById(row.runnerId) : undefined;
       if (!runner) throw new Error('its runner is gone');
       await this.poolClaims.adapter.claimSandbox(runner, row.id, {
         userId: org.id,
