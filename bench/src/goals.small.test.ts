@@ -42,6 +42,16 @@ test('a warm-pool row with no claim, a failed density run and a capped one are n
   assert.equal(zeroOk.verdict, 'not met');
 });
 
+test('the Docker row is judged on the default pool and shows the drained comparison beside it', () => {
+  const docker = (shoal: number[]) => ({
+    value: { shoal: summarize(shoal), docker: summarize([300, 320]), pool: 2, claims: 2, n: 2, drained: { shoal: summarize([200, 220]), docker: summarize([300, 320]) } },
+  });
+  const met = goalRows({ ...base, docker: docker([30, 40]) })[2]!;
+  assert.equal(met.verdict, 'met');
+  assert.match(met.measured, /default warm pool \(2; 2 of 2 creates were claims\); pool drained: 0\.\d+x at p50/);
+  assert.equal(goalRows({ ...base, docker: docker([100, 120]) })[2]!.verdict, 'not met');
+});
+
 test('the rendered table has a header and one Markdown line per goal', () => {
   const out = renderGoals(goalRows(base)).split('\n');
   assert.equal(out.length, 11);

@@ -91,7 +91,7 @@ interface Sample {
   teardown: () => Promise<void>;
 }
 
-async function shoalSample(t: ShoalTarget): Promise<Sample> {
+async function shoalSample(t: ShoalTarget): Promise<Sample & { id: string }> {
   const t0 = performance.now();
   const sandbox = await t.daytona.create();
   const createdMs = performance.now() - t0;
@@ -99,6 +99,7 @@ async function shoalSample(t: ShoalTarget): Promise<Sample> {
   if (r.exitCode !== 0 || !/^v\d+\./.test(r.result.trim())) throw new Error(`node -v failed: ${r.result}`);
   const interactiveMs = performance.now() - t0;
   return {
+    id: sandbox.id,
     createdMs,
     interactiveMs,
     teardown: async () => {
@@ -639,12 +640,31 @@ export async function dockerDaemonRuns(): Promise<boolean> {
 /**
  * Shoal's create() + exec(node -v) alternating with `docker run -d` + `docker exec node -v` of the same unpacked root
  * filesystem (`rootfsTar`, the image cache's tar of the default image, imported once). Teardown is not timed.
+ * `pools` given: the default warm pool is full before every sample of either side (so no refill runs while Docker is
+ * timed), and the Shoal side counts how many of its creates were claims; without it, the caller has drained the pool.
  */
-export async function versusDocker(t: ShoalTarget, rootfsTar: string, samples: number): Promise<{ row: Row; shoal: Summary; docker: Summary }> {
+export async function versusDocker(
+  t: ShoalTarget,
+  rootfsTar: string,
+  samples: number,
+  pools?: { pools: WarmPools; size: number },
+): Promise<{ row: Row; shoal: Summary; docker: Summary; claims: number }> {
   const image = `shoal-bench-rootfs:${process.pid}`;
   const imported = await run('sh', ['-c', 'docker import - "$1" < "$2"', 'sh', image, rootfsTar]);
   if (imported.code !== 0) throw new Error(`docker import: ${imported.err.trim()}`);
+  const ready = async () => {
+    if (pools) await pools.pools.fill(pools.size);
+  };
+  let claims = 0;
+  const shoalSide = async (): Promise<Sample> => {
+    await ready();
+    const before = new Set(await readdir(join(t.runnerDataDir, 'sandboxes')).catch(() => [] as string[]));
+    const s = await shoalSample(t);
+    if (before.has(s.id)) claims++;
+    return s;
+  };
   const dockerSample = async (): Promise<Sample> => {
+    await ready();
     const t0 = performance.now();
     const started = await run('docker', ['run', '-d', image, 'sleep', 'infinity']);
     if (started.code !== 0) throw new Error(`docker run: ${started.err.trim()}`);
@@ -661,19 +681,29 @@ export async function versusDocker(t: ShoalTarget, rootfsTar: string, samples: n
     };
   };
   try {
-    await sampleAndTearDown(() => shoalSample(t));
+    await sampleAndTearDown(shoalSide);
     await sampleAndTearDown(dockerSample);
+    claims = 0;
     const r = await interleave(
       samples,
-      () => sampleAndTearDown(() => shoalSample(t)),
+      () => sampleAndTearDown(shoalSide),
       () => sampleAndTearDown(dockerSample),
     );
     const shoal = summarize(r.first.map((s) => s.interactiveMs));
     const docker = summarize(r.second.map((s) => s.interactiveMs));
+    const setting = pools ? `default warm pool (${pools.size}), full before each sample` : 'pool drained';
     return {
       shoal,
       docker,
-      row: { name: `create()+exec(node -v) vs Docker Engine, ${samples} sequential`, unit: 'ms', value: shoal, floor: docker, floorName: 'docker run -d + docker exec node -v, same rootfs' },
+      claims,
+      row: {
+        name: `create()+exec(node -v) vs Docker Engine, ${samples} sequential, ${setting}`,
+        unit: 'ms',
+        value: shoal,
+        floor: docker,
+        floorName: 'docker run -d + docker exec node -v, same rootfs',
+        ...(pools ? { note: `${claims} of ${samples} creates were claims` } : {}),
+      },
     };
   } finally {
     await run('docker', ['rmi', '-f', image]).catch(() => undefined);
