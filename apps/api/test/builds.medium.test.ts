@@ -256,7 +256,13 @@ describe('cancel', () => {
   test('deleting the only sandbox waiting on a build cancels the build on the runner', async () => {
     const sb = await createSandbox(tenant.auth, `FROM ${TEST_DEFAULT_IMAGE}\nRUN slow-build-sandbox\n`);
     await waitSandbox(tenant.auth, sb.id, ['building_snapshot']);
-    const call = builds.calls.at(-1)!;
+    // The state turns building_snapshot before the runner is called, so the call is awaited by its Dockerfile:
+    // the last call at that instant can still be an earlier test's build.
+    const callDeadline = Date.now() + 15_000;
+    const slowCall = () => builds.calls.find((c) => c.dockerfile.includes('slow-build-sandbox'));
+    while (!slowCall() && Date.now() < callDeadline) await new Promise((r) => setTimeout(r, 50));
+    const call = slowCall();
+    assert.ok(call, 'the runner was asked to build');
     assert.equal((await app.inject({ method: 'DELETE', url: `/api/sandbox/${sb.id}`, headers: tenant.auth })).statusCode, 200);
     const deadline = Date.now() + 15_000;
     while (!builds.cancels.includes(call.snapshot) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
