@@ -828,6 +828,14 @@ for k in kids:
       return { size: size!, avail: avail! };
     };
     assert.ok(usage().size > 0);
+    // The runner mounts A's disk with direct I/O and a cap on its dirty page cache, so the flush of A's writes is
+    // A's own wait and not a host-wide stall (without them the neighbour's median went past 3x in CI).
+    const device = execFileSync('findmnt', ['-n', '-o', 'SOURCE,MAJ:MIN', pool], { encoding: 'utf8' }).trim().split(/\s+/);
+    assert.match(device[0]!, /^\/dev\/loop\d+$/, `A's disk is a loop device (${device.join(' ')})`);
+    assert.equal((await readFile(`/sys/block/${device[0]!.slice(5)}/loop/dio`, 'utf8')).trim(), '1', "direct I/O on A's loop device");
+    assert.equal((await readFile(`/sys/class/bdi/${device[1]}/strict_limit`, 'utf8')).trim(), '1', "a strict dirty limit on A's disk");
+    const maxDirty = Number(await readFile(`/sys/class/bdi/${device[1]}/max_bytes`, 'utf8'));
+    assert.ok(maxDirty > 0 && maxDirty <= 64 << 20, `A's disk may hold at most 64 MiB dirty (max_bytes ${maxDirty})`);
     const start = () => launch(`
 import os, time
 end = time.time() + 120

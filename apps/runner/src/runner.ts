@@ -59,7 +59,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
   const backend = new OciCliBackend(runtime.binary, join(cfg.dataDir, 'oci'));
   await backend.init();
 
-  const pool = new DiskPool(cfg.dataDir);
+  const pool = new DiskPool(cfg.dataDir, (message) => log.warn(message));
   await pool.init(cfg.diskQuota);
   (pool.enforced ? log.info : log.warn)(`disk: ${pool.reason}`);
 
