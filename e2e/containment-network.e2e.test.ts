@@ -5,14 +5,14 @@
 // internet (198.18.x.2). The platform's API and runner listen on every host address for this test, so "unreachable"
 // is the floor's doing and not a loopback-only bind. Everything the test creates is removed in `after`.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { CreateSandboxFromSnapshotParams, Sandbox } from '@daytonaio/sdk';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
+import { removeNamespaceServer, startNamespaceServer } from './src/netns-http-server.js';
 import { deleteAndWait } from './src/toolbox-helpers.js';
 
 const id = randomBytes(3).toString('hex');
@@ -47,13 +47,6 @@ function freeOctet(): number {
   throw new Error('no free 172.29.x.0/29 for the test namespace');
 }
 
-/** One HTTP server on every address of the namespace; the answer names the address it was reached on. */
-const SERVER = `
-const http = require('node:http');
-http.createServer((req, res) => res.end(process.argv[1] + '@' + req.socket.localAddress)).listen(80, '0.0.0.0', () => console.log('listening'));
-process.on('SIGTERM', () => process.exit(0));
-`;
-
 async function buildOutside(): Promise<void> {
   octet = freeOctet();
   privateDenied = `172.29.${octet}.2`;
@@ -71,27 +64,14 @@ async function buildOutside(): Promise<void> {
   // The metadata address is routed into our namespace for the test's duration (a /32 beats any wider route).
   ip('route', 'add', `${METADATA}/32`, 'via', privateDenied, 'dev', HOST_IF);
   routeAdded = true;
-  server = spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', SERVER, SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    server!.stdout!.on('data', (c: Buffer) => c.toString().includes('listening') && resolve());
-    server!.once('exit', (code) => reject(new Error(`namespace server exited with ${code}`)));
-  });
+  // One HTTP server on every address of the namespace; the answer names the address it was reached on.
+  server = await startNamespaceServer(NS, SECRET);
 }
 
 async function removeOutside(): Promise<void> {
-  if (server?.pid && server.exitCode === null && server.signalCode === null) {
-    const exited = once(server, 'exit');
-    process.kill(server.pid, 'SIGTERM');
-    await exited;
-  }
+  // The route goes first: the veth it points at goes with the namespace.
   if (routeAdded) execFileSync('ip', ['route', 'del', `${METADATA}/32`, 'via', privateDenied], { stdio: 'ignore' });
-  for (const args of [['netns', 'del', NS], ['link', 'del', HOST_IF]]) {
-    try {
-      ip(...args);
-    } catch {
-      // never created, or gone with the namespace
-    }
-  }
+  await removeNamespaceServer(server, NS, HOST_IF);
 }
 
 /**

@@ -6,13 +6,13 @@
 // "Served by the pool" is read from PostgreSQL, not inferred from timing: the returned id was a started pooled
 // sandbox (`warm_pool_id` set) just before the create, and "cold" means it was not.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { Daytona, type CreateSandboxFromSnapshotParams, type PtyHandle, type Sandbox } from '@daytonaio/sdk';
 import { envelopeProblem } from './src/envelope.js';
+import { removeNamespaceServer, startNamespaceServer } from './src/netns-http-server.js';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import { eventually, isNotFound } from './src/toolbox-helpers.js';
 
@@ -52,28 +52,11 @@ async function buildUpstream(): Promise<void> {
   for (const a of [upstream, neighbour]) ip('-n', NS, 'addr', 'add', `${a}/29`, 'dev', NS_IF);
   ip('-n', NS, 'link', 'set', NS_IF, 'up');
   ip('-n', NS, 'route', 'add', 'default', 'via', `198.18.${octet}.1`);
-  const code = `require('node:http').createServer((q, s) => s.end(process.argv[1] + '@' + q.socket.localAddress)).listen(80, '0.0.0.0', () => console.log('listening'));
-process.on('SIGTERM', () => process.exit(0));`;
-  server = spawn('ip', ['netns', 'exec', NS, process.execPath, '-e', code, SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    server!.stdout!.on('data', (c: Buffer) => c.toString().includes('listening') && resolve());
-    server!.once('exit', (c) => reject(new Error(`namespace server exited with ${c}`)));
-  });
+  server = await startNamespaceServer(NS, SECRET);
 }
 
 async function removeUpstream(): Promise<void> {
-  if (server?.pid && server.exitCode === null && server.signalCode === null) {
-    const exited = once(server, 'exit');
-    process.kill(server.pid, 'SIGTERM');
-    await exited;
-  }
-  for (const args of [['netns', 'del', NS], ['link', 'del', HOST_IF]]) {
-    try {
-      ip(...args);
-    } catch {
-      // never created, or gone with the namespace
-    }
-  }
+  await removeNamespaceServer(server, NS, HOST_IF);
 }
 
 async function api<T = unknown>(method: string, path: string, body?: unknown, key = platform.apiKey): Promise<{ status: number; text: string; json: T }> {
