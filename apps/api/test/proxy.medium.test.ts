@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
@@ -80,6 +81,36 @@ describe('toolbox proxy', () => {
     const f = ((await res.body.json()) as Forwarded).forwarded;
     assert.equal(f.bytes, sent);
     assert.equal(f.contentType, 'multipart/form-data; boundary=xyz');
+  });
+
+  test('an upload that asks for 100-continue first (curl does for large files) is let through and arrives whole', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024, 5);
+    const url = new URL(`${base}/api/toolbox/${sandboxId}/toolbox/files/upload?path=/tmp/y`);
+    const answer = await new Promise<{ status: number; continued: boolean; text: string }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request(url, {
+        method: 'POST',
+        headers: { ...adminAuth, 'content-type': 'application/octet-stream', 'content-length': body.length, expect: '100-continue' },
+      });
+      // As curl: the body waits for the server's interim answer.
+      req.on('continue', () => {
+        continued = true;
+        req.end(body);
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, continued, text }));
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.equal(answer.status, 200, answer.text);
+    assert.ok(answer.continued, 'the proxy answered 100 Continue');
+    const f = (JSON.parse(answer.text) as Forwarded & { forwarded: { headers: Record<string, string> } }).forwarded;
+    assert.equal(f.bytes, body.length);
+    assert.equal(f.headers.expect, undefined, 'the interim answer was the proxy\'s; the runner is not asked again');
   });
 
   test('auth, organization and state checks', async () => {
