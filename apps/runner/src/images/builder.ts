@@ -275,6 +275,9 @@ export class Builder {
         '--runtime', this.o.runtime,
         '--network', `ns:${slot.netnsPath}`,
         '--dns', slot.dns,
+        // RUN steps join a network namespace their user namespace does not own, where a fresh sysfs cannot be mounted
+        // (runc fails the step; crun falls back on its own): the host's /sys read-only, as sandboxes get it (spec.ts).
+        '--volume', '/sys:/sys:ro,rbind,nosuid,nodev,noexec',
         '--userns-uid-map', map,
         '--userns-gid-map', map,
         '--cgroup-parent', cgroup,
