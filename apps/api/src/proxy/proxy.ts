@@ -16,7 +16,6 @@ import type { SandboxRepository } from '../repositories/sandbox.repository.js';
 import type { SshAccessRepository } from '../repositories/ssh-access.repository.js';
 import { timingSafeEqualStr } from '../services/sandbox.service.js';
 import { TCP_KEEPALIVE_MS, type ProxyTraffic } from './traffic.js';
-import { requestUpstream, UpstreamError } from './upstream-request.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { context, injectTraceHeaders, SpanStatusCode, tracingEnabled, type Context } from '@shoal/telemetry';
 import { startServerSpan } from '../metrics/observability.js';
@@ -65,7 +64,8 @@ const MISSING_WRITE_SANDBOXES = 'Forbidden: missing permission write:sandboxes';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), the ones we replace, and the caller's credentials: code in the sandbox must
 // never see the API key (it controls every sandbox of the organization) or the preview token. `Expect: 100-continue`
-// (curl sends it with any large upload) is answered by this server before the body flows, so it stops here too.
+// (curl sends it with any large upload) is answered by this server before the body flows, so it stops here too
+// (undici also refuses to send it).
 const DROP_REQUEST = new Set(['expect', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization']);
 /** Every `X-Daytona-*` header (preview token, runner auth, organization id, SDK metadata) stays with the platform. */
 const DROP_REQUEST_PREFIX = 'x-daytona-';
@@ -263,14 +263,13 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
     if (!reply.raw.writableFinished) abort.abort();
   });
   const hasBody = req.body !== undefined && req.body !== null && typeof (req.body as Readable).pipe === 'function';
-  let res: IncomingMessage;
+  let res;
   const headers = forwardHeaders(req.headers, deps.http.credential(up.runner));
   identifyForRunner(headers, req.id);
-  const limits = deps.traffic.opts;
   try {
-    res = await requestUpstream(deps.traffic.agent, { ...limits, tcpKeepAliveMs: TCP_KEEPALIVE_MS }, {
-      apiUrl: up.runner.apiUrl,
-      method: req.method,
+    // Timeouts are the proxy pool's (connect, headers, body idle): see ProxyTraffic.
+    res = await deps.traffic.pool(up.runner.apiUrl).request({
+      method: req.method as 'GET',
       path: up.path,
       headers,
       body: hasBody ? (req.body as Readable) : null,
@@ -278,12 +277,14 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
     });
   } catch (err) {
     if (abort.signal.aborted) return reply;
-    const kind = err instanceof UpstreamError ? err.kind : 'network';
-    req.log.warn({ err: (err as Error).message, kind, runner: up.runner.domain }, 'proxy upstream failed');
-    if (kind === 'headers-timeout') throw Errors.gatewayTimeout(`The sandbox did not answer within ${limits.headersTimeoutMs} ms`);
+    const code = (err as { code?: string }).code;
+    req.log.warn({ err: (err as Error).message, code, runner: up.runner.domain }, 'proxy upstream failed');
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+      throw Errors.gatewayTimeout(`The sandbox did not answer within ${deps.traffic.opts.headersTimeoutMs} ms`);
+    }
     throw Errors.badGateway(`Runner unreachable: ${(err as Error).message}`);
   }
-  reply.code(res.statusCode ?? 502);
+  reply.code(res.statusCode);
   for (const [k, v] of Object.entries(res.headers)) {
     if (v === undefined || DROP_RESPONSE.has(k)) continue;
     reply.header(k, v);
@@ -292,9 +293,8 @@ async function forward(deps: ProxyDeps, req: FastifyRequest, reply: FastifyReply
     const app = res.headers['set-cookie'];
     reply.header('set-cookie', [...(app === undefined ? [] : Array.isArray(app) ? app : [app]), up.setCookie]);
   }
-  // A body cut short (idle bound, runner gone) ends the client's response too; Fastify destroys it.
-  res.on('error', () => {});
-  return reply.send(res);
+  res.body.on('error', () => {});
+  return reply.send(res.body);
 }
 
 /** HTTP routes of the toolbox and preview proxies; request bodies pass through as raw streams. */

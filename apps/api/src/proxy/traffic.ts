@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { Pool } from 'undici';
 import type { ApiConfig } from '../config.js';
 
 /** Bounds of proxied user traffic (README "Configuration", `SHOAL_PROXY_*`). */
@@ -48,17 +48,13 @@ export class OrgStreamLimiter {
 
 /**
  * Connections to runners for proxied user traffic only. The reconciler's calls (create, start, health checks) use
- * HttpRunnerAdapter's own pool, so no number of long-lived user streams can queue them. The agent has no socket
- * limit on purpose: a bounded one would let one organization's streams queue another's requests, the very stall
+ * HttpRunnerAdapter's own pool, so no number of long-lived user streams can queue them. The pool has no connection
+ * limit on purpose: a bounded pool would let one organization's streams queue another's requests, the very stall
  * this exists to prevent; OrgStreamLimiter is what bounds the total.
  */
 export class ProxyTraffic {
   readonly limiter: OrgStreamLimiter;
-  /**
-   * Idle sockets are dropped after 30 s, well before a runner's server closes them (72 s), so a request never lands
-   * on a socket the runner is closing.
-   */
-  readonly agent = new http.Agent({ keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS, timeout: 30_000 });
+  private readonly pools = new Map<string, Pool>();
 
   constructor(readonly opts: Readonly<ProxyTrafficOptions>) {
     this.limiter = new OrgStreamLimiter(opts.maxStreamsPerOrg);
@@ -74,8 +70,25 @@ export class ProxyTraffic {
     });
   }
 
+  pool(apiUrl: string): Pool {
+    const origin = new URL(apiUrl).origin;
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: null,
+        keepAliveTimeout: 30_000,
+        connect: { timeout: this.opts.connectTimeoutMs, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS },
+        headersTimeout: this.opts.headersTimeoutMs,
+        bodyTimeout: this.opts.idleTimeoutMs,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
   /** Drops every proxied connection: open streams end at once instead of holding shutdown up. */
   async close(): Promise<void> {
-    this.agent.destroy();
+    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => {})));
+    this.pools.clear();
   }
 }
