@@ -86,8 +86,8 @@ before(async () => {
   registry = await startRegistry({ dataDir: join(dir, 'registry'), port: await freePort() });
   base = `${registry.address}/test/busybox:1`;
   await makeBaseImage(base);
-  // SHOAL_RUNNER_OCI_RUNTIME picks runc or crun here as it does for the runner: builds must work with either.
-  const runtime = await chooseRuntime(process.env.SHOAL_RUNNER_OCI_RUNTIME ?? 'auto', false);
+  // Builds must work under either runtime: SHOAL_TEST_OCI_RUNTIME=/usr/sbin/runc runs these under the fallback.
+  const runtime = await chooseRuntime(process.env.SHOAL_TEST_OCI_RUNTIME ?? 'auto', false);
   images = new ImageStore({ dataDir: join(dir, 'runner'), uidBase: 100000, defaultImage: `${registry.address}/none:0`, imageCacheDir: undefined, log: () => undefined });
   await images.init();
   net = new BuildNetwork(bridge, { base: `10.251.${process.pid % 200}.0`, prefix: 24 }, defaultFloor({ base: '10.252.0.0', prefix: 16 }), uids);
