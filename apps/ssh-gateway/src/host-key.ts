@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 
@@ -32,8 +32,10 @@ export function generateEd25519PrivateKey(generate: () => string = () => utils.g
 
 /**
  * The gateway's identity: generated once (ed25519) and kept in the data dir with mode 0600, so clients that
- * recorded it in known_hosts keep trusting the gateway across restarts. Created with O_EXCL: two gateways starting on
- * one data dir at once end with one key, the loser reads the winner's.
+ * recorded it in known_hosts keep trusting the gateway across restarts. Two gateways starting on one data dir at once
+ * end with one key: each writes its key whole to a file of its own and hard-links it into place, which fails when the
+ * name exists, and the loser reads the winner's. (Creating the file with O_EXCL and then writing it let the loser read
+ * a file that was still empty.)
  */
 export async function loadOrCreateHostKey(dataDir: string): Promise<HostKey> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -44,12 +46,16 @@ export async function loadOrCreateHostKey(dataDir: string): Promise<HostKey> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     const generated = generateEd25519PrivateKey();
+    const own = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(file, generated, { mode: 0o600, flag: 'wx' });
+      await writeFile(own, generated, { mode: 0o600, flag: 'wx' });
+      await link(own, file);
       text = generated;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       text = await readFile(file, 'utf8');
+    } finally {
+      await rm(own, { force: true });
     }
   }
   const parsed = utils.parseKey(text);
