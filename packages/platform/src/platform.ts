@@ -8,7 +8,7 @@ import { ensureTraversable, startEmbeddedPostgres, type RunningPostgres } from '
 import { endLeftovers, forgetPid, isRecordedProcess, recordPid } from './leftovers.js';
 import { objectStorageEnv, startObjectStorage, type ObjectStorageEndpoint, type RunningObjectStorage } from './objects.js';
 import { ManagedProcess } from './managed-process.js';
-import { freePort, portIsFree } from './ports.js';
+import { pickPort } from './ports.js';
 import { ensureRegistryTokenKeys, startRegistry, waitForHttp, type RegistryTokenKeys, type RunningRegistry } from './registry.js';
 import { mintSupervisorKey, publishedKeyState, readCredentials, waitForReady, PENDING_CREDENTIALS, CREDENTIALS } from './credentials.js';
 import { generateApiKey, writeCredentials } from './api-keys.js';
@@ -139,9 +139,6 @@ interface PersistedLayout {
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
 }
 
-async function pickPort(preferred: number, prefer: boolean): Promise<number> {
-  return prefer && (await portIsFree(preferred)) ? preferred : freePort();
-}
 
 /**
  * Chooses internal ports and runner tokens on first start and keeps them in `<dataDir>/platform.json`: the registry
@@ -155,21 +152,24 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
   const prefer = opts.preferWellKnownPorts !== false;
   let layout: PersistedLayout | undefined;
   if (existsSync(file)) layout = JSON.parse(await readFile(file, 'utf8')) as PersistedLayout;
-  if (!layout) {
+  const taken = new Set<number>([opts.apiPort]);
+  if (layout) {
+    for (const p of [layout.postgresPort, layout.registryPort, layout.objectsPort, layout.sshPort, ...layout.runners.map((r) => r.port)]) if (p !== undefined) taken.add(p);
+  } else {
     layout = {
-      postgresPort: await pickPort(opts.apiPort + 2432, prefer),
-      registryPort: await pickPort(5100, prefer),
+      postgresPort: await pickPort(opts.apiPort + 2432, prefer, taken),
+      registryPort: await pickPort(5100, prefer, taken),
       runners: [],
     };
   }
-  layout.objectsPort ??= await pickPort(5300, prefer);
+  layout.objectsPort ??= await pickPort(5300, prefer, taken);
   if (opts.ssh !== false) {
     if (opts.ssh?.port !== undefined) layout.sshPort = opts.ssh.port;
-    layout.sshPort ??= await pickPort(2222, prefer);
+    layout.sshPort ??= await pickPort(2222, prefer, taken);
   }
   for (let i = layout.runners.length; i < count; i++) {
     layout.runners.push({
-      port: await pickPort(3003 + i, prefer),
+      port: await pickPort(3003 + i, prefer, taken),
       token: randomBytes(32).toString('hex'),
       bridge: `${prefix}${i}`,
       subnet: `10.${octet + i}.0.0/16`,
