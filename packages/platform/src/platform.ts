@@ -153,6 +153,7 @@ async function loadLayout(opts: PlatformOptions): Promise<PersistedLayout> {
   let layout: PersistedLayout | undefined;
   if (existsSync(file)) layout = JSON.parse(await readFile(file, 'utf8')) as PersistedLayout;
   const taken = new Set<number>([opts.apiPort]);
+  if (opts.ssh && opts.ssh.port !== undefined) taken.add(opts.ssh.port);
   if (layout) {
     for (const p of [layout.postgresPort, layout.registryPort, layout.objectsPort, layout.sshPort, ...layout.runners.map((r) => r.port)]) if (p !== undefined) taken.add(p);
   } else {
