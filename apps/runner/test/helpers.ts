@@ -124,7 +124,9 @@ export async function destroyRunner(t: TestRunner): Promise<void> {
   // Seeds hold images unpacked into the default uid base (SHOAL_RUNNER_UID_BASE unset), like every platform runner.
   if (shared && t.cfg.defaultImage === shared && t.cfg.uidBase === 100000) await keepSeed(t.cfg.dataDir, shared);
   await rm(t.cfg.dataDir, { recursive: true, force: true });
-  for (const ctrl of ['cpu', 'cpuacct', 'memory', 'pids', 'cpuset', 'devices', 'freezer', 'blkio', 'hugetlb', 'systemd']) {
+  // Every hierarchy mounted here, the cgroup2 one of a hybrid host (`unified`) included: the runtime makes the parent
+  // in each, and a fixed list left `unified/shoal_<bridge>` behind after every run.
+  for (const ctrl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     await rm(`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`, { recursive: false }).catch(() => undefined);
     await exec('rmdir', [`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`], { allowFailure: true });
   }
