@@ -39,7 +39,12 @@ function toolboxPid(sandboxId: string): number {
   const procs = candidates.find((p) => existsSync(p));
   assert.ok(procs, `no cgroup.procs for ${sandboxId} among ${candidates.join(', ')}`);
   for (const pid of readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number)) {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    let cmdline: string[];
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // a short-lived process of the sandbox exited after cgroup.procs listed it
+    }
     if (cmdline.some((a) => a.endsWith('/.shoal/toolbox/toolbox.cjs')) && !cmdline[0]!.endsWith('tini')) return pid;
   }
   throw new Error(`no toolbox process in ${procs}`);

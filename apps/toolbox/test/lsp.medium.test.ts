@@ -27,6 +27,18 @@ function serverPids(toolboxPid: number, script: string): number[] {
   return pids;
 }
 
+/**
+ * True once the process is gone or a zombie. Reading /proc of a dying process can fail with ESRCH as well as ENOENT,
+ * so any read error means it exited (an existsSync-then-read check raced and failed a CI run with ESRCH).
+ */
+function hasExited(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`).length === 0;
+  } catch {
+    return true;
+  }
+}
+
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -163,7 +175,7 @@ describe('LSP routes (bundle, real language servers)', { timeout: 300_000 }, () 
     const [pid] = serverPids(tb.child.pid!, 'typescript-language-server');
     assert.ok(pid, 'the server runs as a child of the toolbox');
     process.kill(pid, 'SIGKILL');
-    await until('the server to die', () => !existsSync(`/proc/${pid}/cmdline`) || readFileSync(`/proc/${pid}/cmdline`).length === 0);
+    await until('the server to die', () => hasExited(pid));
     assert.equal((await tb.http('GET', '/version')).status, 200);
     // The document opened before the crash is open in the new server: completions work without a new didOpen.
     const completions = await post('/lsp/completions', { ...project, uri, position: TS_MEMBER_ACCESS });
