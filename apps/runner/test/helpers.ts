@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -127,8 +127,8 @@ export async function destroyRunner(t: TestRunner): Promise<void> {
   // Every hierarchy mounted here, the cgroup2 one of a hybrid host (`unified`) included: the runtime makes the parent
   // in each, and a fixed list left `unified/shoal_<bridge>` behind after every run.
   for (const ctrl of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
-    await rm(`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`, { recursive: false }).catch(() => undefined);
-    await exec('rmdir', [`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`], { allowFailure: true });
+    // A cgroup directory goes with rmdir(2) alone; its control files cannot be unlinked.
+    await rmdir(`/sys/fs/cgroup/${ctrl}/shoal_${t.cfg.bridge}`).catch(() => undefined);
   }
 }
 

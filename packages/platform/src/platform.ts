@@ -139,7 +139,6 @@ interface PersistedLayout {
   runners: Array<{ port: number; token: string; bridge: string; subnet: string }>;
 }
 
-
 /**
  * Chooses internal ports and runner tokens on first start and keeps them in `<dataDir>/platform.json`: the registry
  * address is part of every snapshot's image name and the runner tokens are stored in the database, so both must survive restarts.
