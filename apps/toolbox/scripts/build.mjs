@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,7 +57,17 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: [join(root, 'src/main.ts')], outfile: tmp('toolbox-main.cjs'), plugins: [nodePtyNative] });
+// Written already wrapped in CommonJS's module function, so the loader compiles the file's text as it is: wrapping it at
+// start made a second 370 KB copy of the source that an idle daemon never collects (about 0.45 MB of every
+// sandbox's memory, measured with /proc/<pid>/smaps_rollup).
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/main.ts')],
+  outfile: tmp('toolbox-main.cjs'),
+  plugins: [nodePtyNative],
+  banner: { js: Module.wrapper[0] },
+  footer: { js: Module.wrapper[1] },
+});
 // The entry the runner starts: loads toolbox-main.cjs through V8's code cache (src/code-cache-loader.ts).
 await build({ ...common, entryPoints: [join(root, 'src/code-cache-loader.ts')], outfile: tmp('toolbox.cjs') });
 copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));

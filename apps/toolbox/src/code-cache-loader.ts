@@ -18,6 +18,7 @@ import { Script } from 'node:vm';
 export const BUNDLE = 'toolbox-main.cjs';
 export const CODE_CACHE = 'toolbox-main.cache';
 const HASH_BYTES = 32;
+const MODULE_WRAPPER = (Module as unknown as { wrapper: [string, string] }).wrapper;
 /** Given on the command line by the build only: the runner's arguments are fixed, and a user's env never reaches it. */
 const WRITE_FLAG = '--write-code-cache=';
 
@@ -38,7 +39,9 @@ function run(): void {
   } catch {
     note('code cache not used: none beside the bundle');
   }
-  const script = new Script(Module.wrap(source), { filename: file, ...(cachedData ? { cachedData } : {}) });
+  // The build writes the bundle already wrapped (scripts/build.mjs); a bundle from elsewhere is wrapped here.
+  const wrapped = source.startsWith(MODULE_WRAPPER[0]) ? source : Module.wrap(source);
+  const script = new Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
   if (cachedData && script.cachedDataRejected) note('code cache not used: rejected by this Node (another version or flags)');
 
   const writeTo = process.argv.find((a) => a.startsWith(WRITE_FLAG))?.slice(WRITE_FLAG.length);

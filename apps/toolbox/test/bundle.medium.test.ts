@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, copyFileSync, existsSync, linkSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,10 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
   it('starts from the code cache the build made for this very bundle', () => {
     assert.ok(existsSync(join(appRoot, 'dist/toolbox-main.cache')), 'the build wrote a code cache');
     assert.doesNotMatch(tb.stderr(), /code cache not used/);
+    // Stored in its module wrapper, so the loader compiles the file's own text and holds no second copy of it.
+    const wrapper = (Module as unknown as { wrapper: [string, string] }).wrapper;
+    const bundle = readFileSync(join(appRoot, 'dist/toolbox-main.cjs'), 'utf8');
+    assert.ok(bundle.startsWith(wrapper[0]) && bundle.trimEnd().endsWith(wrapper[1]), 'dist/toolbox-main.cjs is written wrapped');
   });
 
   it('ignores a code cache made for another bundle or none at all, and still serves', async () => {
