@@ -339,9 +339,19 @@ export async function readThroughput(apiUrl: string, apiKey: string, sandboxId: 
   return rows;
 }
 
-async function memAvailableMiB(): Promise<number> {
-  const m = /MemAvailable:\s+(\d+) kB/.exec(await readFile('/proc/meminfo', 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
+/** /proc/meminfo in MiB by field name. */
+async function meminfoMiB(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await readFile('/proc/meminfo', 'utf8')).matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[m[1]!] = Number(m[2]) / 1024;
+  return out;
+}
+
+/** Fields whose growth says where a sandbox's memory goes: processes, kernel objects, page cache. */
+const MEMORY_PARTS = ['AnonPages', 'Shmem', 'Cached', 'Slab', 'PageTables', 'KernelStack', 'Percpu'] as const;
+
+/** Per-sandbox growth of each part, e.g. "AnonPages 8.9, Slab 0.6, ..." (MiB each). */
+export function memoryBreakdown(before: Record<string, number>, after: Record<string, number>, count: number): string {
+  return MEMORY_PARTS.map((k) => `${k} ${(((after[k] ?? 0) - (before[k] ?? 0)) / count).toFixed(2)}`).join(', ');
 }
 
 /**
@@ -351,7 +361,7 @@ async function memAvailableMiB(): Promise<number> {
  * and gone from the runner before this returns.
  */
 export async function density(t: ShoalTarget, cap: number, parallel = 4): Promise<{ rows: Row[]; count: number; mibEach: number; failure?: string }> {
-  const before = await memAvailableMiB();
+  const before = await meminfoMiB();
   const sandboxes: Sandbox[] = [];
   let failure = '';
   let claimed = 0;
@@ -374,16 +384,21 @@ export async function density(t: ShoalTarget, cap: number, parallel = 4): Promis
     await Promise.all(Array.from({ length: parallel }, worker));
     // Let the toolboxes settle to their idle footprint before measuring.
     await sleep(5000);
-    const after = await memAvailableMiB();
+    const after = await meminfoMiB();
     const count = ready;
-    const mibEach = sandboxes.length ? (before - after) / sandboxes.length : NaN;
+    const mibEach = sandboxes.length ? ((before.MemAvailable ?? 0) - (after.MemAvailable ?? 0)) / sandboxes.length : NaN;
     return {
       count,
       mibEach,
       ...(failure ? { failure } : {}),
       rows: [
         { name: `idle started sandboxes (cap ${cap}, ${parallel} creates at a time)${failure ? `, stopped by: ${failure.slice(0, 60)}` : ''}`, unit: 'count', value: count },
-        { name: "host memory per idle sandbox (after one executeCommand('true'))", unit: 'MiB', value: mibEach },
+        {
+          name: "host memory per idle sandbox (after one executeCommand('true'))",
+          unit: 'MiB',
+          value: mibEach,
+          ...(sandboxes.length ? { note: `growth of /proc/meminfo per sandbox (MiB): ${memoryBreakdown(before, after, sandboxes.length)}` } : {}),
+        },
       ],
     };
   } finally {
