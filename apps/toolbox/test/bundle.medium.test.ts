@@ -53,6 +53,27 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
     assert.ok(bundle.startsWith(wrapper[0]) && bundle.trimEnd().endsWith(wrapper[1]), 'dist/toolbox-main.cjs is written wrapped');
   });
 
+  it("runs on 6 threads with the runner's --v8-pool-size=1, and user commands see only the user's UV_THREADPOOL_SIZE", async () => {
+    const threads = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const echo = { json: { command: 'sh -c "echo pool=${UV_THREADPOOL_SIZE-unset}"' } };
+    assert.equal((await tb.http('POST', '/process/execute', echo)).json().result, 'pool=unset\n');
+    for (const userValue of [undefined, '7']) {
+      const own = await startToolbox({
+        entry: ['--v8-pool-size=1', join(appRoot, 'dist/toolbox.cjs')],
+        ...(userValue ? { env: { UV_THREADPOOL_SIZE: userValue } } : {}),
+      });
+      try {
+        // File work runs on libuv's pool: its threads exist once this answers.
+        assert.equal((await own.http('GET', `/files/info?path=${encodeURIComponent(own.workdir)}`)).status, 200);
+        assert.equal((await own.http('POST', '/process/execute', echo)).json().result, `pool=${userValue ?? 'unset'}\n`);
+        // main, one V8 worker, V8's delayed-task runner, the signal watcher and a libuv pool of 2 (a user's 7 is theirs).
+        assert.equal(threads(own.child.pid!), 6);
+      } finally {
+        await own.stop();
+      }
+    }
+  });
+
   it('ignores a code cache made for another bundle or none at all, and still serves', async () => {
     // A copy of dist/ whose cache names another bundle's hash (same length: V8 alone would have taken it).
     const copy = mkdtempSync(join(tmpdir(), 'toolbox-cache-'));
