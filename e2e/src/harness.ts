@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Daytona } from '@daytonaio/sdk';
-import { freePort, startPlatform, type Platform, type PlatformOptions } from '@shoal/platform';
+import { portIsFree, startPlatform, type Platform, type PlatformOptions } from '@shoal/platform';
 import { keepSeed, seedRunners, sharedDefaultImage } from './unpacked-image-seed.js';
 
 export interface TestPlatform extends Platform {
@@ -82,6 +82,34 @@ export function pickSubnetOctet(runners: number): number {
   throw new Error('no free 10.x.0.0/16 range for test runners');
 }
 
+/**
+ * The API's port: below the kernel's ephemeral range (32768 and up), and claimed for the run like the subnets. A port
+ * the kernel handed out stays free until the API binds it, seconds later; meanwhile the other file starting at the
+ * same time could be handed the same one for one of its processes, and the wait for this API's /health was once
+ * answered by that process (the start then failed on a database the API had not migrated yet).
+ */
+async function pickApiPort(): Promise<number> {
+  const scratch = process.env.SHOAL_TEST_SCRATCH;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (!(await portIsFree(port))) continue;
+    if (!scratch) return port;
+    try {
+      mkdirSync(join(scratch, 'port-claims'), { recursive: true });
+      mkdirSync(join(scratch, 'port-claims', String(port)));
+      return port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  throw new Error('no free port below 32768 for a test API');
+}
+
+function releaseApiPort(port: number): void {
+  const scratch = process.env.SHOAL_TEST_SCRATCH;
+  if (scratch) rmSync(join(scratch, 'port-claims', String(port)), { recursive: true, force: true });
+}
+
 export interface TestPlatformOptions extends Partial<PlatformOptions> {
   /** Run an embedded PostgreSQL of the platform's own (fault tests kill it) instead of the run's shared server. */
   ownPostgres?: boolean;
@@ -121,7 +149,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
   const subnetOctet = opts.subnetOctet ?? pickSubnetOctet(runners);
   const options: PlatformOptions = {
     dataDir,
-    apiPort: await freePort(),
+    apiPort: await pickApiPort(),
     bridgePrefix: `sht${id}`,
     preferWellKnownPorts: false,
     subnetOctet,
@@ -159,6 +187,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     close: async () => {
       await platform.stop();
       if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
+      if (opts.apiPort === undefined) releaseApiPort(options.apiPort);
       await dropDatabase().catch(() => undefined);
       // A recursive delete would walk into anything still mounted below the data dir (a sandbox's disk image):
       // leave the directory for inspection instead, and say so.
@@ -172,6 +201,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
   } catch (err) {
     // startPlatform has stopped what it started; what the harness made for it goes too.
     if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
+    if (opts.apiPort === undefined) releaseApiPort(options.apiPort);
     await dropDatabase().catch(() => undefined);
     // A start that fails in CI is otherwise undiagnosable: the processes' own lines are the only record of why.
     throw new Error(`${(err as Error).message}\n--- last ${recent.length} platform log lines ---\n${recent.join('\n')}`, { cause: err });
