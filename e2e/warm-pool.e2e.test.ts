@@ -7,6 +7,8 @@
 // sandbox (`warm_pool_id` set) just before the create, and "cold" means it was not.
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -307,8 +309,31 @@ describe('a pooled create returns what was asked, checked from inside', { timeou
   async function control(): Promise<void> {
     assert.ok(plain, 'the first test made the default sandbox');
     const r = await reach(plain, [upstream, neighbour]);
-    assertReached(r, upstream, 'default pooled sandbox');
-    assertReached(r, neighbour, 'default pooled sandbox');
+    try {
+      assertReached(r, upstream, 'default pooled sandbox');
+      assertReached(r, neighbour, 'default pooled sandbox');
+    } catch (err) {
+      // Seen once in CI (upstream: ERR TIMEOUT, after passing in an earlier test): say what the host had then.
+      throw new Error(`${(err as Error).message}\n${await policyState(plain, r)}`, { cause: err });
+    }
+  }
+
+  /** The probe's whole answer, the sandbox's addresses and the runner's policy sets, for a failure message. */
+  async function policyState(sb: Sandbox, r: Record<string, string>): Promise<string> {
+    const lines = [`probe: ${JSON.stringify(r)}`];
+    const addr = await sb.process.executeCommand('hostname -I', undefined, undefined, 10).catch((e: Error) => ({ result: e.message }));
+    lines.push(`sandbox ${sb.id} addresses: ${addr.result.trim()}`);
+    try {
+      const layout = JSON.parse(readFileSync(join(platform.dataDir, 'platform.json'), 'utf8')) as { runners: Array<{ bridge: string }> };
+      const table = `shoal_${layout.runners[0]!.bridge}`;
+      for (const set of ['open', 'allow', 'dns', 'limited']) {
+        lines.push(`${set}: ${execFileSync('nft', ['list', 'set', 'inet', table, set], { encoding: 'utf8' }).replace(/\s+/g, ' ').trim()}`);
+      }
+      lines.push(`host route to ${upstream}: ${ip('-4', 'route', 'get', upstream).trim()}`);
+    } catch (e) {
+      lines.push(`host state not read: ${(e as Error).message}`);
+    }
+    return lines.join('\n');
   }
 
   test('networkBlockAll: the upstream a default pooled sandbox reaches is unreachable', async () => {
