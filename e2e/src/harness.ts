@@ -35,18 +35,21 @@ function usedSecondOctets(): Set<number> {
   return used;
 }
 
-/** Octets claimed by e2e files of this run (they run two at a time), so two files never pick one subnet. */
-function claimDir(): string | undefined {
+/**
+ * Subnet octets and API ports claimed by e2e files of this run (they run two at a time), so two files never pick the
+ * same one: a directory per claim under the run's scratch directory. Without a scratch directory every claim succeeds.
+ */
+function claimPath(kind: 'subnet' | 'port', value: number): string | undefined {
   const scratch = process.env.SHOAL_TEST_SCRATCH;
-  return scratch ? join(scratch, 'subnet-claims') : undefined;
+  return scratch ? join(scratch, `${kind}-claims`, String(value)) : undefined;
 }
 
-function claim(octet: number): boolean {
-  const dir = claimDir();
-  if (!dir) return true;
-  mkdirSync(dir, { recursive: true });
+function claim(kind: 'subnet' | 'port', value: number): boolean {
+  const path = claimPath(kind, value);
+  if (!path) return true;
+  mkdirSync(join(path, '..'), { recursive: true });
   try {
-    mkdirSync(join(dir, String(octet)));
+    mkdirSync(path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -54,10 +57,13 @@ function claim(octet: number): boolean {
   }
 }
 
+function release(kind: 'subnet' | 'port', value: number): void {
+  const path = claimPath(kind, value);
+  if (path) rmSync(path, { recursive: true, force: true });
+}
+
 export function releaseSubnetOctet(base: number, runners: number): void {
-  const dir = claimDir();
-  if (!dir) return;
-  for (let i = 0; i < runners; i++) rmSync(join(dir, String(base + i)), { recursive: true, force: true });
+  for (let i = 0; i < runners; i++) release('subnet', base + i);
 }
 
 /**
@@ -73,7 +79,7 @@ export function pickSubnetOctet(runners: number): number {
     if (!ok) continue;
     const got: number[] = [];
     for (let i = 0; i < runners && ok; i++) {
-      if (claim(base + i)) got.push(base + i);
+      if (claim('subnet', base + i)) got.push(base + i);
       else ok = false;
     }
     if (ok) return base;
@@ -89,25 +95,11 @@ export function pickSubnetOctet(runners: number): number {
  * answered by that process (the start then failed on a database the API had not migrated yet).
  */
 async function pickApiPort(): Promise<number> {
-  const scratch = process.env.SHOAL_TEST_SCRATCH;
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
-    if (!(await portIsFree(port))) continue;
-    if (!scratch) return port;
-    try {
-      mkdirSync(join(scratch, 'port-claims'), { recursive: true });
-      mkdirSync(join(scratch, 'port-claims', String(port)));
-      return port;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if ((await portIsFree(port)) && claim('port', port)) return port;
   }
   throw new Error('no free port below 32768 for a test API');
-}
-
-function releaseApiPort(port: number): void {
-  const scratch = process.env.SHOAL_TEST_SCRATCH;
-  if (scratch) rmSync(join(scratch, 'port-claims', String(port)), { recursive: true, force: true });
 }
 
 export interface TestPlatformOptions extends Partial<PlatformOptions> {
@@ -149,7 +141,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
   const subnetOctet = opts.subnetOctet ?? pickSubnetOctet(runners);
   const options: PlatformOptions = {
     dataDir,
-    apiPort: await pickApiPort(),
+    apiPort: opts.apiPort ?? (await pickApiPort()),
     bridgePrefix: `sht${id}`,
     preferWellKnownPorts: false,
     subnetOctet,
@@ -187,7 +179,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
     close: async () => {
       await platform.stop();
       if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
-      if (opts.apiPort === undefined) releaseApiPort(options.apiPort);
+      if (opts.apiPort === undefined) release('port', options.apiPort);
       await dropDatabase().catch(() => undefined);
       // A recursive delete would walk into anything still mounted below the data dir (a sandbox's disk image):
       // leave the directory for inspection instead, and say so.
@@ -201,7 +193,7 @@ export async function startTestPlatform(testOpts: TestPlatformOptions = {}): Pro
   } catch (err) {
     // startPlatform has stopped what it started; what the harness made for it goes too.
     if (opts.subnetOctet === undefined) releaseSubnetOctet(subnetOctet, runners);
-    if (opts.apiPort === undefined) releaseApiPort(options.apiPort);
+    if (opts.apiPort === undefined) release('port', options.apiPort);
     await dropDatabase().catch(() => undefined);
     // A start that fails in CI is otherwise undiagnosable: the processes' own lines are the only record of why.
     throw new Error(`${(err as Error).message}\n--- last ${recent.length} platform log lines ---\n${recent.join('\n')}`, { cause: err });

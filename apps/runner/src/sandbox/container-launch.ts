@@ -53,8 +53,8 @@ export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * One V8 worker thread instead of four: an idle daemon is most of a sandbox's memory, and every thread costs a kernel
- * stack, a task and a malloc arena (with the toolbox's own libuv pool of two, 11 threads become 6: about 0.27 MB less
- * per sandbox, measured with smaps_rollup, VmPTE and slabinfo). A Node option, not a V8 flag, so the code cache holds.
+ * stack, a task and a malloc arena. With the toolbox's own libuv pool of two, 11 threads become 6, and the bench's
+ * density row went from 10.7-10.8 to 10.3 MiB per sandbox. A Node option, not a V8 flag, so the code cache holds.
  */
 const TOOLBOX_ARGS = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/node/bin/node', '--v8-pool-size=1', '/.shoal/toolbox/toolbox.cjs'];
 
