@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Daytona, type Sandbox } from '@daytonaio/sdk';
-import { freePort } from '@shoal/platform';
 import puppeteer, { type Browser, type HTTPRequest, type Page } from 'puppeteer-core';
-import { startTestPlatform, type TestPlatform } from './src/harness.js';
+import { pickApiPort, startTestPlatform, type TestPlatform } from './src/harness.js';
 import { startTestIssuer, type TestAccount, type TestIssuer } from './src/oidc-issuer.js';
 import { deleteAndWait, eventually } from './src/toolbox-helpers.js';
 
@@ -32,7 +31,7 @@ const cspViolations: string[] = [];
 
 before(async () => {
   // The issuer must know the dashboard's URL (its redirect URI) before the platform it configures starts.
-  const apiPort = await freePort();
+  const apiPort = await pickApiPort();
   dashboard = `http://127.0.0.1:${apiPort}/dashboard/`;
   issuer = await startTestIssuer({ browser: { redirectUri: dashboard, account: USER } });
   platform = await startTestPlatform({ apiPort, extraApiEnv: issuer.env() });

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { Daytona } from '@daytonaio/sdk';
-import { freePort, startPlatform, type Platform } from '@shoal/platform';
-import { pickSubnetOctet } from './src/harness.js';
+import { startPlatform, type Platform } from '@shoal/platform';
+import { pickApiPort, pickSubnetOctet } from './src/harness.js';
 import { endPlatformProcesses, repoRoot, run, sleep } from './src/platform-process.js';
 
 interface Observation {
@@ -28,7 +28,7 @@ test('credentials.json appears only when create() works; a lost one is recovered
   const dataDir = await mkdtemp(join(process.env.SHOAL_TEST_SCRATCH ?? tmpdir(), 'e2e-readiness-'));
   await chmod(dataDir, 0o755);
   const credentialsFile = join(dataDir, 'credentials.json');
-  const apiPort = await freePort();
+  const apiPort = await pickApiPort();
   const apiUrl = `http://127.0.0.1:${apiPort}/api`;
   const logs: string[] = [];
   let platform: Platform | undefined;

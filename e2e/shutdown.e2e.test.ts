@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Daytona, type Sandbox } from '@daytonaio/sdk';
-import { freePort, startPlatform } from '@shoal/platform';
-import { pickSubnetOctet } from './src/harness.js';
+import { startPlatform } from '@shoal/platform';
+import { pickApiPort, pickSubnetOctet } from './src/harness.js';
 import { endPlatformProcesses, leftovers, leftoversAfter, shoalUp, sleep, waitUntilUp, type PlatformIdentity, type Spawned } from './src/platform-process.js';
 
 /** The acceptance bound: from the signal to nothing left. */
@@ -30,7 +30,7 @@ before(async () => {
   const prefix = `shd${randomBytes(2).toString('hex')}`;
   const subnetOctet = pickSubnetOctet(1);
   id = { dataDir, bridge: `${prefix}0`, subnetOctet };
-  apiPort = await freePort();
+  apiPort = await pickApiPort();
   // A first start in this process fixes the layout `shoal up` then reuses (a bridge, subnet and ports of this test,
   // not the well-known ones) and puts the default image in this platform's registry.
   const first = await startPlatform({

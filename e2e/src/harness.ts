@@ -92,9 +92,11 @@ export function pickSubnetOctet(runners: number): number {
  * The API's port: below the kernel's ephemeral range (32768 and up), and claimed for the run like the subnets. A port
  * the kernel handed out stays free until the API binds it, seconds later; meanwhile the other file starting at the
  * same time could be handed the same one for one of its processes, and the wait for this API's /health was once
- * answered by that process (the start then failed on a database the API had not migrated yet).
+ * answered by that process (the start then failed on a database the API had not migrated yet). Files that start a
+ * platform of their own (`startPlatform`, `shoal up`) take their port here too; like their subnet, the claim goes
+ * with the run's scratch directory.
  */
-async function pickApiPort(): Promise<number> {
+export async function pickApiPort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
     if ((await portIsFree(port)) && claim('port', port)) return port;
