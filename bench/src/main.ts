@@ -182,7 +182,11 @@ async function main(): Promise<void> {
 
     if (want('echo')) {
       console.log('bench: executeCommand latency');
-      const echo = await echoLatency(sandbox, counts.echo);
+      const socket = join(runnerDataDir, 'run', `${sandbox.id}.sock`);
+      const runner = platform.runners[0]!;
+      const hops = existsSync(socket) ? { runnerUrl: runner.url, runnerToken: runner.token, toolboxSocket: socket } : undefined;
+      if (!hops) notes.push(`echo: no toolbox socket at ${socket}, so no per-hop figures`);
+      const echo = await echoLatency(sandbox, counts.echo, t, hops);
       rows.push(echo);
       goals.echo = { value: echo.value as Summary };
     }

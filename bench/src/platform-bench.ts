@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, readdir, readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -164,14 +164,67 @@ function hostSpawn(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-export async function echoLatency(sandbox: Sandbox, n: number): Promise<Row> {
+/** Where the sandbox's toolbox is reached directly: the runner's address and token, its socket on this host. */
+export interface ExecHops {
+  runnerUrl: string;
+  runnerToken: string;
+  toolboxSocket: string;
+}
+
+export async function echoLatency(sandbox: Sandbox, n: number, t: ShoalTarget, hops?: ExecHops): Promise<Row> {
   for (let i = 0; i < 10; i++) await sandbox.process.executeCommand('echo hi');
   const r = await interleave(
     n,
     async () => (await timed(() => sandbox.process.executeCommand('echo hi')))[0],
     async () => (await timed(() => hostSpawn('sh', ['-c', 'echo hi'])))[0],
   );
-  return { name: `executeCommand('echo hi') x${n}`, unit: 'ms', value: summarize(r.first), floor: summarize(r.second), floorName: 'host spawn sh -c' };
+  const row: Row = { name: `executeCommand('echo hi') x${n}`, unit: 'ms', value: summarize(r.first), floor: summarize(r.second), floorName: 'host spawn sh -c' };
+  if (hops) row.note = await echoByHop(sandbox, n, t, hops);
+  return row;
+}
+
+/**
+ * The same execute, the SDK's wrapped command included, entered at each hop in turn (interleaved, one kept-alive
+ * connection each), so the note says what each hop adds: SDK client -> API -> runner -> toolbox socket.
+ */
+async function echoByHop(sandbox: Sandbox, n: number, t: ShoalTarget, hops: ExecHops): Promise<string> {
+  const command = `sh -c "echo '${Buffer.from('echo hi').toString('base64')}' | base64 -d | sh"`;
+  const body = JSON.stringify({ command });
+  const api = new URL(t.apiUrl);
+  const runner = new URL(hops.runnerUrl);
+  const entries: Array<[string, () => Promise<void>]> = [
+    ['SDK', async () => void (await sandbox.process.executeCommand('echo hi'))],
+    ['API', postExecute(body, { host: api.hostname, port: api.port, path: `${api.pathname.replace(/\/$/, '')}/toolbox/${sandbox.id}/toolbox/process/execute`, headers: { authorization: `Bearer ${t.apiKey}` } })],
+    ['runner', postExecute(body, { host: runner.hostname, port: runner.port, path: `${runner.pathname.replace(/\/$/, '')}/sandboxes/${sandbox.id}/toolbox/process/execute`, headers: { 'x-daytona-authorization': `Bearer ${hops.runnerToken}` } })],
+    ['toolbox socket', postExecute(body, { socketPath: hops.toolboxSocket, path: '/process/execute' })],
+  ];
+  const samples = entries.map(() => [] as number[]);
+  for (let i = 0; i < n + 10; i++) {
+    for (const [k, [, call]] of entries.entries()) {
+      const [ms] = await timed(call);
+      if (i >= 10) samples[k]!.push(ms);
+    }
+  }
+  return `p50 entering at each hop, interleaved x${n}: ${entries.map(([name], k) => `${name} ${summarize(samples[k]!).p50.toFixed(2)} ms`).join(', ')}`;
+}
+
+/** A POST /process/execute on one kept-alive connection; rejects unless it answers 200 with `hi`. */
+function postExecute(body: string, target: { host?: string; port?: string; socketPath?: string; path: string; headers?: Record<string, string> }): () => Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return () =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { ...target, method: 'POST', agent, headers: { ...target.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => (res.statusCode === 200 && text.includes('hi') ? resolve() : reject(new Error(`execute via ${target.socketPath ?? target.host}: ${res.statusCode} ${text.slice(0, 200)}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
 }
 
 /** The transfer floor: transfer-floor-server.ts in a process of its own, writing to and reading from `dir`. */
