@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DaytonaError, type Sandbox } from '@daytonaio/sdk';
+import { SERVICE_NODE_FLAGS } from '@shoal/platform';
 import { startTestPlatform, type TestPlatform } from './src/harness.js';
 import {
   assertClientError,
@@ -190,6 +191,14 @@ describe('toolbox fs through the SDK', () => {
     assert.ok(apiGrowth < 100 * 1024, `API peak RSS grew by ${Math.round(apiGrowth / 1024)} MiB during a 200 MiB transfer`);
     assert.ok(runnerGrowth < 100 * 1024, `runner peak RSS grew by ${Math.round(runnerGrowth / 1024)} MiB during a 200 MiB transfer`);
     await sandbox.fs.deleteFile('big/big.bin');
+  });
+
+  test('the API and runner that carried it run with the data-path Node flags (service-node-flags.ts)', async () => {
+    for (const [name, pid] of [['api', platform.api.pid!], ['runner', platform.runners[0]!.process.pid!]] as const) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      // The flag the README tells operators to pass, by name: an emptied list must not pass here.
+      for (const flag of ['--single-threaded-gc', ...SERVICE_NODE_FLAGS]) assert.ok(argv.includes(flag), `${name} runs without ${flag}: ${argv.join(' ')}`);
+    }
   });
 
   test('createFolder applies the mode; getFileDetails and listFiles report every field', async () => {

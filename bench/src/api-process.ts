@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { freePort } from '@shoal/platform';
+import { freePort, SERVICE_NODE_FLAGS } from '@shoal/platform';
 import { TEST_PLATFORM_SECRET } from '../../apps/api/test/helpers/database.js';
 
 export const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
@@ -21,7 +21,7 @@ export async function startApiProcess(
   opts: { databaseUrl: string; dataDir: string; adminKey: string; env?: Record<string, string>; nodeArgs?: string[] },
 ): Promise<ApiProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
+  const proc = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, 'apps/api/src/main.ts')], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH,

@@ -5,3 +5,4 @@ export * from './platform.js';
 export { ensureTraversable } from '@shoal/postgres';
 export { resetCredentials, readCredentials, CREDENTIALS, type ResetResult } from './credentials.js';
 export * from './objects.js';
+export { SERVICE_NODE_FLAGS } from './service-node-flags.js';

@@ -10,6 +10,7 @@ import { objectStorageEnv, startObjectStorage, type ObjectStorageEndpoint, type 
 import { ManagedProcess } from './managed-process.js';
 import { pickPort } from './ports.js';
 import { ensureRegistryTokenKeys, startRegistry, waitForHttp, type RegistryTokenKeys, type RunningRegistry } from './registry.js';
+import { SERVICE_NODE_FLAGS } from './service-node-flags.js';
 import { mintSupervisorKey, publishedKeyState, readCredentials, waitForReady, PENDING_CREDENTIALS, CREDENTIALS } from './credentials.js';
 import { generateApiKey, writeCredentials } from './api-keys.js';
 
@@ -285,7 +286,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const api = new ManagedProcess({
       name: 'api',
       command: process.execPath,
-      args: [...tsx, join(repoRoot, 'apps/api/src/main.ts')],
+      args: [...SERVICE_NODE_FLAGS, ...tsx, join(repoRoot, 'apps/api/src/main.ts')],
       cwd: repoRoot,
       log,
       pidFile: join(pids, 'api.pid'),
@@ -332,7 +333,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const proc = new ManagedProcess({
         name: index === 0 ? 'runner' : `runner-${index}`,
         command: process.execPath,
-        args: [...tsx, join(repoRoot, 'apps/runner/src/main.ts')],
+        args: [...SERVICE_NODE_FLAGS, ...tsx, join(repoRoot, 'apps/runner/src/main.ts')],
         cwd: repoRoot,
         log,
         pidFile: join(pids, `${index === 0 ? 'runner' : `runner-${index}`}.pid`),
