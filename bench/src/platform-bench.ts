@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import type { Daytona, Sandbox } from '@daytonaio/sdk';
+import { RUNNER_AUTH_HEADER } from '@shoal/contracts';
 import type { OciFloor } from './oci-floor.js';
 import { interleave, summarize, timed, type Summary } from './stats.js';
 
@@ -195,7 +196,7 @@ async function echoByHop(sandbox: Sandbox, n: number, t: ShoalTarget, hops: Exec
   const entries: Array<[string, () => Promise<void>]> = [
     ['SDK', async () => void (await sandbox.process.executeCommand('echo hi'))],
     ['API', postExecute(body, { host: api.hostname, port: api.port, path: `${api.pathname.replace(/\/$/, '')}/toolbox/${sandbox.id}/toolbox/process/execute`, headers: { authorization: `Bearer ${t.apiKey}` } })],
-    ['runner', postExecute(body, { host: runner.hostname, port: runner.port, path: `${runner.pathname.replace(/\/$/, '')}/sandboxes/${sandbox.id}/toolbox/process/execute`, headers: { 'x-daytona-authorization': `Bearer ${hops.runnerToken}` } })],
+    ['runner', postExecute(body, { host: runner.hostname, port: runner.port, path: `${runner.pathname.replace(/\/$/, '')}/sandboxes/${sandbox.id}/toolbox/process/execute`, headers: { [RUNNER_AUTH_HEADER]: `Bearer ${hops.runnerToken}` } })],
     ['toolbox socket', postExecute(body, { socketPath: hops.toolboxSocket, path: '/process/execute' })],
   ];
   const samples = entries.map(() => [] as number[]);
