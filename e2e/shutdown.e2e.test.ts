@@ -106,26 +106,37 @@ async function createStarted(sdk: Daytona, n: number, label: string): Promise<Sa
 
 /**
  * Starts `creates` creates and `deletes` deletes and returns once the API shows every one of them in progress
- * (creating / destroying), or after 15 s; returns the states seen last, which the caller checks.
+ * (creating / destroying); after a second, at least one of each is enough (a delete may finish before the last create
+ * shows up on a loaded machine); after 15 s it returns what it saw last. `history` lists each distinct sample (every
+ * in-flight sandbox's state, errors included), for the caller's failure message.
  */
-async function workInFlight(sdk: Daytona, creates: number, toDelete: Sandbox[], label: string): Promise<{ creating: number; destroying: number }> {
+async function workInFlight(sdk: Daytona, creates: number, toDelete: Sandbox[], label: string): Promise<{ creating: number; destroying: number; history: string[] }> {
   const deleteIds = new Set(toDelete.map((s) => s.id));
   // As root: `shoal up` keeps a warm pool of the default snapshot for its `daytona` user, and a claim answers at once;
   // these must be real starts, still running at the signal.
-  for (let i = 0; i < creates; i++) void sdk.create({ user: 'root', labels: { suite: 'shutdown', role: `${label}-inflight` } }, { timeout: 120 }).catch(() => undefined);
-  for (const s of toDelete) void s.delete().catch(() => undefined);
-  const deadline = Date.now() + 15_000;
+  const failures: string[] = [];
+  for (let i = 0; i < creates; i++) {
+    void sdk.create({ user: 'root', labels: { suite: 'shutdown', role: `${label}-inflight` } }, { timeout: 120 }).catch((e: Error) => failures.push(`create: ${e.message}`));
+  }
+  for (const s of toDelete) void s.delete().catch((e: Error) => failures.push(`delete: ${e.message}`));
+  const began = Date.now();
+  const deadline = began + 15_000;
   let seen = { creating: 0, destroying: 0 };
+  const history: string[] = [];
   while (Date.now() < deadline) {
     const all = (await sdk.list()).items;
+    const mine = all.filter((s) => s.labels?.role === `${label}-inflight`);
     seen = {
-      creating: all.filter((s) => s.labels?.role === `${label}-inflight` && s.state !== 'started' && s.state !== 'error').length,
+      creating: mine.filter((s) => s.state !== 'started' && s.state !== 'error').length,
       destroying: all.filter((s) => deleteIds.has(s.id) && s.state === 'destroying').length,
     };
+    const sample = `creates [${mine.map((s) => s.state + (s.errorReason ? ` (${s.errorReason})` : '')).join(', ')}] deletes [${toDelete.map((d) => all.find((s) => s.id === d.id)?.state ?? 'gone').join(', ')}]`;
+    if (history[history.length - 1]?.endsWith(sample) !== true) history.push(`+${Date.now() - began} ms: ${sample}`);
     if (seen.creating === creates && seen.destroying === toDelete.length) break;
+    if (seen.creating >= 1 && seen.destroying >= 1 && Date.now() - began > 1000) break;
     await sleep(50);
   }
-  return seen;
+  return { ...seen, history: [...history, ...failures] };
 }
 
 test('SIGINT to the process group with 5 started, 3 being created and 2 being deleted leaves nothing within 20 s', { timeout: 900_000 }, async () => {
@@ -135,7 +146,7 @@ test('SIGINT to the process group with 5 started, 3 being created and 2 being de
   const sentAt = signalGroup('SIGINT');
   console.log(`[shutdown] SIGINT with ${inFlight.creating} create(s) and ${inFlight.destroying} delete(s) in flight`);
   // Work in flight at the signal, not finished before it: otherwise this would only test stopping started sandboxes.
-  assert.ok(inFlight.creating >= 1 && inFlight.destroying >= 1, `nothing was in flight at the signal: ${JSON.stringify(inFlight)}`);
+  assert.ok(inFlight.creating >= 1 && inFlight.destroying >= 1, `not enough in flight at the signal: ${inFlight.creating} create(s), ${inFlight.destroying} delete(s); seen:\n${inFlight.history.join('\n')}\n--- shoal up output ---\n${story(up!.out())}`);
   await assertNothingLeft(sentAt, 'SIGINT');
   assert.match(up!.out(), /\[runner\] SIGINT: shutting down \(stopping sandboxes\)/);
 });
