@@ -56,3 +56,24 @@ test('low-priority callers get a slot only when no normal caller waits', async (
   assert.equal(await s.run(async () => 'now', 'low'), 'now');
   assert.deepEqual(s.load, { active: 0, waiting: 0 });
 });
+
+test('idle callers get a slot only once no one holds or waits for one', async () => {
+  const s = new Semaphore(2);
+  const order: string[] = [];
+  let openA!: () => void;
+  let openB!: () => void;
+  const a = s.run(() => new Promise<void>((r) => (openA = r)));
+  const spare = s.run(async () => void order.push('spare'), 'idle');
+  await new Promise((r) => setImmediate(r));
+  // A slot is free, but a start holds the other one.
+  assert.equal(order.length, 0);
+  const b = s.run(() => new Promise<void>((r) => (openB = r)));
+  const fill = s.run(async () => void order.push('fill'), 'low');
+  openA();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['fill']);
+  openB();
+  await Promise.all([a, b, fill, spare]);
+  assert.deepEqual(order, ['fill', 'spare']);
+  assert.deepEqual(s.load, { active: 0, waiting: 0 });
+});

@@ -1,30 +1,41 @@
+export type SemaphorePriority = 'normal' | 'low' | 'idle';
+
 /**
  * At most `max` holders at once; the others wait in arrival order. Low-priority callers (warm-pool fills) wait in a
  * lane of their own that gets a slot only when no normal caller is waiting, so user starts never queue behind them.
+ * Idle callers (spare disks) get a slot only when nobody holds one or waits: their work never shares the CPU with a
+ * start, whose toolbox boot is CPU-bound.
  */
 export class Semaphore {
   private readonly waiting: (() => void)[] = [];
   private readonly waitingLow: (() => void)[] = [];
+  private readonly waitingIdle: (() => void)[] = [];
   private active = 0;
 
   constructor(private readonly max: number) {}
 
-  async acquire(priority: 'normal' | 'low' = 'normal'): Promise<void> {
-    if (this.active < this.max && (priority === 'normal' || this.waiting.length === 0)) {
+  async acquire(priority: SemaphorePriority = 'normal'): Promise<void> {
+    const free =
+      priority === 'normal'
+        ? this.active < this.max
+        : priority === 'low'
+          ? this.active < this.max && this.waiting.length === 0
+          : this.active === 0 && this.waiting.length === 0 && this.waitingLow.length === 0;
+    if (free) {
       this.active++;
       return;
     }
     // The slot is handed over by release() without ever dropping `active`, so no newcomer can take it first.
-    await new Promise<void>((r) => (priority === 'low' ? this.waitingLow : this.waiting).push(r));
+    await new Promise<void>((r) => (priority === 'normal' ? this.waiting : priority === 'low' ? this.waitingLow : this.waitingIdle).push(r));
   }
 
   release(): void {
-    const next = this.waiting.shift() ?? this.waitingLow.shift();
+    const next = this.waiting.shift() ?? this.waitingLow.shift() ?? (this.active === 1 ? this.waitingIdle.shift() : undefined);
     if (next) next();
     else this.active--;
   }
 
-  async run<T>(fn: () => Promise<T>, priority: 'normal' | 'low' = 'normal'): Promise<T> {
+  async run<T>(fn: () => Promise<T>, priority: SemaphorePriority = 'normal'): Promise<T> {
     await this.acquire(priority);
     try {
       return await fn();
@@ -37,8 +48,8 @@ export class Semaphore {
     return this.active >= this.max;
   }
 
-  /** Holders right now and callers waiting for a slot (both lanes). */
+  /** Holders right now and callers waiting for a slot (all lanes). */
   get load(): { active: number; waiting: number } {
-    return { active: this.active, waiting: this.waiting.length + this.waitingLow.length };
+    return { active: this.active, waiting: this.waiting.length + this.waitingLow.length + this.waitingIdle.length };
   }
 }
