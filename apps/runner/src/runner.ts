@@ -132,6 +132,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     await builds.builder.close();
     await builds.network.close();
     await sandboxes.close();
+    await pool.close();
     await volumes.close();
     await dns.stop();
   };

@@ -300,6 +300,7 @@ export class SandboxService {
         this.setState(live, 'creating');
         const priority = dto.background ? 'low' : 'normal';
         await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB), priority);
+        void this.d.pool.refill((work) => this.starts.run(work, 'idle'), () => !this.closing);
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');
           await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));

@@ -1,0 +1,90 @@
+// Spare disks (storage/quota.ts): a create takes a filesystem made and mounted ahead, never one another sandbox
+// used; the runner's close() and the next start's init() leave no spare mounted, attached or on disk.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exec } from '../src/util/exec.js';
+import { DiskPool, isMounted } from '../src/storage/quota.js';
+
+let dataDir: string;
+
+before(async () => {
+  dataDir = await mkdtemp('/var/tmp/shoal-spares-');
+});
+after(async () => {
+  // Whatever a failed run left mounted below the data dir (the pool directory itself is no mount point).
+  const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
+  for (const m of mounts.filter((p) => p.startsWith(`${dataDir}/`)).reverse()) await exec('umount', [m], { allowFailure: true });
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Mounts and loop devices of this test's pool, from the kernel's own tables. */
+async function hostView(): Promise<{ spareMounts: number; loops: number; spareFiles: string[] }> {
+  const pool = join(dataDir, 'pool');
+  const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
+  const loops = (await exec('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes(pool)).length;
+  return {
+    spareMounts: mounts.filter((m) => m.startsWith(join(pool, '.spare-'))).length,
+    loops,
+    spareFiles: (await readdir(pool)).filter((n) => n.startsWith('.spare-')).sort(),
+  };
+}
+
+const runNow = (work: () => Promise<void>) => work();
+
+test('creates take spares made ahead, each once and empty; close() and init() leave none behind', async () => {
+  const pool = new DiskPool(dataDir);
+  await pool.init('auto');
+  assert.ok(pool.enforced, `needs loop devices (run the medium tier as root): ${pool.reason}`);
+
+  // The first create of a size has no spare: it makes its own; its size is then kept in stock.
+  await pool.prepare('first', 1);
+  assert.equal(await isMounted(pool.dir('first')), false);
+  await pool.mount('first');
+  await writeFile(join(pool.dir('first'), 'secret'), 'first');
+  await pool.refill(runNow);
+  let view = await hostView();
+  assert.equal(view.spareMounts, 2);
+  assert.equal(view.spareFiles.filter((n) => n.endsWith('.img')).length, 2);
+
+  // A create of that size gets a mounted, empty filesystem of its own image, sized as asked.
+  await pool.prepare('second', 1);
+  assert.equal(await isMounted(pool.dir('second')), true);
+  assert.deepEqual((await readdir(pool.dir('second'))).filter((n) => n !== 'lost+found'), []);
+  const df = await exec('df', ['-B1', '--output=size', pool.dir('second')]);
+  const bytes = Number(df.stdout.trim().split('\n')[1]);
+  assert.ok(bytes > 0.9 * 1024 ** 3 && bytes <= 1024 ** 3, `size ${bytes}`);
+  view = await hostView();
+  assert.equal(view.spareMounts, 1);
+  await writeFile(join(pool.dir('second'), 'secret'), 'second');
+  await pool.unmount('second');
+  await pool.remove('second');
+
+  // The next one is the other spare: nothing of what the first two wrote.
+  await pool.prepare('third', 1);
+  assert.deepEqual((await readdir(pool.dir('third'))).filter((n) => n !== 'lost+found'), []);
+  assert.equal((await hostView()).spareMounts, 0);
+  await pool.refill(runNow);
+  assert.equal((await hostView()).spareMounts, 2);
+
+  // Another size gets its own stock; the pool stops making spares once not wanted.
+  await pool.prepare('other', 2);
+  await pool.refill(runNow, () => false);
+  assert.equal((await hostView()).spareMounts, 2);
+
+  for (const id of ['first', 'third', 'other']) await pool.remove(id);
+  await pool.close();
+  assert.deepEqual(await hostView(), { spareMounts: 0, loops: 0, spareFiles: [] });
+
+  // A runner killed with spares in stock: the next start's init() unmounts and deletes them.
+  const killed = new DiskPool(dataDir);
+  await killed.init('auto');
+  await killed.prepare('x', 1);
+  await killed.refill(runNow);
+  await killed.remove('x');
+  assert.equal((await hostView()).spareMounts, 2);
+  const next = new DiskPool(dataDir);
+  await next.init('auto');
+  assert.deepEqual(await hostView(), { spareMounts: 0, loops: 0, spareFiles: [] });
+});
