@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -92,6 +92,44 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
     assert.equal(info.metrics.currentAllocatedCpu, 1);
     assert.equal(info.metrics.currentAllocatedDiskGiB, 2);
     assert.equal(info.metrics.currentSnapshotCount, 1);
+  });
+
+  it('a create answers once the container runs; a toolbox that then never answers puts the sandbox in error', async () => {
+    // A second runner whose toolbox bundle exits at once: the create cannot know that before it answers.
+    const toolboxDir = await mkdtemp('/var/tmp/shoal-broken-toolbox-');
+    await writeFile(join(toolboxDir, 'toolbox.cjs'), "process.stderr.write('broken toolbox for a test\\n'); process.exit(3);\n", { mode: 0o644 });
+    // The sandbox's own (unprivileged) root reads it through the bind mount, as it reads the real bundle.
+    await chmod(toolboxDir, 0o755);
+    const broken = await startRunner({
+      SHOAL_RUNNER_DATA_DIR: await mkdtemp('/var/tmp/shoal-runner-e2e-'),
+      SHOAL_RUNNER_BRIDGE: 'shlbrk',
+      SHOAL_RUNNER_SUBNET: '10.237.0.0/16',
+      SHOAL_DEFAULT_IMAGE: image,
+      SHOAL_TOOLBOX_DIR: toolboxDir,
+    });
+    try {
+      const created = await api(broken, 'POST', '/sandboxes', sandboxBody('broken-1', image));
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const failed = await waitFor(
+        async () => {
+          const info = (await api(broken, 'GET', '/sandboxes/broken-1')).body as { state: string; errorReason?: string };
+          return info.state === 'error' ? info : undefined;
+        },
+        30_000,
+        'the sandbox to go to error',
+      );
+      assert.match(failed.errorReason ?? '', /toolbox exited before answering.*broken toolbox for a test/s);
+      // What the start made is undone: no container, netns, cgroup or root filesystem mount stays.
+      const meta = broken.runner.sandboxes.all().find((s) => s.meta.id === 'broken-1')!.meta;
+      assert.equal(await broken.runner.backend.state('broken-1'), undefined);
+      // The netns goes in the background (tens of ms of kernel time).
+      await waitFor(async () => ((await broken.runner.network.exists(meta.index)) ? undefined : true), 10_000, 'the netns to go');
+      assert.doesNotMatch(await readFile('/proc/self/mounts', 'utf8'), /broken-1\/bundle\/rootfs/);
+      assert.equal((await api(broken, 'DELETE', '/sandboxes/broken-1')).status, 200);
+    } finally {
+      await destroyRunner(broken);
+      await rm(toolboxDir, { recursive: true, force: true });
+    }
   });
 
   it('proxies HTTP and WebSocket to other ports, streaming large bodies both ways', { timeout: 120_000 }, async () => {

@@ -76,7 +76,7 @@ export class SnapshotTrials {
           env: {},
           ...(req.entrypoint?.length ? { entrypoint: req.entrypoint } : {}),
           networkBlockAll: true,
-        });
+        }, { awaitToolbox: true });
       } catch (err) {
         // A runner without room or shutting down says nothing about the image: the caller retries.
         if (err instanceof RunnerError && err.statusCode === 503) throw err;

@@ -8,6 +8,8 @@ export interface LiveSandbox {
   state: RunnerSandboxState;
   errorReason?: string;
   pid?: number;
+  /** Identifies the latest container launch, so a late outcome of an earlier one is recognised as stale. */
+  launch?: object;
   /** Keep-alive connections to its toolbox socket, for the proxy. */
   agent?: Agent;
 }

@@ -253,7 +253,11 @@ export class SandboxService {
 
   // ---- actions -------------------------------------------------------------------------------------------
 
-  create(dto: CreateRunnerSandbox): Promise<string> {
+  /**
+   * `awaitToolbox`: answer only once the sandbox's toolbox answers (a snapshot trial judges the image by it). A
+   * pooled (background) create always waits: the pool offers only sandboxes whose daemon is up.
+   */
+  create(dto: CreateRunnerSandbox, opts: { awaitToolbox?: boolean } = {}): Promise<string> {
     if (!ID_RE.test(dto.id)) throw Errors.badRequest('Sandbox id must be 1-63 characters of [A-Za-z0-9_.-]');
     if (!USER_RE.test(dto.osUser)) throw Errors.badRequest(`Invalid osUser: ${dto.osUser}`);
     if (dto.storageQuota > MAX_DISK_GIB) throw Errors.badRequest(`storageQuota must be at most ${MAX_DISK_GIB} GiB`);
@@ -306,7 +310,7 @@ export class SandboxService {
           await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));
         }
         await this.d.store.save(meta);
-        await this.startContainer(live, priority);
+        await this.startContainer(live, priority, !!dto.background || !!opts.awaitToolbox);
         if (dto.background) await toolboxWarmUp(this.socketPath(meta.id));
         return meta.id;
       } catch (err) {
@@ -587,20 +591,50 @@ export class SandboxService {
     }
   }
 
-  private async startContainer(l: LiveSandbox, priority: 'normal' | 'low' = 'normal'): Promise<void> {
+  /**
+   * Launches the container and marks the sandbox started once its process runs; with `awaitToolbox`, only once its
+   * toolbox answers too. Otherwise the daemon's own start overlaps the answer's way back to the user and the user's
+   * first request (which waits in the daemon's socket backlog meanwhile), and a toolbox that never comes up puts the
+   * sandbox in error (watchToolbox).
+   */
+  private async startContainer(l: LiveSandbox, priority: 'normal' | 'low' = 'normal', awaitToolbox = false): Promise<void> {
+    const launch = {};
+    l.launch = launch;
+    let running!: (r: { ready: Promise<void> }) => void;
+    const runs = new Promise<{ ready: Promise<void> }>((resolve) => (running = resolve));
     // Queued behind other starts, not beside them: the toolbox's start timeout counts from the launch, not the queue.
-    await this.starts.run(
-      () =>
-        this.launcher.launch(l.meta, {
-          syncPolicies: () => this.syncPolicies(),
-          checkpoint: () => this.giveUpIfStopping(),
-          onPid: (pid) => (l.pid = pid),
-        }),
-      priority,
-    );
+    // The slot is held until the toolbox answers, so a burst still boots two daemons at a time, not all at once.
+    const slot = this.starts.run(async () => {
+      const { ready } = await this.launcher.launch(l.meta, {
+        syncPolicies: () => this.syncPolicies(),
+        checkpoint: () => this.giveUpIfStopping(),
+        onPid: (pid) => (l.pid = pid),
+      });
+      running({ ready });
+      await (awaitToolbox ? ready : ready.catch(() => undefined));
+    }, priority);
+    if (awaitToolbox) await slot;
+    else {
+      // The container runs, or the launch failed before it did (the slot rejects then, and never after).
+      const { ready } = await Promise.race([runs, slot.then(() => runs)]);
+      this.watchToolbox(l, launch, ready);
+    }
     l.agent?.destroy();
     l.agent = undefined;
     this.setState(l, 'started');
+  }
+
+  /**
+   * A sandbox marked started before its toolbox answered goes to error if the toolbox never does, unless the launch
+   * is no longer current by then (stopped, deleted, restarted) or the runner is closing (its shutdown handles it).
+   */
+  private watchToolbox(l: LiveSandbox, launch: object, ready: Promise<void>): void {
+    ready.catch((err: unknown) =>
+      this.locked(l.meta.id, async () => {
+        if (this.closing || this.live.get(l.meta.id) !== l || l.launch !== launch || l.state !== 'started') return;
+        await this.fail(l, err);
+      }).catch((e: unknown) => this.d.log.warn(`sandbox ${l.meta.id}: could not record its toolbox's failure: ${(e as Error).message}`)),
+    );
   }
 
   /** Stops processes and releases runtime resources; the writable layer stays. */
