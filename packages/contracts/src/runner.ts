@@ -144,6 +144,18 @@ export type RunnerSandboxState =
   | 'unknown'
   | 'pulling_snapshot';
 
+/**
+ * The states a runner reports on its own (PUT /sandbox/{id}/state): where a sandbox settles. The API acts on these
+ * only, so the steps in between (pulling_snapshot, creating, starting, ...) are not sent: during a create they were
+ * three requests the API read and dropped while the sandbox's start wanted the same CPU.
+ */
+export const RUNNER_REPORTED_STATES = ['started', 'stopped', 'destroyed', 'error'] as const;
+export type RunnerReportedState = (typeof RUNNER_REPORTED_STATES)[number];
+
+export function isRunnerReportedState(state: string): state is RunnerReportedState {
+  return (RUNNER_REPORTED_STATES as readonly string[]).includes(state);
+}
+
 export const RunnerBackupState = Type.Union(
   ['NONE', 'PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED'].map((s) => Type.Literal(s)),
 );

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
+import { isRunnerReportedState, parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
 import type { Organization, Snapshot } from '../db/schema.js';
@@ -451,7 +451,7 @@ export class SandboxService {
   async reportState(runnerId: string, id: string, state: string, errorReason: string | undefined): Promise<void> {
     const sb = await this.sandboxes.findById(id);
     if (!sb || sb.runnerId !== runnerId) throw Errors.sandboxNotFound(id);
-    if (state !== 'error' && state !== 'started' && state !== 'stopped' && state !== 'destroyed') return;
+    if (!isRunnerReportedState(state)) return;
     if (await this.sandboxes.applyRunnerReport(id, runnerId, state, errorReason)) this.events.emitLocal(id);
   }
 

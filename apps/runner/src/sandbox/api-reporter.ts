@@ -1,4 +1,4 @@
-import type { RunnerSandboxState } from '@shoal/contracts';
+import { isRunnerReportedState, type RunnerSandboxState } from '@shoal/contracts';
 
 /** Reports sandbox state changes to the control plane (best effort; the periodic sync repairs misses). */
 export class ApiReporter {
@@ -17,7 +17,7 @@ export class ApiReporter {
   }
 
   async reportState(id: string, state: RunnerSandboxState): Promise<void> {
-    if (!this.apiUrl) return;
+    if (!this.apiUrl || !isRunnerReportedState(state)) return;
     try {
       const res = await fetch(`${this.apiUrl}/sandbox/${encodeURIComponent(id)}/state`, {
         method: 'PUT',
