@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -130,6 +130,28 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
       await destroyRunner(broken);
       await rm(toolboxDir, { recursive: true, force: true });
     }
+  });
+
+  it('a create takes a disk and a network namespace made ahead, and neither had a sandbox before', async () => {
+    const prefix = `${t.cfg.bridge}-`;
+    const held = () => new Set(t.runner.sandboxes.all().map((l) => `${prefix}${l.meta.index}`));
+    const spareNets = async () => (await readdir('/run/netns')).filter((n) => n.startsWith(prefix) && !held().has(n));
+    const spareDisks = async () => (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(`${t.cfg.dataDir}/pool/.spare-2-`)).length;
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('ahead-1', image))).status, 201);
+    // Made once no start runs or waits: after ahead-1's toolbox answered.
+    const nets = await waitFor(async () => {
+      const n = await spareNets();
+      return n.length >= 2 && (await spareDisks()) >= 2 ? n : undefined;
+    }, 30_000, 'spare network namespaces and disks');
+    const inodes = new Map(await Promise.all(nets.map(async (n) => [n, (await stat(join('/run/netns', n))).ino] as const)));
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('ahead-2', image))).status, 201);
+    const index = t.runner.sandboxes.all().find((l) => l.meta.id === 'ahead-2')!.meta.index;
+    const name = `${prefix}${index}`;
+    assert.ok(inodes.has(name), `${name} is not one of the spares ${nets.join(', ')}`);
+    assert.equal((await stat(join('/run/netns', name))).ino, inodes.get(name), 'the spare namespace was set up again');
+    const out = await toolboxExec(t, 'ahead-2', 'sh -c "echo ok > /tmp/f && cat /tmp/f"');
+    assert.deepEqual([out.exitCode, out.result.trim()], [0, 'ok']);
+    for (const id of ['ahead-1', 'ahead-2']) assert.equal((await api(t, 'DELETE', `/sandboxes/${id}`)).status, 200);
   });
 
   it('proxies HTTP and WebSocket to other ports, streaming large bodies both ways', { timeout: 120_000 }, async () => {

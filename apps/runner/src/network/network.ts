@@ -237,6 +237,18 @@ ${set('limited_ok', this.floor.limitedEgress)}
   }
 
   /**
+   * Deletes the namespaces named after this bridge whose index no sandbox holds: spares a killed runner made ahead,
+   * or a create it was cut off in. Returns how many went.
+   */
+  async removeStrays(held: ReadonlySet<number>): Promise<number> {
+    const names = await readdir('/run/netns').catch(() => [] as string[]);
+    const prefix = `${this.bridge}-`;
+    const strays = names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && !held.has(Number(n.slice(prefix.length))));
+    for (const ns of strays) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    return strays.length;
+  }
+
+  /**
    * Deletes the bridge, the table and every namespace named after this bridge (recreated at the next start); only
    * when no sandbox needs them. A namespace whose sandbox was never recorded (a create cut short) goes too.
    */

@@ -68,6 +68,16 @@ export class ContainerLauncher {
   /** Netns deletions still in flight, by sandbox index: a restart of that sandbox must wait for its own. */
   private readonly teardowns = new Map<number, Promise<void>>();
   private readonly volumes: SandboxVolumes;
+  /**
+   * Indexes whose netns (veth on the bridge, address, route) is set up ahead and unused, and those being set up: a
+   * create takes the lowest ready one (pickIndex) and skips the two `ip` runs on its path. Each is made fresh and used
+   * by one sandbox; its teardown deletes it as any other. drain() deletes the unused ones.
+   */
+  private readonly spareNets = new Set<number>();
+  private readonly makingNets = new Set<number>();
+  /** Spares pickIndex handed to a create whose launch has not come yet. */
+  private readonly takenNets = new Set<number>();
+  private netRefill: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: ContainerLaunchDeps) {
     this.runDir = join(d.dataDir, 'run');
@@ -109,8 +119,9 @@ export class ContainerLauncher {
     hooks.checkpoint();
     if (await this.d.backend.exists(meta.id)) await this.d.backend.delete(meta.id);
     // Network and filesystem setup are independent: run them side by side (each is a few process spawns).
+    const spareNet = this.takenNets.delete(meta.index);
     const network = (this.teardowns.get(meta.index) ?? Promise.resolve())
-      .then(() => this.d.network.setup(meta.index))
+      .then(() => (spareNet ? undefined : this.d.network.setup(meta.index)))
       .then(() => hooks.syncPolicies());
     const uid = this.uidOf(meta);
     const filesystem = (async () => {
@@ -246,6 +257,8 @@ export class ContainerLauncher {
     await this.d.pool.unmount(meta.id);
     await unlink(this.socketPath(meta.id)).catch(() => undefined);
     await beforeNetworkTeardown();
+    // A create that failed before its launch leaves the spare it was given: it goes with the teardown below.
+    this.takenNets.delete(meta.index);
     // Deleting the netns (and the veth with it) costs tens of ms of kernel time; only drain() waits for it.
     const td = this.d.network.teardown(meta.index).finally(() => {
       if (this.teardowns.get(meta.index) === td) this.teardowns.delete(meta.index);
@@ -253,9 +266,59 @@ export class ContainerLauncher {
     this.teardowns.set(meta.index, td);
   }
 
-  /** Waits for the netns deletions still in flight. */
+  /** Waits for the netns deletions still in flight, and deletes the spare ones. */
   async drain(): Promise<void> {
+    await this.netRefill;
+    const spares = [...this.spareNets, ...this.takenNets];
+    this.spareNets.clear();
+    this.takenNets.clear();
+    for (const index of spares) await this.d.network.teardown(index);
     await Promise.all([...this.teardowns.values()]);
+  }
+
+  /**
+   * The index (network address, netns name) for a new sandbox, given those live sandboxes hold: the lowest one with a
+   * spare netns, else the lowest free one. Undefined when all `capacity` are taken.
+   */
+  pickIndex(used: ReadonlySet<number>, capacity: number): number | undefined {
+    const spare = [...this.spareNets].filter((i) => !used.has(i)).sort((a, b) => a - b)[0];
+    if (spare !== undefined) {
+      // Out of the stock at once, so that the refill after this create's disk counts it as gone.
+      this.spareNets.delete(spare);
+      this.takenNets.add(spare);
+      return spare;
+    }
+    for (let i = 1; i <= capacity; i++) if (!used.has(i) && !this.makingNets.has(i)) return i;
+    return undefined;
+  }
+
+  /**
+   * Sets up spare netns for the lowest free indexes (live sandboxes hold `used()`), one at a time through `run`, until
+   * `count` are ready or `wanted()` stops holding. Indexes whose netns is still being deleted are skipped.
+   */
+  refillNets(count: number, used: () => ReadonlySet<number>, capacity: number, run: (work: () => Promise<void>) => Promise<void>, wanted: () => boolean): Promise<void> {
+    const next = this.netRefill.then(async () => {
+      while (wanted() && this.spareNets.size < count) {
+        const taken = used();
+        let index: number | undefined;
+        for (let i = 1; i <= capacity && index === undefined; i++) {
+          if (!taken.has(i) && !this.spareNets.has(i) && !this.takenNets.has(i) && !this.makingNets.has(i) && !this.teardowns.has(i)) index = i;
+        }
+        if (index === undefined) return;
+        const i = index;
+        this.makingNets.add(i);
+        try {
+          await run(() => this.d.network.setup(i));
+          // pickIndex never hands out an index being made, so the namespace is still nobody's.
+          if (wanted()) this.spareNets.add(i);
+          else await this.d.network.teardown(i);
+        } finally {
+          this.makingNets.delete(i);
+        }
+      }
+    });
+    this.netRefill = next.catch((err: Error) => this.d.log.warn(`spare network namespace not made: ${err.message}`));
+    return this.netRefill;
   }
 
   /** Host uid/gid of the sandbox's root. */

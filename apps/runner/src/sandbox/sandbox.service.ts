@@ -63,6 +63,9 @@ const MAX_DISK_GIB = 8192;
 /** How many failed creates' errors are remembered after their resources went back (see failCreate). */
 const MAX_FAILED_CREATES = 1000;
 
+/** Network namespaces a runner keeps set up ahead for its next creates (container-launch.ts). */
+const SPARE_NETNS = 2;
+
 /**
  * Owns every sandbox's lifecycle (create, start, stop, destroy, remove, resize, shutdown); all actions on one sandbox
  * are serialized by a per-id lock. Putting containers on the host is container-launch.ts's, bringing sandboxes back
@@ -113,6 +116,8 @@ export class SandboxService {
       adopt: (l) => this.live.set(l.meta.id, l),
     });
     await this.cgroups.sweep(this.runningIds());
+    const strays = await this.d.network.removeStrays(this.usedIndexes());
+    if (strays > 0) this.d.log.info(`removed ${strays} network namespace(s) no sandbox holds (spares of an earlier run)`);
     await this.syncPolicies();
   }
 
@@ -304,13 +309,13 @@ export class SandboxService {
         this.setState(live, 'creating');
         const priority = dto.background ? 'low' : 'normal';
         await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB), priority);
-        void this.d.pool.refill((work) => this.starts.run(work, 'idle'), () => !this.closing);
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');
           await this.layersCall(() => this.layers().restore(meta.id, this.uidsOf(meta), dto.restoreFrom!, meta.diskGiB * 1024 ** 3));
         }
         await this.d.store.save(meta);
         await this.startContainer(live, priority, !!dto.background || !!opts.awaitToolbox);
+        this.refillSpares();
         if (dto.background) await toolboxWarmUp(this.socketPath(meta.id));
         return meta.id;
       } catch (err) {
@@ -547,9 +552,13 @@ export class SandboxService {
   }
 
   private allocateIndex(): number {
-    const used = new Set([...this.live.values()].map((l) => l.meta.index));
-    for (let i = 1; i <= this.d.network.capacity; i++) if (!used.has(i)) return i;
-    throw Errors.capacity();
+    const index = this.launcher.pickIndex(this.usedIndexes(), this.d.network.capacity);
+    if (index === undefined) throw Errors.capacity();
+    return index;
+  }
+
+  private usedIndexes(): Set<number> {
+    return new Set([...this.live.values()].map((l) => l.meta.index));
   }
 
   private allocateUids(): number {
@@ -622,6 +631,17 @@ export class SandboxService {
     l.agent?.destroy();
     l.agent = undefined;
     this.setState(l, 'started');
+  }
+
+  /**
+   * Tops up the disks and network namespaces made ahead for the next creates. Asked once this create's container
+   * runs; served by the start queue's idle lane, so after its toolbox answered and while no other start runs or waits.
+   */
+  private refillSpares(): void {
+    const idle = (work: () => Promise<void>) => this.starts.run(work, 'idle');
+    const wanted = () => !this.closing;
+    void this.d.pool.refill(idle, wanted);
+    void this.launcher.refillNets(SPARE_NETNS, () => this.usedIndexes(), this.d.network.capacity, idle, wanted);
   }
 
   /**
