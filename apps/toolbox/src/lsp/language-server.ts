@@ -5,6 +5,9 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type
 import type { ToolboxContext } from '../context.js';
 import { userSpawnPath } from '../process/user-spawn.js';
 import type { LanguageDefinition } from './languages.js';
+import { LanguageServerExited, RequestTimeout } from './lsp-errors.js';
+
+export { ResponseError } from 'vscode-jsonrpc/node.js';
 
 /** How long a server may take to answer `initialize` (pyright indexes the project first). */
 const INITIALIZE_TIMEOUT_MS = 120_000;
@@ -26,8 +29,6 @@ const CAPABILITIES = {
   },
   window: { workDoneProgress: false },
 };
-
-export class LanguageServerExited extends Error {}
 
 /**
  * One running language server: a Node child process (the toolbox's own Node running the server's script) spoken to
@@ -189,4 +190,3 @@ export class LanguageServer {
   }
 }
 
-export class RequestTimeout extends Error {}

@@ -1,12 +1,12 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ResponseError } from 'vscode-jsonrpc/node.js';
 import type { CompletionList, LspCompletionParams, LspDocumentRequest, LspServerRequest, LspSymbol } from '@shoal/contracts';
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, payloadTooLarge, requestTimeout, ToolboxError } from '../http/errors.js';
 import { flattenDocumentSymbols, positionProblem, toCompletionList, toWorkspaceSymbols } from './convert.js';
-import { LanguageServer, LanguageServerExited, RequestTimeout } from './language-server.js';
+import type { LanguageServer } from './language-server.js';
+import { LanguageServerExited, RequestTimeout } from './lsp-errors.js';
 import { defaultModulesDir, LANGUAGES, supportedLanguages, type LanguageDefinition } from './languages.js';
 
 export interface LspOptions {
@@ -56,6 +56,8 @@ export class LspService {
   private readonly entries = new Map<string, Entry>();
   private readonly options: LspOptions;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  /** language-server.ts and the JSON-RPC library it brings, loaded by the first server start (lsp-errors.ts says why). */
+  private loadedServerModule: typeof import('./language-server.js') | undefined;
 
   constructor(
     private readonly ctx: ToolboxContext,
@@ -231,13 +233,18 @@ export class LspService {
     return entry.starting;
   }
 
+  private async serverModule(): Promise<typeof import('./language-server.js')> {
+    this.loadedServerModule ??= await import('./language-server.js');
+    return this.loadedServerModule;
+  }
+
   private async launch(entry: Entry): Promise<LanguageServer> {
     const modulesDir = this.options.modulesDir;
     if (!modulesDir) throw new ToolboxError(500, 'the language servers are missing from this toolbox build');
     const previous = entry.server;
     entry.server = undefined;
     previous?.kill();
-    const server = await this.call(() => LanguageServer.start(this.ctx, entry.language, modulesDir, entry.projectDir));
+    const server = await this.call(async () => (await this.serverModule()).LanguageServer.start(this.ctx, entry.language, modulesDir, entry.projectDir));
     server.exit.then(({ code, signal }) => {
       if (entry.server === server) this.ctx.log(`${entry.language.id} language server for ${entry.projectDir} exited (${signal ?? code})`);
     });
@@ -311,7 +318,8 @@ export class LspService {
         throw new ToolboxError(503, `${err.message}; it is started again by the next call`);
       }
       if (err instanceof RequestTimeout) throw requestTimeout(`language server: ${err.message}`);
-      if (err instanceof ResponseError) throw badRequest(`language server: ${err.message}`);
+      // Only a started server answers with a JSON-RPC error, so its module is loaded by then.
+      if (this.loadedServerModule && err instanceof this.loadedServerModule.ResponseError) throw badRequest(`language server: ${err.message}`);
       throw new ToolboxError(500, `language server: ${(err as Error).message ?? String(err)}`);
     }
   }

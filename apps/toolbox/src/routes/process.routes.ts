@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import {
   CreateSessionRequest,
   ExecuteRequest,
@@ -100,12 +100,20 @@ export function registerProcessRoutes(
   deps: { execute: ExecuteService; sessions: SessionsService; pty: PtyService; stream: StreamService },
 ): void {
   const { execute, sessions, pty, stream } = deps;
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const accept = (ctx: UpgradeContext, then: (ws: WebSocket) => void) =>
-    wss.handleUpgrade(ctx.req, ctx.socket, ctx.head, (ws) => {
-      ws.on('error', () => undefined);
-      then(ws);
-    });
+  // The WebSocket library is loaded by the first upgrade (PTY, log follow), not at the daemon's start: it and what it
+  // requires (https, tls, zlib) cost every sandbox start about 4 ms, and most sandboxes never upgrade a connection.
+  let wss: Promise<WebSocketServer> | undefined;
+  const accept = (ctx: UpgradeContext, then: (ws: WebSocket) => void) => {
+    wss ??= import('ws').then(({ WebSocketServer }) => new WebSocketServer({ noServer: true, perMessageDeflate: false }));
+    void wss.then(
+      (server) =>
+        server.handleUpgrade(ctx.req, ctx.socket, ctx.head, (ws) => {
+          ws.on('error', () => undefined);
+          then(ws);
+        }),
+      () => ctx.socket.destroy(),
+    );
+  };
 
   router.add({
     method: 'POST',
