@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     if (!quota.ok) throw new Error(`PATCH quota: ${quota.status} ${await quota.text()}`);
     const runtime = await ociRuntimeName();
     console.log(`bench: OCI runtime ${runtime}`);
-    const t: ShoalTarget = { daytona, apiUrl: platform.apiUrl, apiKey: platform.apiKey, runnerDataDir };
+    const t: ShoalTarget = { daytona, apiUrl: platform.apiUrl, apiKey: platform.apiKey, runnerDataDir, runnerUrl: platform.runners[0]!.url };
     const pools = new WarmPools(t, platform.defaultSnapshot);
     const defaultPool = await pools.waitDefault();
     console.log(`bench: default warm pool of ${defaultPool.size} ready`);

@@ -35,6 +35,8 @@ export interface ShoalTarget {
   apiKey: string;
   /** The platform runner's data dir: where "gone on the runner" is checked. */
   runnerDataDir: string;
+  /** The platform runner's URL: its /metrics says when its start queue (spare disks and namespaces too) is idle. */
+  runnerUrl?: string;
 }
 
 const byteSize = (mb: number) => Math.round(mb * 1024 * 1024);
@@ -64,10 +66,30 @@ export async function waitSandboxGone(t: ShoalTarget, id: string, timeoutMs = 12
         exists(join(t.runnerDataDir, 'pool', `${id}.img`)),
         readFile('/proc/self/mountinfo', 'utf8').then((m) => m.includes(id)),
       ]);
-      if (!leftovers.some(Boolean)) return;
+      if (!leftovers.some(Boolean)) {
+        await waitRunnerIdle(t, deadline);
+        return;
+      }
     }
     if (Date.now() > deadline) throw new Error(`sandbox ${id} still present ${timeoutMs} ms after delete (state ${body.state ?? res.status})`);
     await sleep(20);
+  }
+}
+
+/**
+ * A create leaves work behind on the runner: the spare disk and network namespace it used are made again, on the
+ * start queue's idle lane. That work is the sample's, so the next sample (the floor's, or Shoal's) starts only once
+ * the queue is idle, seen twice 25 ms apart (one spare ends and the next one queues within a tick).
+ */
+async function waitRunnerIdle(t: ShoalTarget, deadline: number): Promise<void> {
+  if (!t.runnerUrl) return;
+  let idleSeen = 0;
+  while (idleSeen < 2) {
+    const text = await (await fetch(`${t.runnerUrl}/metrics`)).text();
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    idleSeen = gauge('shoal_runner_starts_active') === 0 && gauge('shoal_runner_starts_waiting') === 0 ? idleSeen + 1 : 0;
+    if (Date.now() > deadline) throw new Error('the runner\'s start queue did not go idle after a sample');
+    await sleep(25);
   }
 }
 
