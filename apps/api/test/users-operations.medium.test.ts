@@ -75,6 +75,20 @@ describe('user reads', () => {
     expectError(await app.inject({ method: 'POST', url: '/api/users', headers: adminAuth, payload: { id: 'users-verified', name: 'V' } }), 409);
     expectError(await app.inject({ method: 'POST', url: '/api/users', headers: alice.auth, payload: { id: 'x', name: 'x' } }), 403);
   });
+
+  test('POST /users sets only quota columns from personalOrganizationQuota; unknown keys there are ignored, not a 500', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/users',
+      headers: adminAuth,
+      // Found by the input suite (seed 1267551844): an unknown numeric key was named as an organization column.
+      payload: { id: 'users-quota', name: 'Q', personalOrganizationQuota: { unknownField: 9007199254740992, totalCpuQuota: 7, maxDiskPerSandbox: 9 } },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const orgId = (res.json() as { organizationId: string }).organizationId;
+    const rows = (await sql.query('SELECT total_cpu_quota, max_disk_per_sandbox FROM organization WHERE id = $1', [orgId])).rows;
+    assert.deepEqual(rows, [{ total_cpu_quota: 7, max_disk_per_sandbox: 9 }]);
+  });
 });
 
 describe('regenerate-key-pair', () => {

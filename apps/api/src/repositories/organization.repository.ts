@@ -191,3 +191,13 @@ const QUOTA_COLUMNS = [
   'maxSnapshotSize',
   'volumeQuota',
 ] as const satisfies ReadonlyArray<keyof UpdateOrganizationQuota>;
+
+/**
+ * The quota columns among `q`'s keys, with their values: request bodies let unknown fields through, and an unknown
+ * key named as a column is a 500 (or, for a numeric column outside the quota, a write nobody asked for).
+ */
+export function quotaColumns(q: Record<string, unknown>): Partial<Record<(typeof QUOTA_COLUMNS)[number], number>> {
+  const picked: Partial<Record<(typeof QUOTA_COLUMNS)[number], number>> = {};
+  for (const k of QUOTA_COLUMNS) if (typeof q[k] === 'number') picked[k] = q[k];
+  return picked;
+}

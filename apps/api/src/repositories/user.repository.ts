@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.js';
 import type { Organization, StoredKeyPair, User } from '../db/schema.js';
+import { quotaColumns } from './organization.repository.js';
 
 export interface NewUserWithOrganization {
   id: string;
@@ -58,7 +59,7 @@ export class UserRepository {
       if (!user) return undefined;
       const organization = await trx
         .insertInto('organization')
-        .values({ name: 'Personal', createdBy: u.id, personal: true, ...u.quota })
+        .values({ name: 'Personal', createdBy: u.id, personal: true, ...quotaColumns(u.quota) })
         .returningAll()
         .executeTakeFirstOrThrow();
       await trx.insertInto('organizationUser').values({ organizationId: organization.id, userId: u.id, role: 'owner' }).execute();
