@@ -27,13 +27,16 @@ async function pullDefault(t: TestRunner, image: string): Promise<void> {
   }
 }
 
-/** Mount points under `dir` on the host. */
+/**
+ * Mount points under `dir` on the host, but for the runner's spare disks (made ahead for its next creates and
+ * unmounted when it stops; storage/quota.ts): they belong to no sandbox or volume.
+ */
 async function mountsUnder(dir: string): Promise<string[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   return text
     .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+    .filter((m) => (m === dir || m.startsWith(`${dir}/`)) && !m.includes('/pool/.spare-'));
 }
 
 // The local volume driver with real crun, loop devices and idmapped mounts: needs root (the e2e tier runs as root).
