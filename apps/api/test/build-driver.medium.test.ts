@@ -302,7 +302,8 @@ describe('build timeout', () => {
       assert.equal(snap.error_reason, 'Build timed out after 3 seconds');
       assert.equal(snap.claimed_by, null);
       assert.deepEqual(builds.calls.map((b) => b.snapshot), [snap.internal_name]);
-      assert.ok(builds.cancels.includes(snap.internal_name), 'the runner build was cancelled');
+      // The driver records the failure, then cancels on the runner: the state can be seen first.
+      await waitFor('the runner build to be cancelled', async () => builds.cancels.includes(snap.internal_name));
     } finally {
       await c.end();
     }
@@ -330,7 +331,7 @@ describe('build timeout', () => {
       });
       assert.equal(s.state, 'build_failed');
       assert.equal(s.error_reason, 'Build timed out after 3 seconds');
-      assert.ok(builds.cancels.includes(internal));
+      await waitFor('the runner build to be cancelled', async () => builds.cancels.includes(internal));
       assert.equal(builds.calls.length, calls, 'no build call for a build already past its deadline');
     } finally {
       await c.end();
