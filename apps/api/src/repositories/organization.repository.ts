@@ -50,8 +50,7 @@ export class OrganizationRepository {
   async updateQuota(id: string, q: UpdateOrganizationQuota): Promise<Organization | undefined> {
     if (!UUID.test(id)) return undefined;
     // Only the quota columns: the body schema lets unknown fields through, and naming them in SET was a 500.
-    const set: Record<string, unknown> = {};
-    for (const k of QUOTA_COLUMNS) if (q[k] !== null && q[k] !== undefined) set[k] = q[k];
+    const set = quotaColumns(q);
     if (Object.keys(set).length === 0) return this.findById(id);
     return this.db
       .updateTable('organization')

@@ -245,11 +245,16 @@ ${set('limited_ok', this.floor.limitedEgress)}
    * or a create it was cut off in. Returns how many went.
    */
   async removeStrays(held: ReadonlySet<number>): Promise<number> {
+    const strays = (await this.ownNamespaces()).filter(([, index]) => !held.has(index));
+    for (const [ns] of strays) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    return strays.length;
+  }
+
+  /** The namespaces named after this bridge (`<bridge>-<index>`), with their index. */
+  private async ownNamespaces(): Promise<Array<[string, number]>> {
     const names = await readdir('/run/netns').catch(() => [] as string[]);
     const prefix = `${this.bridge}-`;
-    const strays = names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && !held.has(Number(n.slice(prefix.length))));
-    for (const ns of strays) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
-    return strays.length;
+    return names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))).map((n) => [n, Number(n.slice(prefix.length))]);
   }
 
   /**
@@ -257,10 +262,7 @@ ${set('limited_ok', this.floor.limitedEgress)}
    * when no sandbox needs them. A namespace whose sandbox was never recorded (a create cut short) goes too.
    */
   async removeHostState(): Promise<void> {
-    const names = await readdir('/run/netns').catch(() => [] as string[]);
-    const prefix = `${this.bridge}-`;
-    const ours = names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
-    for (const ns of ours) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    for (const [ns] of await this.ownNamespaces()) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
     await exec('nft', ['delete', 'table', 'inet', this.table], { allowFailure: true });
     await exec('ip', ['link', 'del', this.bridge], { allowFailure: true });
   }

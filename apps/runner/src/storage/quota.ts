@@ -97,7 +97,7 @@ export class DiskPool {
     // A bind, then the spare's own mount goes: the loop device stays attached (with its direct I/O and dirty limit)
     // through the sandbox's mount, and is released with it. (`mount --move` is refused under a shared parent mount.)
     const bound = await exec('mount', ['--bind', spare.mountpoint, this.dir(id)], { allowFailure: true });
-    await this.unmountSpare(spare.mountpoint);
+    await this.unmountSpare(spare.mountpoint, true);
     if (bound.code !== 0) this.warn(`disk of ${id}: spare not bound (${bound.stderr.trim()}); mounting it at start instead`);
   }
 
@@ -146,8 +146,9 @@ export class DiskPool {
     await rm(spare.image, { force: true });
   }
 
-  private async unmountSpare(mountpoint: string): Promise<void> {
-    if (await isMounted(mountpoint)) {
+  /** `mounted`: known to be mounted, so a create's path does not read the host's mount table to learn it. */
+  private async unmountSpare(mountpoint: string, mounted?: boolean): Promise<void> {
+    if (mounted ?? (await isMounted(mountpoint))) {
       const r = await exec('umount', [mountpoint], { allowFailure: true });
       if (r.code !== 0) await exec('umount', ['-l', mountpoint], { allowFailure: true });
     }
