@@ -16,6 +16,12 @@ export interface ToolboxConfig {
   sessionIdleSeconds: number | undefined;
   /** The snapshot's entrypoint (SHOAL_ENTRYPOINT, a JSON array), started once as the sandbox user; empty: none. */
   entrypoint: string[];
+  /**
+   * Dev mode only (no SHOAL_SANDBOX_USER): the caller's HOME, taken over as any program run by hand takes it. Tests
+   * give the daemon its own, so the shells it starts never run the account's real startup files. In a sandbox the
+   * user's home comes from the image's /etc/passwd.
+   */
+  home: string | undefined;
   /** Settings that were ignored (bad values the sandbox must still start with), to log once running. */
   warnings: string[];
 }
@@ -41,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Toolb
     sandboxUser: env.SHOAL_SANDBOX_USER || undefined,
     workdir: env.SHOAL_WORKDIR || undefined,
     runDir: env.SHOAL_TOOLBOX_RUN_DIR || undefined,
+    home: env.HOME || undefined,
     sessionIdleSeconds: undefined,
     entrypoint: [],
     warnings: [],

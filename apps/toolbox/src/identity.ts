@@ -15,13 +15,13 @@ function defaultShell(): string {
 }
 
 /** Dev/test mode: whoever started the daemon, unchanged. */
-export function currentIdentity(): Identity {
+export function currentIdentity(home?: string): Identity {
   const info = userInfo();
   return {
     user: info.username,
     uid: info.uid,
     gid: info.gid,
-    home: info.homedir || '/',
+    home: home || info.homedir || '/',
     shell: info.shell || defaultShell(),
   };
 }

@@ -66,7 +66,7 @@ function main(): void {
     }
   };
   const identity =
-    config.sandboxUser && process.getuid?.() === 0 ? becomeSandboxUser(config.sandboxUser, claimRunDir) : currentIdentity();
+    config.sandboxUser && process.getuid?.() === 0 ? becomeSandboxUser(config.sandboxUser, claimRunDir) : currentIdentity(config.home);
   const workdir = chooseWorkdir(config.workdir, identity);
   const env = childEnvironment(identity);
   // Created after dropping privileges so the sandbox user owns it.

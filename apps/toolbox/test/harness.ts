@@ -44,6 +44,9 @@ export async function startToolbox(options: { entry?: string[]; env?: Record<str
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     TMPDIR: dir,
+    // Not the account's home: a shell the daemon starts would run its startup files (on a developer's machine, or
+    // this CI host, whatever ~/.bashrc does), and the tests are about the daemon.
+    HOME: dir,
     SHOAL_TOOLBOX_SOCKET: socket,
     SHOAL_WORKDIR: workdir,
     // As in a sandbox: user processes start through shoal-exec (built by the bootstrap that npm test runs).
