@@ -94,6 +94,27 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
     assert.equal(info.metrics.currentSnapshotCount, 1);
   });
 
+  it('variables Node, OpenSSL or the loader read at a start reach user processes but not the toolbox', async () => {
+    // Each of these alone stops a Node process from starting; a user's programs must still get them as given.
+    const held = { NODE_OPTIONS: '--require /nonexistent/hook.js', OPENSSL_CONF: '/etc/passwd', LD_PRELOAD: '/nonexistent/lib.so' };
+    const created = await api(t, 'POST', '/sandboxes', sandboxBody('held-env', image, { env: { ...held, PLAIN: 'kept' } }));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    try {
+      const out = await toolboxExec(t, 'held-env', 'sh -c \'echo "$NODE_OPTIONS|$OPENSSL_CONF|$LD_PRELOAD|$PLAIN|${SHOAL_HELD_ENV:-unset}"\'');
+      assert.equal(out.exitCode, 0, out.result);
+      // The loader warns about the missing preload on stderr of every process; the line asked for is the last one.
+      assert.equal(out.result.trim().split('\n').at(-1), `${held.NODE_OPTIONS}|${held.OPENSSL_CONF}|${held.LD_PRELOAD}|kept|unset`);
+      // The daemon's own start had none of them. Read from tini (pid 1), which hands its environment to the daemon
+      // unchanged: the daemon itself is not readable there once it dropped to the sandbox user.
+      const environ = (await crunExec(t, 'held-env', 'cat /proc/1/environ')).stdout.split('\0');
+      assert.ok(environ.some((kv) => kv.startsWith('SHOAL_HELD_ENV=')), `the daemon got the held values under its own name: ${JSON.stringify(environ).slice(0, 400)}`);
+      for (const name of Object.keys(held)) assert.ok(!environ.some((kv) => kv.startsWith(`${name}=`)), `${name} reached the daemon's start`);
+      assert.deepEqual((await api(t, 'GET', '/sandboxes/held-env')).body, { state: 'started', backupState: 'NONE' });
+    } finally {
+      assert.equal((await api(t, 'DELETE', '/sandboxes/held-env')).status, 200);
+    }
+  });
+
   it('a create answers once the container runs; a toolbox that then never answers puts the sandbox in error', async () => {
     // A second runner whose toolbox bundle exits at once: the create cannot know that before it answers.
     const toolboxDir = await mkdtemp('/var/tmp/shoal-broken-toolbox-');

@@ -1,3 +1,5 @@
+import { heldFromToolbox, TOOLBOX_HELD_ENV } from '@shoal/contracts';
+
 /**
  * The daemon's whole configuration, read once from the environment the runner gives it (see the startup contract in
  * `@shoal/contracts` toolbox.ts). `SHOAL_*` variables are removed from `process.env` here, so that nothing the
@@ -76,8 +78,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Toolb
     problems.push('set SHOAL_TOOLBOX_LISTEN_FD or SHOAL_TOOLBOX_SOCKET');
   }
   if (problems.length > 0) throw new ConfigError(`invalid toolbox configuration:\n  ${problems.join('\n  ')}`);
+  const held = heldEnvironment(env[TOOLBOX_HELD_ENV], config.warnings);
   for (const key of Object.keys(env)) if (key.startsWith('SHOAL_')) delete env[key];
+  // Only now, after this process has started: from here on they are for the programs the daemon spawns.
+  Object.assign(env, held);
   return Object.freeze(config);
+}
+
+/** The sandbox's own values of the variables the runner kept from the daemon's start (contracts heldFromToolbox). */
+function heldEnvironment(raw: string | undefined, warnings: string[]): Record<string, string> {
+  if (raw === undefined || raw === '') return {};
+  const held: Record<string, string> = {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    warnings.push(`${TOOLBOX_HELD_ENV} is not a JSON object; those variables are not set for user processes`);
+    return held;
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && heldFromToolbox(key)) held[key] = value;
+  }
+  return held;
 }
 
 /** The environment children inherit: the daemon's own (already without SHOAL_*), with the user's identity. */

@@ -11,11 +11,26 @@ import { Type, type Static } from '@sinclair/typebox';
  *   SHOAL_SANDBOX_USER       create the user if missing and drop privileges to it (only when started as uid 0)
  *   SHOAL_WORKDIR            the image WORKDIR; empty means the user's home
  *   SHOAL_EXEC_HELPER        shoal-exec: every user process starts through it, with no inherited descriptor
+ *   SHOAL_HELD_ENV           the sandbox's own values of the variables heldFromToolbox() names (JSON object)
  * There is no TCP listener: port 2280 of a sandbox reaches the toolbox only through the runner's proxy.
  * Readiness: `GET /version` answers 200 once the daemon serves requests.
  */
 
 export const TOOLBOX_DEFAULT_PORT = 2280;
+
+/** Startup variable (a JSON object of strings) carrying the sandbox's values of the names heldFromToolbox() matches. */
+export const TOOLBOX_HELD_ENV = 'SHOAL_HELD_ENV';
+const HELD_RE = /^(?:NODE_|UV_|LD_|OPENSSL_|MALLOC_|GLIBC_TUNABLES$)/;
+
+/**
+ * Variables that the dynamic loader, Node.js, libuv, glibc or OpenSSL read when a process starts. The daemon is a
+ * process too, so a sandbox's value of one of them would change the daemon, not only the user's programs:
+ * `NODE_OPTIONS=--require ./x.js`, a bad `OPENSSL_CONF` or an `LD_LIBRARY_PATH` with another libc stops it from
+ * starting. The runner hands them over in TOOLBOX_HELD_ENV instead, and the daemon puts them back for what it spawns.
+ */
+export function heldFromToolbox(name: string): boolean {
+  return HELD_RE.test(name);
+}
 /**
  * Multipart boundary prefix of `POST /files/bulk-download`. Daytona's daemon uses exactly this string; we append a
  * random suffix per response so that file content can never collide with the delimiter (the SDK reads the boundary

@@ -2,6 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { heldFromToolbox, TOOLBOX_HELD_ENV } from '@shoal/contracts';
 import { RunnerError } from '../errors.js';
 import type { ImageRecord } from '../images/image-store.js';
 import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
@@ -336,6 +337,13 @@ export class ContainerLauncher {
     env.set('HOME', '/root');
     if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
     for (const [k, v] of Object.entries(meta.env)) if (ENV_NAME_RE.test(k)) env.set(k, v);
+    const held: Record<string, string> = {};
+    for (const [k, v] of env) {
+      if (!heldFromToolbox(k)) continue;
+      held[k] = v;
+      env.delete(k);
+    }
+    if (Object.keys(held).length > 0) env.set(TOOLBOX_HELD_ENV, JSON.stringify(held));
     // The toolbox listens only on this inherited socket: nothing answers for it on the sandbox's address.
     env.set('SHOAL_TOOLBOX_LISTEN_FD', '3');
     env.set('SHOAL_EXEC_HELPER', '/.shoal/bin/shoal-exec');
