@@ -20,12 +20,13 @@ after(async () => {
 });
 
 /** Mounts and loop devices of this test's pool, from the kernel's own tables. */
-async function hostView(): Promise<{ spareMounts: number; loops: number; spareFiles: string[] }> {
+async function hostView(): Promise<{ spareMounts: number; spareMountNames: string[]; loops: number; spareFiles: string[] }> {
   const pool = join(dataDir, 'pool');
   const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '');
   const loops = (await exec('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes(pool)).length;
   return {
     spareMounts: mounts.filter((m) => m.startsWith(join(pool, '.spare-'))).length,
+    spareMountNames: mounts.filter((m) => m.startsWith(join(pool, '.spare-'))).sort(),
     loops,
     spareFiles: (await readdir(pool)).filter((n) => n.startsWith('.spare-')).sort(),
   };
@@ -55,18 +56,25 @@ test('creates take spares made ahead, each once and empty; close() and init() le
   const df = await exec('df', ['-B1', '--output=size', pool.dir('second')]);
   const bytes = Number(df.stdout.trim().split('\n')[1]);
   assert.ok(bytes > 0.9 * 1024 ** 3 && bytes <= 1024 ** 3, `size ${bytes}`);
+  // The spare's staging mount stays until the next refill (off the create's path) beside the one left in stock.
   view = await hostView();
-  assert.equal(view.spareMounts, 1);
+  assert.equal(view.spareMounts, 2);
   await writeFile(join(pool.dir('second'), 'secret'), 'second');
   await pool.unmount('second');
+  // Its staging mount went with it: a sandbox's unmounted disk holds no loop device.
+  assert.equal((await hostView()).spareMounts, 1);
   await pool.remove('second');
 
   // The next one is the other spare: nothing of what the first two wrote.
   await pool.prepare('third', 1);
   assert.deepEqual((await readdir(pool.dir('third'))).filter((n) => n !== 'lost+found'), []);
-  assert.equal((await hostView()).spareMounts, 0);
+  const staging = (await hostView()).spareMountNames;
+  assert.equal(staging.length, 1);
   await pool.refill(runNow);
-  assert.equal((await hostView()).spareMounts, 2);
+  view = await hostView();
+  assert.equal(view.spareMounts, 2);
+  assert.deepEqual(view.spareMountNames.filter((m) => staging.includes(m)), [], 'the refill unmounted the staging mounts');
+  assert.equal((await readdir(pool.dir('third'))).includes('lost+found'), true, 'the sandbox keeps its disk');
 
   // Another size gets its own stock; the pool stops making spares once not wanted.
   await pool.prepare('other', 2);
@@ -75,16 +83,21 @@ test('creates take spares made ahead, each once and empty; close() and init() le
 
   for (const id of ['first', 'third', 'other']) await pool.remove(id);
   await pool.close();
-  assert.deepEqual(await hostView(), { spareMounts: 0, loops: 0, spareFiles: [] });
+  assert.deepEqual(await hostView(), { spareMounts: 0, spareMountNames: [], loops: 0, spareFiles: [] });
 
   // A runner killed with spares in stock: the next start's init() unmounts and deletes them.
   const killed = new DiskPool(dataDir);
   await killed.init('auto');
   await killed.prepare('x', 1);
   await killed.refill(runNow);
+  await killed.prepare('y', 1);
   await killed.remove('x');
+  // One spare in stock and the staging mount of the one 'y' took; 'y' still runs when the runner is killed.
   assert.equal((await hostView()).spareMounts, 2);
   const next = new DiskPool(dataDir);
   await next.init('auto');
-  assert.deepEqual(await hostView(), { spareMounts: 0, loops: 0, spareFiles: [] });
+  assert.deepEqual(await hostView(), { spareMounts: 0, spareMountNames: [], loops: 1, spareFiles: [] });
+  assert.equal(await isMounted(next.dir('y')), true, "the running sandbox's disk is left alone");
+  await next.remove('y');
+  assert.equal((await hostView()).loops, 0);
 });
