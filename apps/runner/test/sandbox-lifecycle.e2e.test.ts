@@ -94,10 +94,16 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
     assert.equal(info.metrics.currentSnapshotCount, 1);
   });
 
-  it('variables Node, OpenSSL or the loader read at a start reach user processes but not the toolbox', async () => {
+  it('variables Node, OpenSSL or the loader read at a start reach user processes but not the toolbox; its own settings are the runner\'s', async () => {
     // Each of these alone stops a Node process from starting; a user's programs must still get them as given.
     const held = { NODE_OPTIONS: '--require /nonexistent/hook.js', OPENSSL_CONF: '/etc/passwd', LD_PRELOAD: '/nonexistent/lib.so' };
-    const created = await api(t, 'POST', '/sandboxes', sandboxBody('held-env', image, { env: { ...held, PLAIN: 'kept' } }));
+    // And the daemon's own settings are the runner's: only the session idle time may come from a sandbox's env.
+    const own = {
+      SHOAL_TOOLBOX_SOCKET: '/tmp/user-chosen.sock',
+      SHOAL_ENTRYPOINT: '["sh","-c","touch /tmp/entrypoint-ran"]',
+      SHOAL_TOOLBOX_SESSION_IDLE_SECONDS: '600',
+    };
+    const created = await api(t, 'POST', '/sandboxes', sandboxBody('held-env', image, { env: { ...held, ...own, PLAIN: 'kept' } }));
     assert.equal(created.status, 201, JSON.stringify(created.body));
     try {
       const out = await toolboxExec(t, 'held-env', 'sh -c \'echo "$NODE_OPTIONS|$OPENSSL_CONF|$LD_PRELOAD|$PLAIN|${SHOAL_HELD_ENV:-unset}"\'');
@@ -109,6 +115,10 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
       const environ = (await crunExec(t, 'held-env', 'cat /proc/1/environ')).stdout.split('\0');
       assert.ok(environ.some((kv) => kv.startsWith('SHOAL_HELD_ENV=')), `the daemon got the held values under its own name: ${JSON.stringify(environ).slice(0, 400)}`);
       for (const name of Object.keys(held)) assert.ok(!environ.some((kv) => kv.startsWith(`${name}=`)), `${name} reached the daemon's start`);
+      assert.ok(!environ.some((kv) => kv.startsWith('SHOAL_TOOLBOX_SOCKET=') || kv.startsWith('SHOAL_ENTRYPOINT=')), JSON.stringify(environ));
+      assert.ok(environ.includes('SHOAL_TOOLBOX_SESSION_IDLE_SECONDS=600'));
+      const left = await toolboxExec(t, 'held-env', 'sh -c "ls /tmp/user-chosen.sock /tmp/entrypoint-ran 2>&1 | grep -c \'No such file\'"');
+      assert.equal(left.result.trim().split('\n').at(-1), '2', left.result);
       assert.deepEqual((await api(t, 'GET', '/sandboxes/held-env')).body, { state: 'started', backupState: 'NONE' });
     } finally {
       assert.equal((await api(t, 'DELETE', '/sandboxes/held-env')).status, 200);

@@ -52,6 +52,17 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 /** Names a sandbox's environment may hold (others in a create's env are dropped, at create and at a claim alike). */
 export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The one toolbox setting a sandbox's env (image or create) may carry; the daemon's other SHOAL_* are the runner's. */
+const SANDBOX_SETTABLE = new Set(['SHOAL_TOOLBOX_SESSION_IDLE_SECONDS']);
+
+/**
+ * An image or a create must not choose the daemon's startup settings the runner leaves unset (a second listening
+ * socket, an entrypoint, the held variables): each would change the daemon, not the user's programs.
+ */
+function sandboxMaySet(name: string): boolean {
+  return !name.startsWith('SHOAL_') || SANDBOX_SETTABLE.has(name);
+}
+
 /**
  * One V8 worker thread instead of four: an idle daemon is most of a sandbox's memory, and every thread costs a kernel
  * stack, a task and a malloc arena. With the toolbox's own libuv pool of two, 11 threads become 6, and the bench's
@@ -332,11 +343,11 @@ export class ContainerLauncher {
     env.set('PATH', DEFAULT_PATH);
     for (const kv of image.env) {
       const i = kv.indexOf('=');
-      if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
+      if (i > 0 && sandboxMaySet(kv.slice(0, i))) env.set(kv.slice(0, i), kv.slice(i + 1));
     }
     env.set('HOME', '/root');
     if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
-    for (const [k, v] of Object.entries(meta.env)) if (ENV_NAME_RE.test(k)) env.set(k, v);
+    for (const [k, v] of Object.entries(meta.env)) if (ENV_NAME_RE.test(k) && sandboxMaySet(k)) env.set(k, v);
     const held: Record<string, string> = {};
     for (const [k, v] of env) {
       if (!heldFromToolbox(k)) continue;
