@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,8 @@ export async function startToolbox(options: { entry?: string[]; env?: Record<str
   const workdir = join(dir, 'work');
   mkdirSync(workdir);
   const socket = join(dir, 'toolbox.sock');
+  // The daemon's own HOME (below) as a user who set up git has it: a pull that has to merge needs a committer.
+  writeFileSync(join(dir, '.gitconfig'), '[user]\n\tname = Toolbox Test\n\temail = toolbox-test@example.com\n');
   const entry = options.entry ?? ['--import', 'tsx', join(appRoot, 'src/main.ts')];
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
