@@ -128,6 +128,31 @@ test('archive frees the runner; start restores the sandbox on the runner the sch
   }
 });
 
+test('a start that reads the sandbox archiving, while the archive settles under it, starts it (no 400)', async () => {
+  const id = await createStarted();
+  await stop(id);
+  const org = (await sql.query('SELECT organization_id FROM sandbox WHERE id = $1', [id])).rows[0].organization_id as string;
+  // Holding the organization's row keeps the start between its read and its guarded write until the archive settles.
+  await sql.query('BEGIN');
+  let released = false;
+  try {
+    await sql.query('SELECT id FROM organization WHERE id = $1 FOR UPDATE', [org]);
+    assert.equal((await call('POST', `/${id}/archive`)).statusCode, 200);
+    assert.equal((await get(id)).state, 'archiving');
+    const started = call('POST', `/${id}/start`);
+    await until('archive settled', async () => (await row(id)).state === 'archived');
+    // One object storage shared by both runners: the restore may be placed on either.
+    for (const fake of runnerOf.values()) fake.stored.add(`sandboxes/${id}/archive.tar.zst`);
+    await sql.query('COMMIT');
+    released = true;
+    const r = await started;
+    assert.equal(r.statusCode, 200, r.body);
+    await until('started after restore', async () => (await get(id)).state === 'started');
+  } finally {
+    if (!released) await sql.query('ROLLBACK');
+  }
+});
+
 test('backup: Pending -> InProgress -> Completed, one at a time; a failure is Error with the reason', async () => {
   const id = await createStarted();
   const holder = runnerOf.get((await row(id)).runner_id!)!;

@@ -295,21 +295,26 @@ export class SandboxService {
   }
 
   async start(p: UserPrincipal, id: string): Promise<SandboxDto> {
-    const sb = await this.findAccessible(p, id);
-    if (sb.state === 'started' && sb.desiredState === 'started') return toSandboxDto(sb);
-    if (sb.state !== sb.desiredState && !(sb.desiredState === 'archived' && sb.state === 'stopped')) throw Errors.stateChangeInProgress();
-    if (sb.state !== 'stopped' && sb.state !== 'archived') throw Errors.notValidState();
-    const org = await this.orgs.findById(sb.organizationId);
-    if (!org) throw Errors.sandboxNotFound(id);
-    this.checkSuspended(org);
-    this.checkPerSandbox(org, sb);
-    await inTransaction(this.db, async ({ sandboxes: repo }) => {
-      await repo.lockOrganization(org.id);
-      this.checkTotals(org, await repo.usage(org.id, sb.id), sb);
-      // A new preview token on every start: links handed out before the stop stop working.
-      if (!(await repo.transition(sb.id, sb, { desiredState: 'started', errorReason: null, authToken: randomToken(32) }))) throw Errors.stateChangeInProgress();
-    });
-    return this.driveAndWait(sb.id);
+    // The row may settle between the read and the guarded write (an archive finishing, a stop landing): that is not
+    // a conflict with another user's change, so the checks run again against the fresh row before giving up.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const sb = await this.findAccessible(p, id);
+      if (sb.state === 'started' && sb.desiredState === 'started') return toSandboxDto(sb);
+      if (sb.state !== sb.desiredState && !(sb.desiredState === 'archived' && sb.state === 'stopped')) throw Errors.stateChangeInProgress();
+      if (sb.state !== 'stopped' && sb.state !== 'archived') throw Errors.notValidState();
+      const org = await this.orgs.findById(sb.organizationId);
+      if (!org) throw Errors.sandboxNotFound(id);
+      this.checkSuspended(org);
+      this.checkPerSandbox(org, sb);
+      const moved = await inTransaction(this.db, async ({ sandboxes: repo }) => {
+        await repo.lockOrganization(org.id);
+        this.checkTotals(org, await repo.usage(org.id, sb.id), sb);
+        // A new preview token on every start: links handed out before the stop stop working.
+        return repo.transition(sb.id, sb, { desiredState: 'started', errorReason: null, authToken: randomToken(32) });
+      });
+      if (moved) return this.driveAndWait(sb.id);
+    }
+    throw Errors.stateChangeInProgress();
   }
 
   async stop(p: UserPrincipal, id: string): Promise<void> {
