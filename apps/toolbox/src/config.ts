@@ -1,4 +1,4 @@
-import { heldFromToolbox, TOOLBOX_HELD_ENV } from '@shoal/contracts';
+import { heldFromToolbox, isEnvName, TOOLBOX_HELD_ENV } from '@shoal/contracts';
 
 /**
  * The daemon's whole configuration, read once from the environment the runner gives it (see the startup contract in
@@ -100,7 +100,7 @@ function heldEnvironment(raw: string | undefined, warnings: string[]): Record<st
     return held;
   }
   for (const [key, value] of Object.entries(parsed)) {
-    if (typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && heldFromToolbox(key)) held[key] = value;
+    if (typeof value === 'string' && isEnvName(key) && heldFromToolbox(key)) held[key] = value;
   }
   return held;
 }

@@ -18,6 +18,11 @@ import { Type, type Static } from '@sinclair/typebox';
 
 export const TOOLBOX_DEFAULT_PORT = 2280;
 
+/** A name a process environment may carry; anything else in a create's or an image's env is dropped wherever env is taken in. */
+export function isEnvName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
+}
+
 /** Startup variable (a JSON object of strings) carrying the sandbox's values of the names heldFromToolbox() matches. */
 export const TOOLBOX_HELD_ENV = 'SHOAL_HELD_ENV';
 const HELD_RE = /^(?:NODE_|UV_|LD_|OPENSSL_|MALLOC_|GLIBC_TUNABLES$)/;

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { heldFromToolbox, TOOLBOX_HELD_ENV } from '@shoal/contracts';
+import { heldFromToolbox, isEnvName, TOOLBOX_HELD_ENV } from '@shoal/contracts';
 import { RunnerError } from '../errors.js';
 import type { ImageRecord } from '../images/image-store.js';
 import { clampedRlimits, sandboxSpec, type Rlimit } from '../runtime/spec.js';
@@ -49,9 +49,6 @@ export interface LaunchHooks {
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** Names a sandbox's environment may hold (others in a create's env are dropped, at create and at a claim alike). */
-export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /** The one toolbox setting a sandbox's env (image or create) may carry; the daemon's other SHOAL_* are the runner's. */
 const SANDBOX_SETTABLE = new Set(['SHOAL_TOOLBOX_SESSION_IDLE_SECONDS']);
 
@@ -347,7 +344,7 @@ export class ContainerLauncher {
     }
     env.set('HOME', '/root');
     if (!env.has('LANG')) env.set('LANG', 'C.UTF-8');
-    for (const [k, v] of Object.entries(meta.env)) if (ENV_NAME_RE.test(k) && sandboxMaySet(k)) env.set(k, v);
+    for (const [k, v] of Object.entries(meta.env)) if (isEnvName(k) && sandboxMaySet(k)) env.set(k, v);
     const held: Record<string, string> = {};
     for (const [k, v] of env) {
       if (!heldFromToolbox(k)) continue;

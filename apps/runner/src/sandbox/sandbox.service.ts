@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'node:http';
-import { parseVolumeMounts, type ClaimRunnerSandbox, type CreateRunnerSandbox, type NetworkSettings, type ResizeSandbox, type RunnerSandboxInfo, type RunnerSandboxState } from '@shoal/contracts';
+import { isEnvName, parseVolumeMounts, type ClaimRunnerSandbox, type CreateRunnerSandbox, type NetworkSettings, type ResizeSandbox, type RunnerSandboxInfo, type RunnerSandboxState } from '@shoal/contracts';
 import { Errors, RunnerError } from '../errors.js';
 import type { ImageStore } from '../images/image-store.js';
 import { NetworkPolicyError, parseAllowList, type Network, type SandboxNet } from '../network/network.js';
@@ -11,7 +11,7 @@ import type { DiskPool } from '../storage/quota.js';
 import { ExecError } from '../util/exec.js';
 import type { ApiReporter } from './api-reporter.js';
 import { SandboxCgroups } from './cgroups.js';
-import { ContainerLauncher, ENV_NAME_RE } from './container-launch.js';
+import { ContainerLauncher } from './container-launch.js';
 import type { LiveSandbox } from './live-sandbox.js';
 import { recoverSandboxes } from './recovery.js';
 import type { SandboxMeta, SandboxStore } from './sandbox.store.js';
@@ -421,7 +421,7 @@ export class SandboxService {
     return this.locked(id, async () => {
       const l = this.mustGet(id);
       if (l.state !== 'started') throw Errors.conflict(`Sandbox ${id} is not started (${l.state})`);
-      const env = Object.fromEntries(Object.entries(c.env).filter(([k]) => ENV_NAME_RE.test(k)));
+      const env = Object.fromEntries(Object.entries(c.env).filter(([k]) => isEnvName(k)));
       if (Object.keys(env).length > 0) {
         try {
           await toolboxMergeEnv(this.socketPath(id), env);

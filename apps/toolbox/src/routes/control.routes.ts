@@ -1,4 +1,4 @@
-import { ToolboxEnvUpdate } from '@shoal/contracts';
+import { isEnvName, ToolboxEnvUpdate } from '@shoal/contracts';
 import type { ToolboxContext } from '../context.js';
 import type { Router } from '../http/router.js';
 
@@ -7,7 +7,6 @@ import type { Router } from '../http/router.js';
  * derives from the user (as at a cold start, where childEnvironment sets them after the create's env) and Shoal's own.
  */
 const FIXED = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL']);
-const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Routes for the runner alone (its proxy refuses `/.shoal/`). A claimed warm-pool sandbox gets the create's env here:
@@ -22,7 +21,7 @@ export function registerControlRoutes(router: Router, ctx: ToolboxContext): void
     handler: async ({ body }) => {
       const env = ctx.env as Record<string, string>;
       for (const [k, v] of Object.entries(body.env)) {
-        if (NAME_RE.test(k) && !FIXED.has(k) && !k.startsWith('SHOAL_')) env[k] = v;
+        if (isEnvName(k) && !FIXED.has(k) && !k.startsWith('SHOAL_')) env[k] = v;
       }
       return { status: 200, json: { merged: true } };
     },
