@@ -330,6 +330,12 @@ describe('a pooled create returns what was asked, checked from inside', { timeou
         lines.push(`${set}: ${execFileSync('nft', ['list', 'set', 'inet', table, set], { encoding: 'utf8' }).replace(/\s+/g, ' ').trim()}`);
       }
       lines.push(`host route to ${upstream}: ${ip('-4', 'route', 'get', upstream).trim()}`);
+      const bridge = layout.runners[0]!.bridge;
+      lines.push(`host neighbours on ${bridge}: ${ip('neigh', 'show', 'dev', bridge).replace(/\n/g, '; ')}`);
+      const inside = await sb.process.executeCommand('cat /sys/class/net/eth0/address', undefined, undefined, 10).catch((e: Error) => ({ result: e.message }));
+      lines.push(`sandbox eth0 MAC: ${inside.result.trim()}`);
+      const direct = await fetch(`http://${upstream}/`, { signal: AbortSignal.timeout(3000) }).then((res) => res.text(), (e: Error) => `failed: ${e.message}`);
+      lines.push(`host to ${upstream} directly: ${direct}`);
     } catch (e) {
       lines.push(`host state not read: ${(e as Error).message}`);
     }

@@ -55,6 +55,13 @@ describe('network policy', () => {
     assert.equal(a.ipFor(300), '10.210.1.45');
     assert.equal(a.capacity, 65533);
   });
+  it("gives each address one MAC, the same for every sandbox that holds it, and no two addresses the same", () => {
+    const a = new Network('shoal0', { base: '10.210.0.0', prefix: 16 });
+    assert.equal(a.macFor(300), '02:53:0a:d2:01:2d');
+    assert.equal(a.macFor(300), new Network('shoal0', { base: '10.210.0.0', prefix: 16 }).macFor(300));
+    const macs = new Set(Array.from({ length: 600 }, (_, i) => a.macFor(i)));
+    assert.equal(macs.size, 600);
+  });
 });
 
 describe('proxy', () => {

@@ -73,6 +73,18 @@ export class Network {
     return intToIp(this.base + 1 + index);
   }
 
+  /**
+   * The sandbox's MAC, derived from its address (a locally administered 02:53 prefix, then the four address bytes).
+   * Every sandbox that gets an address has the same MAC as the ones before it, so an ARP entry the host kept for the
+   * address, or learnt from a previous holder still answering while its namespace was being torn down, is right.
+   * With a random MAC per veth, such an entry sent the host's replies to a MAC that no longer existed until it aged
+   * out (seconds), and a new sandbox's first connections timed out.
+   */
+  macFor(index: number): string {
+    const n = this.base + 1 + index;
+    return ['02', '53', ...[24, 16, 8, 0].map((shift) => ((n >>> shift) & 0xff).toString(16).padStart(2, '0'))].join(':');
+  }
+
   nsName(index: number): string {
     return `${this.bridge}-${index}`;
   }
@@ -178,7 +190,7 @@ ${set('limited_ok', this.floor.limitedEgress)}
       input:
         [
           `netns add ${ns}`,
-          `link add ${veth} type veth peer name eth0 netns ${ns}`,
+          `link add ${veth} type veth peer name eth0 address ${this.macFor(index)} netns ${ns}`,
           `link set ${veth} master ${this.bridge}`,
           `link set dev ${veth} type bridge_slave isolated on`,
           `link set ${veth} up`,
