@@ -76,13 +76,14 @@ interface Row {
   next_attempt_at: Date | null;
   error_reason: string | null;
   claimed_by: string | null;
+  updated_at: Date;
   /** The back-off the reconciler chose: next_attempt_at and updated_at are written by the same statement. */
   backoff_ms: number | null;
 }
 
 async function row(id: string): Promise<Row> {
   const r = await client.query<Row>(
-    `SELECT state, desired_state, attempts, next_attempt_at, error_reason, claimed_by,
+    `SELECT state, desired_state, attempts, next_attempt_at, error_reason, claimed_by, updated_at,
        round(extract(epoch FROM next_attempt_at - updated_at) * 1000)::int AS backoff_ms
      FROM sandbox WHERE id = $1`,
     [id],
@@ -190,6 +191,15 @@ describe('runner reports never override what the user asked for', () => {
     await new Promise((res) => setTimeout(res, 1000));
     assert.equal((await shown(id)).state, 'stopped');
     assert.equal(calls('POST', `/sandboxes/${id}/start`), 0);
+  });
+  test('a report of the state the row already has writes nothing (no new updated_at, no activity)', async () => {
+    const id = await createStarted();
+    const before = await row(id);
+    await new Promise((res) => setTimeout(res, 20));
+    await report(id, 'started');
+    const after = await row(id);
+    assert.equal(after.updated_at.getTime(), before.updated_at.getTime());
+    assert.deepEqual([after.state, after.desired_state], ['started', 'started']);
   });
 });
 

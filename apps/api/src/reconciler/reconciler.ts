@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/database.js';
-import type { Sandbox } from '../db/schema.js';
+import type { Organization, Runner, Sandbox } from '../db/schema.js';
 import { OrganizationRepository } from '../repositories/organization.repository.js';
 import { RunnerRepository } from '../repositories/runner.repository.js';
 import { SandboxRepository } from '../repositories/sandbox.repository.js';
@@ -39,6 +39,12 @@ export const START_WAIT_FOR_RUNNER_ATTEMPTS = 10;
 
 /** The sandbox's runner may come back: the start is retried later, not failed (see START_WAIT_FOR_RUNNER_ATTEMPTS). */
 export class RunnerNotReadyYet extends Error {}
+
+/** What the request that made a sandbox's row has read already, handed to its first action (driveInserted). */
+export interface KnownForAction {
+  runner: Runner;
+  org: Organization;
+}
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -202,17 +208,36 @@ export class Reconciler {
     this.track(this.drive(id), id, false);
   }
 
-  private async driveClaimed(first: Sandbox): Promise<void> {
+  /** The claim a request writes into a row it inserts (insertClaimed below): this process's, for one lease. */
+  claimForInsert(): { owner: string; leaseMs: number } | undefined {
+    return this.stopped ? undefined : { owner: this.owner, leaseMs: this.opts.leaseMs };
+  }
+
+  /**
+   * A create's row, inserted already claimed by this process (claimForInsert) with the runner and organization the
+   * request has just read: its runner call goes out without a claim round trip or reading them again. Nothing else
+   * can have claimed it, and a process stopped since gives it back for another replica.
+   */
+  driveInserted(sb: Sandbox, known: KnownForAction): void {
+    if (this.stopped) {
+      this.track(this.repo.release(sb.id, this.owner).then(() => undefined), sb.id, false);
+      return;
+    }
+    this.requestContexts.set(sb.id, { ctx: context.active(), requestId: currentRequestId() });
+    this.track(this.driveClaimed(sb, known), sb.id, false);
+  }
+
+  private async driveClaimed(first: Sandbox, known?: KnownForAction): Promise<void> {
     let sb: Sandbox | undefined = first;
     // After each action the desired state may have moved again (e.g. DELETE during create): keep going while we can claim.
     for (let i = 0; sb && i < 8; i++) {
-      await this.act(sb);
+      await this.act(sb, i === 0 ? known : undefined);
       if (this.stopped) return;
       [sb] = await this.repo.claim(this.owner, this.opts.leaseMs, 1, sb.id);
     }
   }
 
-  private async act(sb: Sandbox): Promise<void> {
+  private async act(sb: Sandbox, known?: KnownForAction): Promise<void> {
     const action = nextAction(sb.state, sb.desiredState);
     if (!action) {
       this.requestContexts.delete(sb.id);
@@ -224,11 +249,11 @@ export class Reconciler {
     const origin = this.requestContexts.get(sb.id) ?? { ctx: context.active(), requestId: currentRequestId() };
     this.requestContexts.delete(sb.id);
     await context.with(origin.ctx, () =>
-      runWithRequestId(origin.requestId, () => inSpan(`reconcile ${action}`, SpanKind.INTERNAL, { 'shoal.sandbox_id': sb.id, 'shoal.action': action }, () => this.actOn(sb, action))),
+      runWithRequestId(origin.requestId, () => inSpan(`reconcile ${action}`, SpanKind.INTERNAL, { 'shoal.sandbox_id': sb.id, 'shoal.action': action }, () => this.actOn(sb, action, known))),
     );
   }
 
-  private async actOn(sb: Sandbox, action: Exclude<SandboxAction, null>): Promise<void> {
+  private async actOn(sb: Sandbox, action: Exclude<SandboxAction, null>, known?: KnownForAction): Promise<void> {
     const renew = setInterval(() => {
       this.repo.renewClaim(sb.id, this.owner, this.opts.leaseMs).catch(() => {});
     }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
@@ -236,7 +261,7 @@ export class Reconciler {
     let failed: { err: unknown } | null = null;
     let extra: Partial<Record<keyof Sandbox, unknown>> | void = undefined;
     try {
-      extra = await this.perform(action, sb);
+      extra = await this.perform(action, sb, known);
     } catch (err) {
       failed = { err };
     } finally {
@@ -272,13 +297,16 @@ export class Reconciler {
   }
 
   /** Runs the action's runner calls; may return columns to record with the settled state. */
-  private async perform(action: Exclude<SandboxAction, null>, sb: Sandbox): Promise<Partial<Record<keyof Sandbox, unknown>> | void> {
+  private async perform(action: Exclude<SandboxAction, null>, sb: Sandbox, known?: KnownForAction): Promise<Partial<Record<keyof Sandbox, unknown>> | void> {
     // The organization's setting applies when the sandbox is created on its runner, as in the reference; both reads
     // go out together since they sit between the claim and the runner call.
-    const [runner, org] = await Promise.all([
-      sb.runnerId ? this.repo.runnerOf(sb.runnerId) : undefined,
-      action === 'create' || action === 'start' ? this.orgs.findById(sb.organizationId) : undefined,
-    ]);
+    const [runner, org] =
+      known && known.runner.id === sb.runnerId
+        ? [known.runner, known.org]
+        : await Promise.all([
+            sb.runnerId ? this.repo.runnerOf(sb.runnerId) : undefined,
+            action === 'create' || action === 'start' ? this.orgs.findById(sb.organizationId) : undefined,
+          ]);
     if (action === 'destroy') {
       if (!runner) return; // never placed, archived, or its runner was deregistered: nothing to tear down
       await this.runners.destroySandbox(runner, sb.id).catch(ignoreNotFound);

@@ -118,8 +118,27 @@ export class SandboxRepository {
     return this.withRunner().where('sandbox.id', '=', id).executeTakeFirst();
   }
 
-  async insert(row: NewSandbox): Promise<Sandbox> {
-    return this.db.insertInto('sandbox').values(row).returningAll().executeTakeFirstOrThrow();
+  /** `claim`: the row starts claimed by that owner for one lease (a request that drives its own create at once). */
+  async insert(row: NewSandbox, claim?: { owner: string; leaseMs: number }): Promise<Sandbox> {
+    const values = claim ? { ...row, claimedBy: claim.owner, claimExpiresAt: sql<Date>`now() + ${claim.leaseMs} * interval '1 millisecond'` } : row;
+    return this.db.insertInto('sandbox').values(values).returningAll().executeTakeFirstOrThrow();
+  }
+
+  /**
+   * This transaction's COMMIT returns without waiting for its WAL to reach disk. Only for writes whose caller is
+   * answered after a later synchronous commit (which flushes this one's WAL first): lost in a crash, they were never
+   * acknowledged.
+   */
+  async commitWithoutFlush(): Promise<void> {
+    await sql`SET LOCAL synchronous_commit = off`.execute(this.db);
+  }
+
+  /**
+   * Makes every commit before it durable: a transaction that holds a transaction id commits synchronously, and its
+   * flush writes out the log of all earlier commits too (those made by commitWithoutFlush included).
+   */
+  async flushEarlierCommits(): Promise<void> {
+    await sql`SELECT pg_current_xact_id()`.execute(this.db);
   }
 
   /**
@@ -331,6 +350,8 @@ export class SandboxRepository {
       .where('runnerId', '=', runnerId)
       .where('claimedBy', 'is', null)
       .where('state', '<>', 'destroyed')
+      // A report of the state the row already has changes nothing (an error's reason is the exception).
+      .where((eb) => (state === 'error' ? eb.lit(true) : eb('state', '<>', state)))
       .where((eb) => eb.or([eb('desiredState', '<>', 'destroyed'), eb(sql.lit(state), '=', 'destroyed')]))
       .executeTakeFirst();
     sandboxWrites.wroteIf(this.db, id, res.numUpdatedRows);

@@ -19,6 +19,7 @@ import { toSandboxDto, type SandboxWithRunner } from './sandbox-dto.js';
 import { checkVolumeMounts } from './volume-mounts.js';
 import { resolveVolumeMounts } from './volume.service.js';
 import { VolumeRepository } from '../repositories/volume.repository.js';
+import { RunnerRepository } from '../repositories/runner.repository.js';
 import { WARM_POOL_ORGANIZATION_ID, WarmPoolRepository } from '../repositories/warm-pool.repository.js';
 import { ClaimBatcher } from './claim-batcher.js';
 import type { RunnerAdapter } from '../reconciler/runner-client.js';
@@ -130,45 +131,56 @@ export class SandboxService {
       const claimed = await this.claimPooled(org, snapshot, body, autoArchive);
       if (claimed) return claimed;
     }
-    await this.admitColdCreate();
-    const row = await inTransaction(this.db, async ({ sandboxes: repo, runners, volumes }) => {
+    // The runner is chosen outside the transaction: a read of load, which the insert below does not need locked.
+    const [, picked] = await Promise.all([this.admitColdCreate(), new RunnerRepository(this.db).pickForSandbox(body.target)]);
+    // A cold create drives its own row: inserted claimed by this process, its runner call goes out at once.
+    const claim = build ? undefined : this.reconciler.claimForInsert();
+    const row = await inTransaction(this.db, async ({ sandboxes: repo, volumes }) => {
+      // The answer waits for the create to settle, a synchronous commit that flushes this one's WAL too (or, when the
+      // wait runs out first, for flushEarlierCommits).
+      if (!build) await repo.commitWithoutFlush();
       await repo.lockOrganization(org.id);
       this.checkTotals(org, await repo.usage(org.id), res);
       const mounts = await resolveVolumeMounts(volumes, org.id, body.volumes);
-      const runner = await runners.pickForSandbox(body.target);
-      if (!runner) throw Errors.noRunners();
-      return repo.insert({
-        organizationId: org.id,
-        region: runner.region,
-        runnerId: runner.id,
-        class: body.class ?? 'small',
-        state: build ? 'pending_build' : 'unknown',
-        ...(build ? { buildInfoSnapshotRef: build.buildInfoSnapshotRef } : {}),
-        desiredState: 'started',
-        snapshot: snapshot.name,
-        imageRef: snapshot.internalName ?? snapshot.imageName,
-        entrypoint: snapshot.entrypoint,
-        osUser: body.user ?? 'daytona',
-        env: JSON.stringify(body.env ?? {}),
-        labels: JSON.stringify(body.labels ?? {}),
-        public: body.public ?? false,
-        networkBlockAll: body.networkBlockAll ?? false,
-        networkAllowList: body.networkAllowList ?? null,
-        cpu: res.cpu,
-        gpu: res.gpu,
-        mem: res.mem,
-        disk: res.disk,
-        volumes: JSON.stringify(mounts),
-        autoStopInterval: body.autoStopInterval ?? 15,
-        autoArchiveInterval: autoArchive,
-        autoDeleteInterval: body.autoDeleteInterval ?? -1,
-        authToken: randomToken(32),
-      });
+      // Reported after the quota and volume checks, as those are the caller's to fix.
+      if (!picked) throw Errors.noRunners();
+      const runner = picked;
+      return repo.insert(
+        {
+          organizationId: org.id,
+          region: runner.region,
+          runnerId: runner.id,
+          class: body.class ?? 'small',
+          state: build ? 'pending_build' : 'unknown',
+          ...(build ? { buildInfoSnapshotRef: build.buildInfoSnapshotRef } : {}),
+          desiredState: 'started',
+          snapshot: snapshot.name,
+          imageRef: snapshot.internalName ?? snapshot.imageName,
+          entrypoint: snapshot.entrypoint,
+          osUser: body.user ?? 'daytona',
+          env: JSON.stringify(body.env ?? {}),
+          labels: JSON.stringify(body.labels ?? {}),
+          public: body.public ?? false,
+          networkBlockAll: body.networkBlockAll ?? false,
+          networkAllowList: body.networkAllowList ?? null,
+          cpu: res.cpu,
+          gpu: res.gpu,
+          mem: res.mem,
+          disk: res.disk,
+          volumes: JSON.stringify(mounts),
+          autoStopInterval: body.autoStopInterval ?? 15,
+          autoArchiveInterval: autoArchive,
+          autoDeleteInterval: body.autoDeleteInterval ?? -1,
+          authToken: randomToken(32),
+        },
+        claim,
+      );
     });
     this.snapshots.touch(snapshot.id).catch(() => {});
     if (row.volumes?.length) new VolumeRepository(this.db).touch([...new Set(row.volumes.map((m) => m.volumeId))]).catch(() => {});
     if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
-    const created = await this.driveAndWait(row.id);
+    if (claim) this.reconciler.driveInserted(row, { runner: picked!, org });
+    const created = await this.driveAndWait(row.id, !!claim, !build);
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
     if (created.state === 'error') throw Errors.sandboxFailed(created.errorReason ?? 'unknown error');
     return created;
@@ -454,20 +466,33 @@ export class SandboxService {
    * asked for and that is still pending (see SandboxRepository.applyRunnerReport).
    */
   async reportState(runnerId: string, id: string, state: string, errorReason: string | undefined): Promise<void> {
+    // The guarded write first: it names the runner, so it changes nothing of a sandbox on another runner. A runner
+    // reports every start, most of them while the request that asked for it still holds the row: one round trip then.
+    if (isRunnerReportedState(state) && (await this.sandboxes.applyRunnerReport(id, runnerId, state, errorReason))) {
+      this.events.emitLocal(id);
+      return;
+    }
     const sb = await this.sandboxes.findById(id);
     if (!sb || sb.runnerId !== runnerId) throw Errors.sandboxNotFound(id);
-    if (!isRunnerReportedState(state)) return;
-    if (await this.sandboxes.applyRunnerReport(id, runnerId, state, errorReason)) this.events.emitLocal(id);
   }
 
-  /** Drives the sandbox in this process (fast path) and waits for it to settle or for the wait budget to run out. */
-  private async driveAndWait(id: string): Promise<SandboxDto> {
-    this.reconciler.driveSoon(id);
+  /**
+   * Drives the sandbox in this process (fast path) and waits for it to settle or for the wait budget to run out.
+   * `driving`: the caller has handed the sandbox to the reconciler already (a create's claimed row).
+   * `insertedWithoutFlush`: its row was committed without waiting for the disk (a cold create).
+   */
+  private async driveAndWait(id: string, driving = false, insertedWithoutFlush = false): Promise<SandboxDto> {
+    if (!driving) this.reconciler.driveSoon(id);
     const deadline = Date.now() + this.config.createWaitMs;
     for (;;) {
       const sb = await this.sandboxes.findById(id);
       if (!sb) throw Errors.sandboxNotFound(id);
-      if ((SETTLED.has(sb.state) && sb.state === sb.desiredState) || sb.state === 'error' || Date.now() >= deadline) return toSandboxDto(sb);
+      if ((SETTLED.has(sb.state) && sb.state === sb.desiredState) || sb.state === 'error') return toSandboxDto(sb);
+      if (Date.now() >= deadline) {
+        // Answered before it settled: no synchronous commit has followed the insert yet, so one is made first.
+        if (insertedWithoutFlush) await this.sandboxes.flushEarlierCommits();
+        return toSandboxDto(sb);
+      }
       await this.events.waitForChange(id, Math.min(250, Math.max(1, deadline - Date.now())));
     }
   }
