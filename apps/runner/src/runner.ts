@@ -7,6 +7,7 @@ import { ImageStore } from './images/image-store.js';
 import { desktopImageFor } from './images/desktop-image.js';
 import { HostMetrics } from './metrics/host-metrics.js';
 import { DnsForwarder } from './network/dns.js';
+import { chooseToolboxEntry } from './toolbox/toolbox-entry.js';
 import { Network } from './network/network.js';
 import { chooseRuntime } from './runtime/detect.js';
 import { OciCliBackend } from './runtime/oci-cli.js';
@@ -31,6 +32,8 @@ export interface Runner {
   network: Network;
   pool: DiskPool;
   dns: DnsForwarder;
+  /** How sandboxes start their toolbox, and why (toolbox/toolbox-entry.ts). */
+  toolboxStart: string;
   close(): Promise<void>;
   /**
    * Leaves the host as the operator chose: with `stopSandboxes` every sandbox is stopped and the runner's bridge, nft
@@ -67,6 +70,8 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     log.warn(`toolbox bundle not found at ${cfg.toolboxDir}/toolbox.cjs (run: npm run build -w @shoal/toolbox); sandboxes cannot start`),
   );
   const nodeRuntimeDir = await ensureNodeRuntime(cfg.dataDir);
+  const toolboxEntry = await chooseToolboxEntry(cfg.toolboxDir, nodeRuntimeDir, cfg.toolboxSnapshot);
+  log.info(toolboxEntry.reason);
   const shoalBinDir = join(cfg.dataDir, 'shoal-bin');
   await mkdir(shoalBinDir, { recursive: true, mode: 0o755 });
   // Replaced by rename, never overwritten in place: running sandboxes execute these files (ETXTBSY).
@@ -107,6 +112,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     bridgeName: cfg.bridge,
     defaultImage: cfg.defaultImage,
     toolboxDir: cfg.toolboxDir,
+    toolboxArgs: toolboxEntry.args,
     nodeRuntimeDir,
     shoalBinDir,
     unconfinedSnapshots: new Set(cfg.unconfinedSnapshots),
@@ -145,6 +151,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     network,
     pool,
     dns,
+    toolboxStart: toolboxEntry.reason,
     close,
     async shutdown({ stopSandboxes, graceMs, closeHttp }) {
       const t0 = Date.now();

@@ -95,6 +95,7 @@ export async function startRunner(env: Record<string, string>): Promise<TestRunn
     SHOAL_RUNNER_CGROUP_FIX: process.env.SHOAL_RUNNER_CGROUP_FIX ?? '1',
     SHOAL_IMAGE_CACHE_DIR: process.env.SHOAL_IMAGE_CACHE_DIR ?? '/var/tmp/shoal-image-cache',
     SHOAL_TOOLBOX_DIR: process.env.SHOAL_TOOLBOX_DIR ?? join(repoRoot, 'apps/toolbox/dist'),
+    ...(process.env.SHOAL_TOOLBOX_SNAPSHOT ? { SHOAL_TOOLBOX_SNAPSHOT: process.env.SHOAL_TOOLBOX_SNAPSHOT } : {}),
     ...env,
   });
   const quiet = { info: () => undefined, warn: (m: string) => console.warn(`[runner] ${m}`) };

@@ -3,7 +3,7 @@
 // bind-mounts at /.shoal/toolbox.
 import { build } from 'esbuild';
 import process from 'node:process';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -33,8 +33,11 @@ const nodePtyNative = {
           return target;
         };
         exports.loadNativeModule = function (name) {
-          var path = require('path').join(__dirname, name + '.node');
-          return { dir: __dirname + '/', module: require(path) };
+          // From the daemon's entry file, not __dirname: in the startup snapshot __dirname is where the blob was
+          // made, and its require() loads built-in modules only.
+          var path = require('path');
+          var dir = path.dirname(process.argv[1]);
+          return { dir: dir + '/', module: require('module').createRequire(process.argv[1])(path.join(dir, name + '.node')) };
         };`,
     }));
   },
@@ -57,6 +60,35 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
+/**
+ * For the startup snapshot's bundle: the built-in modules `node --build-snapshot` refuses (node:http among them) or
+ * does not vouch for in a snapshotted heap are loaded on first use of one of their exports, in the started process,
+ * instead of when the bundle is evaluated. So is node:crypto, which is supported but keeps random bytes in JS
+ * (src/snapshot-main.ts refuses a snapshot that loaded it). Modules whose export is itself a class stay as they are:
+ * code extends them, which a stand-in object cannot serve.
+ */
+const SNAPSHOT_LAZY_BUILTINS = new Set([
+  'http', 'http2', 'https', 'repl', 'async_hooks', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'dns/promises', 'domain',
+  'inspector', 'inspector/promises', 'module', 'perf_hooks', 'readline', 'readline/promises', 'stream/consumers', 'stream/web',
+  'tls', 'trace_events', 'tty', 'vm', 'wasi', 'worker_threads',
+]);
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
+      const name = a.path.replace(/^node:/, '');
+      if (a.namespace === 'lazy-builtin' || !SNAPSHOT_LAZY_BUILTINS.has(name)) return undefined;
+      return { path: name, namespace: 'lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => {
+      const id = JSON.stringify(`node:${a.path}`);
+      const keys = Object.keys(require(`node:${a.path}`));
+      const getters = keys.map((k) => `Object.defineProperty(exports, ${JSON.stringify(k)}, { enumerable: true, get: () => load()[${JSON.stringify(k)}] });`);
+      return { loader: 'js', contents: [`let m; const load = () => (m ??= require(${id}));`, ...getters].join('\n') };
+    });
+  },
+};
+
 // Written already wrapped in CommonJS's module function, so the loader compiles the file's text as it is: wrapping it at
 // start made a second 370 KB copy of the source, which a daemon that never runs a major GC keeps (0.43 MB of
 // anonymous memory in a daemon started outside a sandbox, smaps_rollup; a sandbox's start usually collects it).
@@ -70,11 +102,14 @@ await build({
 });
 // The entry the runner starts: loads toolbox-main.cjs through V8's code cache (src/code-cache-loader.ts).
 await build({ ...common, entryPoints: [join(root, 'src/code-cache-loader.ts')], outfile: tmp('toolbox.cjs') });
+// The startup snapshot's entry (src/snapshot-main.ts); only the blob made from it ships.
+await build({ ...common, entryPoints: [join(root, 'src/snapshot-main.ts')], outfile: tmp('toolbox-snapshot.cjs'), plugins: [nodePtyNative, lazyBuiltins] });
 copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));
 renameSync(tmp('pty.node'), join(dist, 'pty.node'));
 renameSync(tmp('toolbox-main.cjs'), join(dist, 'toolbox-main.cjs'));
 renameSync(tmp('toolbox.cjs'), join(dist, 'toolbox.cjs'));
 await writeCodeCache();
+await writeStartupSnapshot();
 copyLanguageServers();
 process.stdout.write(`built ${join(dist, "toolbox.cjs")}\n`);
 
@@ -124,9 +159,26 @@ function copyLanguageServers() {
  */
 async function writeCodeCache() {
   const work = mkdtempSync(join(tmpdir(), 'shoal-toolbox-cache-'));
-  const sock = join(work, 'toolbox.sock');
   const out = tmp('toolbox-main.cache');
-  const child = spawn(process.execPath, [join(dist, 'toolbox.cjs'), `--write-code-cache=${out}`], {
+  try {
+    await smokeRun([join(dist, 'toolbox.cjs'), `--write-code-cache=${out}`], work);
+    renameSync(out, join(dist, 'toolbox-main.cache'));
+  } catch (err) {
+    process.stderr.write(`toolbox code cache not written (the daemon will start without it): ${err.message}\n`);
+  } finally {
+    rmSync(out, { force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Starts the daemon (`node ...args`) as the build's own user in the scratch directory `work`, takes it through a first
+ * /version, a command and a file read, and stops it with SIGTERM. Throws, with the daemon's last output, if any step
+ * fails.
+ */
+async function smokeRun(args, work) {
+  const sock = join(work, 'toolbox.sock');
+  const child = spawn(process.execPath, args, {
     cwd: work,
     // eslint-disable-next-line no-restricted-properties -- a build script, not a service: it has no config module
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, TMPDIR: work, SHOAL_TOOLBOX_SOCKET: sock, SHOAL_WORKDIR: work },
@@ -158,12 +210,32 @@ async function writeCodeCache() {
     await call('GET', `/files/info?path=${encodeURIComponent(work)}`);
     child.kill('SIGTERM');
     await exited;
-    renameSync(out, join(dist, 'toolbox-main.cache'));
   } catch (err) {
     child.kill('SIGKILL');
-    process.stderr.write(`toolbox code cache not written (the daemon will start without it): ${err.message}\n${stderr.slice(-500)}\n`);
+    throw new Error(`${err.message}\n${stderr.slice(-500)}`);
+  }
+}
+
+/**
+ * Makes dist/toolbox.blob, the daemon's V8 startup snapshot (src/snapshot-main.ts), with this process's Node, the one
+ * the runner injects, and starts it once through a first /version and command as writeCodeCache does. Best effort:
+ * without a blob, or with one the runner's check refuses, sandboxes start toolbox.cjs.
+ */
+async function writeStartupSnapshot() {
+  const entry = tmp('toolbox-snapshot.cjs');
+  const blob = tmp('toolbox.blob');
+  const work = mkdtempSync(join(tmpdir(), 'shoal-toolbox-snapshot-'));
+  try {
+    const made = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', entry], { cwd: work, encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`node --build-snapshot exited with ${made.status}: ${made.stderr.slice(-800)}`);
+    await smokeRun(['--snapshot-blob', blob], work);
+    renameSync(blob, join(dist, 'toolbox.blob'));
+  } catch (err) {
+    rmSync(join(dist, 'toolbox.blob'), { force: true });
+    process.stderr.write(`toolbox startup snapshot not written (sandboxes start toolbox.cjs): ${err.message}\n`);
   } finally {
-    rmSync(out, { force: true });
+    rmSync(entry, { force: true });
+    rmSync(blob, { force: true });
     rmSync(work, { recursive: true, force: true });
   }
 }

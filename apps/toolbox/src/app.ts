@@ -28,7 +28,7 @@ export interface ToolboxApp {
   routes(): { method: string; path: string; operation: string }[];
 }
 
-/** Wires services and routes; listens on nothing (main.ts attaches the handlers to its servers). */
+/** Wires services and routes; listens on nothing (daemon.ts attaches the handlers to its servers). */
 export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits): ToolboxApp {
   const router = new Router(ctx.log);
   const sessions = new SessionsService(ctx, sessionLimits);

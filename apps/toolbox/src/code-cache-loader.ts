@@ -10,10 +10,11 @@
  * it for another Node or other flags, and the bundle then compiles as usual.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, stat, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+import { startThreadPool } from './thread-pool.js';
 
 export const BUNDLE = 'toolbox-main.cjs';
 export const CODE_CACHE = 'toolbox-main.cache';
@@ -24,27 +25,6 @@ const WRITE_FLAG = '--write-code-cache=';
 
 function note(msg: string): void {
   process.stderr.write(`${JSON.stringify({ level: 30, time: Date.now(), name: 'toolbox', msg })}\n`);
-}
-
-/** libuv threads for the daemon's file work: sandboxes get one or two CPUs, and each idle thread costs memory. */
-const OWN_THREADPOOL_SIZE = '2';
-
-/**
- * libuv sizes its pool from UV_THREADPOOL_SIZE when the first work is queued, and the daemon's environment is what
- * user commands inherit (config.ts, childEnvironment). So the variable is set only while one stat is queued, which
- * starts the pool at the daemon's size, and the user's value (or its absence) is put back at once.
- */
-function startThreadPool(): void {
-  // eslint-disable-next-line no-restricted-properties -- libuv reads this variable, not a setting of the daemon's config
-  const env = process.env;
-  const users = env.UV_THREADPOOL_SIZE;
-  env.UV_THREADPOOL_SIZE = OWN_THREADPOOL_SIZE;
-  try {
-    stat('/', () => undefined);
-  } finally {
-    if (users === undefined) delete env.UV_THREADPOOL_SIZE;
-    else env.UV_THREADPOOL_SIZE = users;
-  }
 }
 
 function run(): void {

@@ -45,7 +45,8 @@ function makeRuntimeDir(candidates: string[], runDir: string | undefined): strin
   throw new Error(`no writable directory for the toolbox's scratch files among ${candidates.join(', ')}`);
 }
 
-function main(): void {
+/** The daemon: config, identity, then the servers. Entered from main.ts, or from a startup snapshot (snapshot-main.ts). */
+export function runDaemon(): void {
   let config;
   try {
     config = loadConfig();
@@ -117,5 +118,3 @@ function main(): void {
   process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
   process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
 }
-
-main();

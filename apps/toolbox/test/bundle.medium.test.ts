@@ -181,3 +181,39 @@ describe('toolbox bundle (dist/toolbox.cjs)', () => {
     }
   });
 });
+
+/** The runner's preferred start: the daemon deserialized from the build's V8 startup snapshot (src/snapshot-main.ts). */
+describe('toolbox startup snapshot (dist/toolbox.blob)', () => {
+  const blob = join(appRoot, 'dist/toolbox.blob');
+  before(() => {
+    if (!existsSync(blob)) execFileSync(process.execPath, [join(appRoot, 'scripts/build.mjs')], { stdio: 'ignore' });
+  });
+
+  it('the build made one, and the check the runner runs loads it and exits', () => {
+    assert.ok(existsSync(blob), 'scripts/build.mjs wrote dist/toolbox.blob');
+    const out = execFileSync(process.execPath, ['--v8-pool-size=1', '--snapshot-blob', blob], { env: { SHOAL_TOOLBOX_SNAPSHOT_CHECK: '1' }, encoding: 'utf8' });
+    assert.equal(out, 'toolbox snapshot loads\n');
+  });
+
+  it('serves as the bundle does: SHOAL_* hidden, a PTY from the addon beside the blob, 6 threads, the user\'s UV_THREADPOOL_SIZE', async () => {
+    const threads = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    for (const userValue of [undefined, '7']) {
+      const tb = await startToolbox({ entry: ['--v8-pool-size=1', '--snapshot-blob', blob], ...(userValue ? { env: { UV_THREADPOOL_SIZE: userValue } } : {}) });
+      try {
+        assert.deepEqual((await tb.http('GET', '/version')).json(), { version: '0.1.0' });
+        const env = await tb.http('POST', '/process/execute', { json: { command: 'sh -c "env | grep -c ^SHOAL_ || true; echo pool=${UV_THREADPOOL_SIZE-unset}"' } });
+        assert.equal(env.json().result, `0\npool=${userValue ?? 'unset'}\n`);
+        assert.equal((await tb.http('GET', `/files/info?path=${encodeURIComponent(tb.workdir)}`)).status, 200);
+        assert.equal(threads(tb.child.pid!), 6);
+        assert.equal((await tb.http('POST', '/process/pty', { json: { id: 'snap', lazyStart: true } })).status, 201);
+        const ws = tb.ws('/process/pty/snap/connect');
+        const done = collect(ws);
+        await new Promise((resolve) => ws.once('message', resolve));
+        ws.send(Buffer.from('exit 0\n'));
+        assert.deepEqual(JSON.parse((await done).reason), { exitCode: 0 });
+      } finally {
+        await tb.stop();
+      }
+    }
+  });
+});

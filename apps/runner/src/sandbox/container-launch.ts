@@ -16,6 +16,7 @@ import type { SandboxMeta } from './sandbox.store.js';
 import { toolboxVersion } from './toolbox-client.js';
 import { launchMetrics } from '../metrics/launch-metrics.js';
 import { RANGE_SIZE } from './uid-pool.js';
+import { TOOLBOX_BUNDLE_ARGS } from '../toolbox/toolbox-entry.js';
 
 /** The launcher works with a subset of the sandbox service's dependencies (documented there) plus its cgroups. */
 export type ContainerLaunchDeps = Pick<
@@ -24,6 +25,7 @@ export type ContainerLaunchDeps = Pick<
   | 'uidBase'
   | 'idmapHelper'
   | 'toolboxDir'
+  | 'toolboxArgs'
   | 'nodeRuntimeDir'
   | 'shoalBinDir'
   | 'unconfinedSnapshots'
@@ -60,12 +62,6 @@ function sandboxMaySet(name: string): boolean {
   return !name.startsWith('SHOAL_') || SANDBOX_SETTABLE.has(name);
 }
 
-/**
- * One V8 worker thread instead of four: an idle daemon is most of a sandbox's memory, and every thread costs a kernel
- * stack, a task and a malloc arena. With the toolbox's own libuv pool of two, 11 threads become 6, and the bench's
- * density row went from 10.7-10.8 to 10.3 MiB per sandbox. A Node option, not a V8 flag, so the code cache holds.
- */
-const TOOLBOX_ARGS = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/node/bin/node', '--v8-pool-size=1', '/.shoal/toolbox/toolbox.cjs'];
 
 /**
  * Puts one sandbox's container on the host and takes it off again: netns, overlay (idmapped) on the sandbox's disk,
@@ -180,7 +176,7 @@ export class ContainerLauncher {
     const spec = sandboxSpec({
       id: meta.id,
       rootfs,
-      args: TOOLBOX_ARGS,
+      args: [...(this.d.toolboxArgs ?? TOOLBOX_BUNDLE_ARGS)],
       env: this.processEnv(meta, image),
       netnsPath: this.d.network.nsPath(meta.index),
       uidBase: uid,

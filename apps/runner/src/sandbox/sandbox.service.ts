@@ -34,6 +34,8 @@ export interface SandboxServiceDeps {
   bridgeName: string;
   defaultImage: string;
   toolboxDir: string;
+  /** The container's process: the daemon from its startup snapshot or its bundle (toolbox-entry.ts); the bundle if unset. */
+  toolboxArgs?: readonly string[];
   nodeRuntimeDir: string;
   /** Holds `tini` and `shoal-exec` (static), bind-mounted at /.shoal/bin. */
   shoalBinDir: string;

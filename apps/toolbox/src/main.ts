@@ -1,0 +1,3 @@
+import { runDaemon } from './daemon.js';
+
+runDaemon();
