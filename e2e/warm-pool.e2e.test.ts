@@ -332,8 +332,9 @@ describe('a pooled create returns what was asked, checked from inside', { timeou
       lines.push(`host route to ${upstream}: ${ip('-4', 'route', 'get', upstream).trim()}`);
       const bridge = layout.runners[0]!.bridge;
       lines.push(`host neighbours on ${bridge}: ${ip('neigh', 'show', 'dev', bridge).replace(/\n/g, '; ')}`);
-      const inside = await sb.process.executeCommand('cat /sys/class/net/eth0/address', undefined, undefined, 10).catch((e: Error) => ({ result: e.message }));
-      lines.push(`sandbox eth0 MAC: ${inside.result.trim()}`);
+      // The sandbox's own ARP cache (procfs is per network namespace; its /sys is the host's) beside the bridge's MAC.
+      const arp = await sb.process.executeCommand('cat /proc/net/arp', undefined, undefined, 10).catch((e: Error) => ({ result: e.message }));
+      lines.push(`sandbox ARP cache: ${arp.result.trim().replace(/\s+/g, ' ')}; bridge MAC: ${readFileSync(`/sys/class/net/${bridge}/address`, 'utf8').trim()}`);
       const direct = await fetch(`http://${upstream}/`, { signal: AbortSignal.timeout(3000) }).then((res) => res.text(), (e: Error) => `failed: ${e.message}`);
       lines.push(`host to ${upstream} directly: ${direct}`);
     } catch (e) {

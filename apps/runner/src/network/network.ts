@@ -74,7 +74,8 @@ export class Network {
   }
 
   /**
-   * The sandbox's MAC, derived from its address (a locally administered 02:53 prefix, then the four address bytes).
+   * The sandbox's MAC, derived from its address (a locally administered 02:53 prefix, then the four address bytes);
+   * index 0 is the gateway's address, so macFor(0) is the bridge's own MAC.
    * Every sandbox that gets an address has the same MAC as the ones before it, so an ARP entry the host kept for the
    * address, or learnt from a previous holder still answering while its namespace was being torn down, is right.
    * With a random MAC per veth, such an entry sent the host's replies to a MAC that no longer existed until it aged
@@ -99,11 +100,21 @@ export class Network {
 
   async init(sandboxes: SandboxNet[]): Promise<void> {
     const links = await exec('ip', ['-o', 'link', 'show', 'dev', this.bridge], { allowFailure: true });
+    // The bridge's MAC is set, never left to the kernel: a bridge without one takes the lowest MAC among its ports
+    // and changes it whenever a veth joins or leaves. Every sandbox keeps the gateway's MAC in its ARP cache, so each
+    // change cut running sandboxes off the gateway (DNS, egress) for seconds, until their entry was probed again.
+    const gatewayMac = this.macFor(0);
     if (links.code !== 0) {
       await exec('ip', ['-batch', '-'], {
-        input: [`link add ${this.bridge} type bridge`, `addr add ${this.gateway}/${this.prefix} dev ${this.bridge}`, `link set ${this.bridge} up`].join('\n') + '\n',
+        input:
+          [
+            `link add ${this.bridge} address ${gatewayMac} type bridge`,
+            `addr add ${this.gateway}/${this.prefix} dev ${this.bridge}`,
+            `link set ${this.bridge} up`,
+          ].join('\n') + '\n',
       });
     } else {
+      await exec('ip', ['link', 'set', this.bridge, 'address', gatewayMac]);
       await exec('ip', ['addr', 'replace', `${this.gateway}/${this.prefix}`, 'dev', this.bridge]);
       await exec('ip', ['link', 'set', this.bridge, 'up']);
     }
