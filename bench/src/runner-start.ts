@@ -3,7 +3,7 @@
  * first answer and first command through the runner's proxy (a request sent before the daemon listens waits in its
  * socket's backlog), printed beside the raw floor measured in the same run: `crun run` of the same image with the same
  * mounts and limits, no network setup and no toolbox (the process is /bin/true). The log line names how the daemon
- * starts (SHOAL_TOOLBOX_SNAPSHOT=0: from its bundle rather than its startup snapshot).
+ * starts (SHOAL_TOOLBOX_SNAPSHOT=1: from its startup snapshot rather than its bundle).
  * Needs root. Run: node --import tsx bench/src/runner-start.ts [count]
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';

@@ -23,7 +23,10 @@ export interface RunnerConfig {
   /** Allow the runner to move the cgroup2 `hugetlb` controller to a v1 mount so crun works on hybrid hosts. */
   allowCgroupFix: boolean;
   toolboxDir: string;
-  /** Sandboxes start the daemon from its startup snapshot when it loads (SHOAL_TOOLBOX_SNAPSHOT, default on; 0 turns it off). */
+  /**
+   * Sandboxes start the daemon from its startup snapshot when it loads (SHOAL_TOOLBOX_SNAPSHOT=1; default off): about
+   * 10 ms faster to a first answer, about 3 MiB more memory per sandbox for its life (README "The cold path").
+   */
   toolboxSnapshot: boolean;
   defaultImage: string;
   imageCacheDir: string | undefined;
@@ -127,7 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Runne
     ociRuntime: env.SHOAL_RUNNER_OCI_RUNTIME || 'auto',
     allowCgroupFix: ['1', 'true', 'yes'].includes((env.SHOAL_RUNNER_CGROUP_FIX ?? '').toLowerCase()),
     toolboxDir: resolve(env.SHOAL_TOOLBOX_DIR || join(repoRoot, 'apps/toolbox/dist')),
-    toolboxSnapshot: !['0', 'false', 'no'].includes((env.SHOAL_TOOLBOX_SNAPSHOT ?? '').toLowerCase()),
+    toolboxSnapshot: ['1', 'true', 'yes'].includes((env.SHOAL_TOOLBOX_SNAPSHOT ?? '').toLowerCase()),
     defaultImage,
     imageCacheDir: env.SHOAL_IMAGE_CACHE_DIR ? resolve(env.SHOAL_IMAGE_CACHE_DIR) : undefined,
     internalRegistry: loadInternalRegistry(env, errors),
