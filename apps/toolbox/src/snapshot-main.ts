@@ -6,15 +6,15 @@
  *
  * The blob is made on the host by the build, from Shoal's own bundle, and reaches a sandbox through the read-only
  * bind mount, like the bundle itself. Node refuses a blob made by another Node binary; the runner checks the blob
- * with the Node it injects before using it (SHOAL_TOOLBOX_SNAPSHOT_CHECK) and starts toolbox.cjs otherwise.
+ * with the Node it injects before using it (TOOLBOX_SNAPSHOT_CHECK_ENV) and starts toolbox.cjs otherwise. This entry
+ * exports nothing: a snapshot's entry script may not assign module.exports.
  */
 import { dirname, join } from 'node:path';
 import { startupSnapshot } from 'node:v8';
+import { TOOLBOX_SNAPSHOT_CHECK_ENV, TOOLBOX_SNAPSHOT_LOADS } from '@shoal/contracts';
 import { runDaemon } from './daemon.js';
 import { startThreadPool } from './thread-pool.js';
 
-/** Set by the runner's check only: the process proves the blob loads, then exits. (Not exported: the entry of a snapshot may have no exports.) */
-const SNAPSHOT_CHECK_ENV = 'SHOAL_TOOLBOX_SNAPSHOT_CHECK';
 
 // The snapshot keeps everything the modules' evaluation made, and node:crypto caches random bytes in JS (randomUUID's
 // pool): had that run now, every sandbox would start with the same pool and hand out the same ids. So the build
@@ -25,8 +25,8 @@ if ((process as unknown as { moduleLoadList: string[] }).moduleLoadList.includes
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // eslint-disable-next-line no-restricted-properties -- read before the daemon's config exists, by the runner's check only
-  if (process.env[SNAPSHOT_CHECK_ENV] === '1') {
-    process.stdout.write('toolbox snapshot loads\n');
+  if (process.env[TOOLBOX_SNAPSHOT_CHECK_ENV] === '1') {
+    process.stdout.write(`${TOOLBOX_SNAPSHOT_LOADS}\n`);
     process.exit(0);
   }
   // Started as `node --snapshot-blob <dist>/toolbox.blob`, so argv names no script. What ships beside the bundle

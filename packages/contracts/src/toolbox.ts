@@ -23,6 +23,13 @@ export function isEnvName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
 }
 
+/**
+ * The runner's check of the daemon's startup snapshot (toolbox.blob): started with this variable set to `1`, the
+ * deserialized daemon prints TOOLBOX_SNAPSHOT_LOADS on stdout and exits 0, doing nothing else.
+ */
+export const TOOLBOX_SNAPSHOT_CHECK_ENV = 'SHOAL_TOOLBOX_SNAPSHOT_CHECK';
+export const TOOLBOX_SNAPSHOT_LOADS = 'toolbox snapshot loads';
+
 /** Startup variable (a JSON object of strings) carrying the sandbox's values of the names heldFromToolbox() matches. */
 export const TOOLBOX_HELD_ENV = 'SHOAL_HELD_ENV';
 const HELD_RE = /^(?:NODE_|UV_|LD_|OPENSSL_|MALLOC_|GLIBC_TUNABLES$)/;

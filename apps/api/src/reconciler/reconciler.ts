@@ -208,7 +208,7 @@ export class Reconciler {
     this.track(this.drive(id), id, false);
   }
 
-  /** The claim a request writes into a row it inserts (insertClaimed below): this process's, for one lease. */
+  /** The claim a request writes into a row it inserts and then hands to driveInserted: this process's, for one lease. */
   claimForInsert(): { owner: string; leaseMs: number } | undefined {
     return this.stopped ? undefined : { owner: this.owner, leaseMs: this.opts.leaseMs };
   }

@@ -144,12 +144,11 @@ export class SandboxService {
       const mounts = await resolveVolumeMounts(volumes, org.id, body.volumes);
       // Reported after the quota and volume checks, as those are the caller's to fix.
       if (!picked) throw Errors.noRunners();
-      const runner = picked;
       return repo.insert(
         {
           organizationId: org.id,
-          region: runner.region,
-          runnerId: runner.id,
+          region: picked.region,
+          runnerId: picked.id,
           class: body.class ?? 'small',
           state: build ? 'pending_build' : 'unknown',
           ...(build ? { buildInfoSnapshotRef: build.buildInfoSnapshotRef } : {}),
@@ -180,7 +179,7 @@ export class SandboxService {
     if (row.volumes?.length) new VolumeRepository(this.db).touch([...new Set(row.volumes.map((m) => m.volumeId))]).catch(() => {});
     if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
     if (claim) this.reconciler.driveInserted(row, { runner: picked!, org });
-    const created = await this.driveAndWait(row.id, !!claim, !build);
+    const created = await this.driveAndWait(row.id, !!claim, true);
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
     if (created.state === 'error') throw Errors.sandboxFailed(created.errorReason ?? 'unknown error');
     return created;

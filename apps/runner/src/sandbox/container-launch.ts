@@ -62,7 +62,6 @@ function sandboxMaySet(name: string): boolean {
   return !name.startsWith('SHOAL_') || SANDBOX_SETTABLE.has(name);
 }
 
-
 /**
  * Puts one sandbox's container on the host and takes it off again: netns, overlay (idmapped) on the sandbox's disk,
  * /etc files, OCI spec, the runtime, and the toolbox's inherited socket; release() undoes all of it but the files.

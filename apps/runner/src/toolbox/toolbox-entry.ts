@@ -1,5 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TOOLBOX_SNAPSHOT_CHECK_ENV, TOOLBOX_SNAPSHOT_LOADS } from '@shoal/contracts';
 import { exec } from '../util/exec.js';
 
 /**
@@ -19,7 +20,8 @@ export const TOOLBOX_SNAPSHOT_ARGS: readonly string[] = [...NODE_IN_SANDBOX, '--
  * the Node the runner injects loads it (Node refuses a blob another binary made, and the daemon would then never
  * start), else from the bundle. Not the default: Node keeps a startup snapshot's blob in memory for the life of the
  * process (an empty snapshot alone costs 4.2 MiB of anonymous memory over a plain start, measured with Node 20), so a
- * sandbox's idle daemon holds about 3 MiB more (RssAnon 13.8 vs 10.8 MiB on the host) for about 10 ms less start. The check runs that Node, through the loader and libraries it ships with, on the blob, which then exits.
+ * sandbox's idle daemon holds about 3 MiB more (RssAnon 13.8 vs 10.8 MiB on the host) for about 10 ms less start.
+ * The check runs that Node, through the loader and libraries it ships with, on the blob, which then exits.
  */
 export async function chooseToolboxEntry(toolboxDir: string, nodeRuntimeDir: string, allowSnapshot: boolean): Promise<{ args: readonly string[]; reason: string }> {
   const blob = join(toolboxDir, 'toolbox.blob');
@@ -28,9 +30,9 @@ export async function chooseToolboxEntry(toolboxDir: string, nodeRuntimeDir: str
   const lib = join(nodeRuntimeDir, 'lib');
   const r = await exec(join(lib, 'ld-linux-x86-64.so.2'), ['--library-path', lib, join(nodeRuntimeDir, 'bin/node'), '--v8-pool-size=1', '--snapshot-blob', blob], {
     allowFailure: true,
-    env: { SHOAL_TOOLBOX_SNAPSHOT_CHECK: '1', PATH: '/usr/bin:/bin' },
+    env: { [TOOLBOX_SNAPSHOT_CHECK_ENV]: '1', PATH: '/usr/bin:/bin' },
   });
-  if (r.code === 0 && r.stdout.includes('toolbox snapshot loads')) return { args: TOOLBOX_SNAPSHOT_ARGS, reason: 'toolbox: from its startup snapshot' };
+  if (r.code === 0 && r.stdout.includes(TOOLBOX_SNAPSHOT_LOADS)) return { args: TOOLBOX_SNAPSHOT_ARGS, reason: 'toolbox: from its startup snapshot' };
   const why = (r.stderr.split('\n').find((l) => /[a-z]/i.test(l))?.replace(/^[#\s]+/, '') ?? `exit ${r.code}`).slice(0, 300);
   return { args: TOOLBOX_BUNDLE_ARGS, reason: `toolbox: from its bundle (the startup snapshot does not load with the injected Node: ${why}; rebuild with npm run build -w @shoal/toolbox)` };
 }
