@@ -20,6 +20,7 @@ import { findIdmapHelper } from './storage/idmap.js';
 import { UidPool } from './sandbox/uid-pool.js';
 import { createVolumeDriver } from './volumes/create-driver.js';
 import { ensureNodeRuntime } from './toolbox/node-runtime.js';
+import { acquireSpawner } from './util/spawner.js';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -54,6 +55,16 @@ export interface Logger {
 
 /** Wires the host-side pieces together and recovers persisted sandboxes; says at start what it chose and why. */
 export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Promise<Runner> {
+  const releaseSpawner = acquireSpawner(cfg.dataDir);
+  try {
+    return await wireRunner(cfg, log, releaseSpawner);
+  } catch (err) {
+    await releaseSpawner();
+    throw err;
+  }
+}
+
+async function wireRunner(cfg: Readonly<RunnerConfig>, log: Logger, releaseSpawner: () => Promise<void>): Promise<Runner> {
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
   // Sandboxes' unprivileged root must traverse (not list) the data dir to reach their bind-mount sources.
   await chmod(cfg.dataDir, 0o711);
@@ -141,6 +152,7 @@ export async function createRunner(cfg: Readonly<RunnerConfig>, log: Logger): Pr
     await pool.close();
     await volumes.close();
     await dns.stop();
+    await releaseSpawner();
   };
   return {
     sandboxes,

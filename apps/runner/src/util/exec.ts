@@ -1,4 +1,5 @@
 import { spawn, type StdioOptions } from 'node:child_process';
+import { spawner } from './spawner.js';
 
 export interface ExecResult {
   code: number;
@@ -32,12 +33,21 @@ export class ExecError extends Error {
  * sandbox tooling (e.g. NODE_EXTRA_CA_CERTS).
  */
 export function exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const env = opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+  // Descriptors cannot cross to the spawner: a run that hands one over is forked here.
+  const viaSpawner = opts.extraFds === undefined && opts.outputFd === undefined ? spawner() : undefined;
+  if (viaSpawner) {
+    return viaSpawner.run({ file, args, env, ...(opts.input !== undefined ? { input: opts.input } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) }).then((result) => {
+      if (result.code !== 0 && !opts.allowFailure) throw new ExecError([file, ...args].join(' '), result);
+      return result;
+    });
+  }
   return new Promise((resolve, reject) => {
     const out: 'pipe' | number = opts.outputFd !== undefined ? opts.outputFd : 'pipe';
     const stdio: StdioOptions = [opts.input !== undefined ? 'pipe' : 'ignore', out, out, ...(opts.extraFds ?? [])] as StdioOptions;
     const child = spawn(file, args, {
       cwd: opts.cwd,
-      env: opts.env ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
+      env,
       stdio,
       // A session of its own: Ctrl-C in a terminal signals the runner's whole process group, and a helper killed
       // halfway (a runtime between fork and writing its state, a mount helper) leaves what it made untracked. The
