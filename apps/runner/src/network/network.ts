@@ -228,11 +228,9 @@ ${set('limited_ok', this.floor.limitedEgress)}
 
   /** Deleting the namespace deletes the veth pair with it (30-60 ms of kernel time, so callers need not wait). */
   async teardown(index: number): Promise<void> {
+    // The host's ARP entry for the address may outlive the veth: it stays right, since every holder of an address has
+    // the MAC derived from it (macFor).
     await exec('ip', ['netns', 'del', this.nsName(index)], { allowFailure: true });
-    // The host's ARP entry for the address still names the deleted veth's MAC. The next sandbox at this index (a
-    // restart) gets a new one, and until that entry aged out (tens of seconds) the host's connections to it, such as
-    // preview traffic, went to the old MAC and were lost.
-    await exec('ip', ['neigh', 'flush', 'to', this.ipFor(index), 'dev', this.bridge], { allowFailure: true });
   }
 
   /** Rewrites the per-sandbox policy sets in one atomic nft transaction from the full list of sandboxes with a network. */

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { heldFromToolbox, isEnvName, TOOLBOX_HELD_ENV } from '@shoal/contracts';
@@ -268,6 +268,16 @@ export class ContainerLauncher {
       if (this.teardowns.get(meta.index) === td) this.teardowns.delete(meta.index);
     });
     this.teardowns.set(meta.index, td);
+  }
+
+  /**
+   * Resolves once the sandbox's netns is gone: the deletion its release started, or, when none is in flight, one made
+   * here if a namespace is still there (a runner stopped before it finished one).
+   */
+  async networkGone(index: number): Promise<void> {
+    const inFlight = this.teardowns.get(index);
+    if (inFlight) return inFlight;
+    if (await access(this.d.network.nsPath(index)).then(() => true, () => false)) await this.d.network.teardown(index);
   }
 
   /** Waits for the netns deletions still in flight, and deletes the spare ones. */

@@ -684,7 +684,7 @@ export class SandboxService {
 
   /** Gives back what the sandbox holds on this host: network slot, writable layer, files, then its uid range. */
   private async releaseHost(meta: SandboxMeta): Promise<void> {
-    await this.d.network.teardown(meta.index);
+    await this.launcher.networkGone(meta.index);
     await this.d.pool.remove(meta.id);
     await rm(this.d.store.sandboxDir(meta.id), { recursive: true, force: true });
     // Only once no file of the sandbox is left may another sandbox get its ids.
