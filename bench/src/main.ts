@@ -131,6 +131,11 @@ async function main(): Promise<void> {
       const b100 = await burst(t, counts.burstDefault, defaultPool.size);
       rows.push(b100.row);
       goals.burst100 = { value: b100.result };
+      // Not a goal: the same burst when every caller also runs a first command, so a create that answers sooner by
+      // leaving its toolbox's start for later cannot look better than it is.
+      await pools.drain();
+      await pools.fill(defaultPool.size);
+      rows.push((await burst(t, counts.burstDefault, defaultPool.size, true)).row);
       if (counts.burstDefault !== 100) notes.push(`Burst with the default pool: ${counts.burstDefault} creates (--quick), the goal is for 100.`);
     }
     // From here on no pooled sandbox exists: every create is cold and nothing is filled in the background.

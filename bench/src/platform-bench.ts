@@ -644,13 +644,11 @@ export interface BurstResult {
   pool: number;
   ok: number;
   create: Summary;
+  /** With `firstCommand`: from each create()'s call to its sandbox's first executeCommand('true') answered. */
+  firstCommand?: Summary;
   failure?: string;
 }
 
-/**
- * `n` create()s at once, each timed on its own; then every sandbox made is deleted and gone from the runner (not
- * timed). The pool is left as it was found: the caller sizes it before and drains it after.
- */
 /**
  * Deletes every sandbox of the organization with `labels` and waits until all are gone. Asked again each second: a
  * create still in flight may refuse a delete ("State change in progress") until it has started.
@@ -673,36 +671,53 @@ async function deleteLabelled(t: ShoalTarget, labels: Record<string, string>, ti
   await waitManyGone(t, [...seen]);
 }
 
-export async function burst(t: ShoalTarget, n: number, pool: number): Promise<{ row: Row; result: BurstResult }> {
+/**
+ * `n` create()s at once, each timed on its own; then every sandbox made is deleted and gone from the runner (not
+ * timed). The pool is left as it was found: the caller sizes it before and drains it after. With `firstCommand`, each
+ * create is followed by executeCommand('true') in its sandbox, timed from the create's call: what a user who creates
+ * and uses at once waits for, toolbox starts included.
+ */
+export async function burst(t: ShoalTarget, n: number, pool: number, firstCommand = false): Promise<{ row: Row; result: BurstResult }> {
   // Labelled, so that creates the SDK gave up on (its timeout) but the platform finished are found and deleted too.
   const labels = { 'shoal-bench-burst': `${Date.now()}-${n}` };
+  const made: Array<{ ms: number; sb: Sandbox }> = [];
+  const ready: number[] = [];
   const settled = await Promise.allSettled(
     Array.from({ length: n }, async () => {
-      const [ms, sb] = await timed(() => t.daytona.create({ labels }));
-      return { ms, sb };
+      const t0 = performance.now();
+      const sb = await t.daytona.create({ labels });
+      made.push({ ms: performance.now() - t0, sb });
+      if (!firstCommand) return;
+      const r = await sb.process.executeCommand('true');
+      if (r.exitCode !== 0) throw new Error(`executeCommand('true') exited ${r.exitCode}`);
+      ready.push(performance.now() - t0);
     }),
   );
-  const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   for (let i = 0; i < made.length; i += 10) {
     await Promise.all(made.slice(i, i + 10).map(({ sb }) => sb.delete().catch(() => undefined)));
   }
   await waitManyGone(t, made.map(({ sb }) => sb.id));
   await deleteLabelled(t, labels);
+  const ok = firstCommand ? ready.length : made.length;
   const result: BurstResult = {
     n,
     pool,
-    ok: made.length,
+    ok,
     create: summarize(made.map((m) => m.ms)),
+    ...(firstCommand ? { firstCommand: summarize(ready) } : {}),
     ...(failed ? { failure: String((failed.reason as Error)?.message ?? failed.reason) } : {}),
   };
   return {
     result,
     row: {
-      name: `create(), ${n} concurrent, pool of ${pool} ready`,
+      name: firstCommand ? `create() then executeCommand('true'), ${n} concurrent, pool of ${pool} ready` : `create(), ${n} concurrent, pool of ${pool} ready`,
       unit: 'ms',
-      value: result.create,
-      note: `${made.length}/${n} succeeded${result.failure ? `; first failure: ${result.failure.slice(0, 80)}` : ''}`,
+      value: firstCommand ? result.firstCommand! : result.create,
+      note:
+        `${ok}/${n} succeeded` +
+        (firstCommand ? `; create() alone p50 ${result.create.p50.toFixed(0)} ms, p99 ${result.create.p99.toFixed(0)} ms` : '') +
+        (result.failure ? `; first failure: ${result.failure.slice(0, 80)}` : ''),
     },
   };
 }
