@@ -195,7 +195,7 @@ ${set('limited_ok', this.floor.limitedEgress)}
     const ns = this.nsName(index);
     const veth = this.vethName(index);
     // Leftovers of a crashed run are checked through the filesystem: a spawn per check would cost more.
-    if (await pathExists(`/run/netns/${ns}`)) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    await this.teardownLeftover(index);
     if (await pathExists(`/sys/class/net/${veth}`)) await exec('ip', ['link', 'del', veth], { allowFailure: true });
     await exec('ip', ['-batch', '-'], {
       input:
@@ -231,6 +231,11 @@ ${set('limited_ok', this.floor.limitedEgress)}
     // The host's ARP entry for the address may outlive the veth: it stays right, since every holder of an address has
     // the MAC derived from it (macFor).
     await exec('ip', ['netns', 'del', this.nsName(index)], { allowFailure: true });
+  }
+
+  /** Deletes the namespace only if it is there (checked through the filesystem: a spawn per check would cost more). */
+  async teardownLeftover(index: number): Promise<void> {
+    if (await pathExists(this.nsPath(index))) await this.teardown(index);
   }
 
   /** Rewrites the per-sandbox policy sets in one atomic nft transaction from the full list of sandboxes with a network. */

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { access, chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { heldFromToolbox, isEnvName, TOOLBOX_HELD_ENV } from '@shoal/contracts';
@@ -277,7 +277,7 @@ export class ContainerLauncher {
   async networkGone(index: number): Promise<void> {
     const inFlight = this.teardowns.get(index);
     if (inFlight) return inFlight;
-    if (await access(this.d.network.nsPath(index)).then(() => true, () => false)) await this.d.network.teardown(index);
+    await this.d.network.teardownLeftover(index);
   }
 
   /** Waits for the netns deletions still in flight, and deletes the spare ones. */

@@ -28,7 +28,6 @@ const CHILD = fileURLToPath(new URL('./spawner-child.mjs', import.meta.url));
 class Spawner {
   private readonly pending = new Map<number, { resolve: (o: SpawnOutcome) => void; reject: (e: Error) => void }>();
   private nextId = 1;
-  private alive = true;
   private stopping = false;
   readonly exited: Promise<void>;
 
@@ -46,7 +45,6 @@ class Spawner {
     });
     // A closed channel brings no more answers, whether the child exited or only let go of it.
     child.on('disconnect', () => {
-      this.alive = false;
       onDeath();
       // What it was running may still run (each program has a session of its own), but its answer is lost.
       for (const p of this.pending.values()) p.reject(new Error("the runner's spawner exited before the program's answer"));
@@ -59,7 +57,7 @@ class Spawner {
   }
 
   get usable(): boolean {
-    return this.alive && this.child.connected;
+    return this.child.connected;
   }
 
   run(req: SpawnRequest): Promise<SpawnOutcome> {
