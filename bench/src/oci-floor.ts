@@ -162,6 +162,7 @@ export class OciFloor {
         args: ['/.shoal/bin/tini', '-s', '-g', '--', 'sleep', 'infinity'],
         env: [`PATH=${PATH}`, 'HOME=/root', 'LANG=C.UTF-8'],
         netnsPath: this.network.nsPath(index),
+        sysfs: this.network.sysfsDir(index),
         uidBase: uid,
         cgroupsPath: `/${this.cgroupParent}/${id}`,
         cpu: this.o.cpu,

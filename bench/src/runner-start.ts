@@ -79,6 +79,8 @@ try {
     args: ['/bin/true'],
     env: ['PATH=/usr/bin:/bin'],
     netnsPath: '',
+    // A network namespace of its own (below), whose sysfs the floor's /bin/true never reads.
+    sysfs: '/sys',
     uidBase: t.cfg.uidBase,
     cgroupsPath: `/shoal_${t.cfg.bridge}/floor`,
     cpu: 1,

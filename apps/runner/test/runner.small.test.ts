@@ -110,6 +110,7 @@ describe('OCI spec', () => {
     args: ['/x'],
     env: ['A=1'],
     netnsPath: '/run/netns/n',
+    sysfs: '/run/shoal-sysfs/n',
     uidBase: 100000,
     cgroupsPath: '/shoal_x/sb-1',
     cpu: 2,

@@ -136,6 +136,18 @@ describe('runner sandbox isolation (e2e)', { timeout: 15 * 60_000 }, () => {
     }
   });
 
+  it("isolation: /sys shows the sandbox's own interfaces only, read-only", async () => {
+    // The host's /sys would list the host's NICs, the bridge and every other sandbox's veth with its traffic counters.
+    const hostNet = (await exec('ls', ['/sys/class/net'])).stdout.split(/\s+/);
+    assert.ok(hostNet.includes(t.cfg.bridge), 'the host lists the bridge');
+    assert.equal((await crunExec(t, 'iso-a', 'ls /sys/class/net | tr "\\n" " "')).stdout.trim(), 'eth0 lo');
+    const index = t.runner.sandboxes.all().find((s) => s.meta.id === 'iso-a')!.meta.index;
+    assert.equal((await crunExec(t, 'iso-a', 'cat /sys/class/net/eth0/address')).stdout.trim(), t.runner.network.macFor(index));
+    assert.notEqual((await crunExec(t, 'iso-a', 'ls /sys/devices/virtual/net')).stdout.split(/\s+/).includes(t.cfg.bridge), true);
+    assert.equal((await crunExec(t, 'iso-a', 'test -s /sys/devices/system/cpu/online')).code, 0);
+    assert.match((await crunExec(t, 'iso-a', 'touch /sys/x')).stderr, /Read-only file system/);
+  });
+
   it('limits: memory hog is OOM-killed and the toolbox survives', async () => {
     const hog = await crunExec(t, 'iso-a', `python3 -c "
 a = []

@@ -44,7 +44,7 @@ describe('seccomp profile', () => {
 
   it('is part of every sandbox spec, with a cgroup namespace', () => {
     const base = {
-      id: 'sb', rootfs: '/r', args: ['/x'], env: [], netnsPath: '/run/netns/n', uidBase: 100000, cgroupsPath: '/x/sb',
+      id: 'sb', rootfs: '/r', args: ['/x'], env: [], netnsPath: '/run/netns/n', sysfs: '/sys', uidBase: 100000, cgroupsPath: '/x/sb',
       cpu: 1, memoryGiB: 1, pidsLimit: 10, rlimits: [], binds: [],
     };
     const spec = sandboxSpec(base) as { linux: { seccomp: unknown; namespaces: { type: string }[] } };

@@ -63,6 +63,7 @@ export class BuildNetwork {
     }
     return {
       netnsPath: this.network.nsPath(index),
+      sysfs: this.network.sysfsDir(index),
       dns: this.network.gateway,
       uidBase,
       release: async () => {

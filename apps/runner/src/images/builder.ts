@@ -21,6 +21,8 @@ export class BuildError extends Error {}
 /** What one build needs from the host: the network namespace its RUN steps join and a uid range. */
 export interface BuildSlot {
   netnsPath: string;
+  /** The sysfs mounted from inside that namespace (Network.sysfsDir), for RUN steps' /sys. */
+  sysfs: string;
   dns: string;
   uidBase: number;
   release(): Promise<void>;
@@ -276,8 +278,9 @@ export class Builder {
         '--network', `ns:${slot.netnsPath}`,
         '--dns', slot.dns,
         // RUN steps join a network namespace their user namespace does not own, where a fresh sysfs cannot be mounted
-        // (runc fails the step; crun falls back on its own): the host's /sys read-only, as sandboxes get it (spec.ts).
-        '--volume', '/sys:/sys:ro,rbind,nosuid,nodev,noexec',
+        // (runc fails the step; crun falls back on its own to the host's): the slot's own, read-only, as sandboxes
+        // get it (spec.ts), so a build's steps cannot list the host's interfaces or read sandboxes' traffic counters.
+        '--volume', `${slot.sysfs}:/sys:ro,rbind,nosuid,nodev,noexec`,
         '--userns-uid-map', map,
         '--userns-gid-map', map,
         '--cgroup-parent', cgroup,

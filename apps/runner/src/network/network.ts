@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { access, readdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import { parseNetworkAllowList } from '@shoal/contracts';
 import { intToIp, ipToInt } from '../config.js';
 import { exec } from '../util/exec.js';
@@ -92,6 +92,16 @@ export class Network {
 
   nsPath(index: number): string {
     return `/run/netns/${this.nsName(index)}`;
+  }
+
+  /**
+   * Where the sandbox's own sysfs is mounted on the host, for its spec to bind at /sys. The sandbox's user namespace
+   * cannot mount a sysfs for a network namespace it does not own, and the host's /sys would show every host interface
+   * and every other sandbox's veth with its traffic counters; a sysfs mounted from inside the sandbox's network
+   * namespace shows only its own `lo` and `eth0`.
+   */
+  sysfsDir(index: number): string {
+    return `${SYSFS_ROOT}/${this.nsName(index)}`;
   }
 
   vethName(index: number): string {
@@ -190,7 +200,7 @@ ${set('limited_ok', this.floor.limitedEgress)}
 `;
   }
 
-  /** Creates the sandbox's netns and veth (replacing leftovers of a crashed run). Two spawns. */
+  /** Creates the sandbox's netns, veth and sysfs (replacing leftovers of a crashed run). Three spawns. */
   async setup(index: number): Promise<void> {
     const ns = this.nsName(index);
     const veth = this.vethName(index);
@@ -219,6 +229,11 @@ ${set('limited_ok', this.floor.limitedEgress)}
           `route add default via ${this.gateway}`,
         ].join('\n') + '\n',
     });
+    const sysfs = this.sysfsDir(index);
+    await mkdir(sysfs, { recursive: true });
+    // nsenter enters only the network namespace, so the mount lands in the host's mount namespace, and a sysfs takes
+    // the network namespace of the process that mounts it.
+    await exec('nsenter', [`--net=${this.nsPath(index)}`, '--', 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', sysfs]);
   }
 
   async exists(index: number): Promise<boolean> {
@@ -228,14 +243,21 @@ ${set('limited_ok', this.floor.limitedEgress)}
 
   /** Deleting the namespace deletes the veth pair with it (30-60 ms of kernel time, so callers need not wait). */
   async teardown(index: number): Promise<void> {
+    // A sysfs outlives its network namespace (still mounted, holding the namespace's memory, showing nothing): one
+    // per sandbox ever made would pile up on the host.
+    await unmountAll(this.sysfsDir(index));
     // The host's ARP entry for the address may outlive the veth: it stays right, since every holder of an address has
     // the MAC derived from it (macFor).
     await exec('ip', ['netns', 'del', this.nsName(index)], { allowFailure: true });
   }
 
-  /** Deletes the namespace only if it is there (checked through the filesystem: a spawn per check would cost more). */
+  /**
+   * Deletes the namespace and its sysfs only if they are there (checked through the filesystem: a spawn per check
+   * would cost more).
+   */
   async teardownLeftover(index: number): Promise<void> {
     if (await pathExists(this.nsPath(index))) await this.teardown(index);
+    else await unmountAll(this.sysfsDir(index));
   }
 
   /** Rewrites the per-sandbox policy sets in one atomic nft transaction from the full list of sandboxes with a network. */
@@ -272,15 +294,21 @@ ${set('limited_ok', this.floor.limitedEgress)}
    */
   async removeStrays(held: ReadonlySet<number>): Promise<number> {
     const strays = (await this.ownNamespaces()).filter(([, index]) => !held.has(index));
-    for (const [ns] of strays) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    for (const [, index] of strays) await this.teardown(index);
+    // A sysfs whose namespace someone else deleted stays mounted until someone unmounts it.
+    for (const [dir, index] of await this.ownSysfsDirs()) if (!held.has(index)) await unmountAll(dir);
     return strays.length;
+  }
+
+  /** The sysfs dirs named after this bridge, with their index. */
+  private async ownSysfsDirs(): Promise<Array<[string, number]>> {
+    const names = await readdir(SYSFS_ROOT).catch(() => [] as string[]);
+    return ownIndexes(names, this.bridge).map(([n, i]) => [`${SYSFS_ROOT}/${n}`, i]);
   }
 
   /** The namespaces named after this bridge (`<bridge>-<index>`), with their index. */
   private async ownNamespaces(): Promise<Array<[string, number]>> {
-    const names = await readdir('/run/netns').catch(() => [] as string[]);
-    const prefix = `${this.bridge}-`;
-    return names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))).map((n) => [n, Number(n.slice(prefix.length))]);
+    return ownIndexes(await readdir('/run/netns').catch(() => [] as string[]), this.bridge);
   }
 
   /**
@@ -288,10 +316,35 @@ ${set('limited_ok', this.floor.limitedEgress)}
    * when no sandbox needs them. A namespace whose sandbox was never recorded (a create cut short) goes too.
    */
   async removeHostState(): Promise<void> {
-    for (const [ns] of await this.ownNamespaces()) await exec('ip', ['netns', 'del', ns], { allowFailure: true });
+    for (const [, index] of await this.ownNamespaces()) await this.teardown(index);
+    for (const [dir] of await this.ownSysfsDirs()) await unmountAll(dir);
+    await rmdir(SYSFS_ROOT).catch(() => undefined);
     await exec('nft', ['delete', 'table', 'inet', this.table], { allowFailure: true });
     await exec('ip', ['link', 'del', this.bridge], { allowFailure: true });
   }
+}
+
+const SYSFS_ROOT = '/run/shoal-sysfs';
+
+/** `<bridge>-<index>` names among `names`, with their index. */
+function ownIndexes(names: string[], bridge: string): Array<[string, number]> {
+  const prefix = `${bridge}-`;
+  return names.filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))).map((n) => [n, Number(n.slice(prefix.length))]);
+}
+
+/** A directory is a mount point when it lies on another device than its parent. */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const [own, parent] = await Promise.all([stat(dir).catch(() => null), stat(`${dir}/..`).catch(() => null)]);
+  return own !== null && parent !== null && own.dev !== parent.dev;
+}
+
+/**
+ * Unmounts everything stacked on `dir` and removes it. Lazily, so that no reader can make a delete fail; the namespace
+ * goes when the last reader does.
+ */
+async function unmountAll(dir: string): Promise<void> {
+  for (let i = 0; i < 4 && (await isMountPoint(dir)); i++) await exec('umount', ['-l', dir], { allowFailure: true });
+  await rmdir(dir).catch(() => undefined);
 }
 
 function pathExists(p: string): Promise<boolean> {

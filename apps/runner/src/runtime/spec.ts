@@ -46,6 +46,8 @@ export interface SpecInput {
   args: string[];
   env: string[];
   netnsPath: string;
+  /** The host directory bound read-only at /sys: the sysfs mounted from the sandbox's network namespace (Network.sysfsDir). */
+  sysfs: string;
   uidBase: number;
   cgroupsPath: string;
   cpu: number;
@@ -98,9 +100,10 @@ export function sandboxSpec(s: SpecInput): Record<string, unknown> {
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: TOOLBOX_RUN_DIR, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'nodev', 'mode=700', `size=${TOOLBOX_RUN_SIZE}`, 'nr_inodes=16384'] },
-      // A fresh sysfs cannot be mounted from a user namespace that does not own the network namespace, so /sys
-      // is the host's, bind-mounted read-only (as rootless Docker does).
-      { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] },
+      // A fresh sysfs cannot be mounted from a user namespace that does not own the network namespace, so the runner
+      // mounts one from inside that namespace (only the sandbox's own interfaces), bound here read-only. Not rbind:
+      // nothing is mounted under it, and the cgroup mount below goes over it.
+      { destination: '/sys', type: 'bind', source: s.sysfs, options: ['bind', 'nosuid', 'noexec', 'nodev', 'ro'] },
       // Over the host's cgroup tree: the sandbox's own cgroup only (read-only), seen from its cgroup namespace as the
       // root, so runtimes that size themselves from cgroup limits (JVM, libuv) read the sandbox's limits.
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },

@@ -178,6 +178,7 @@ export class ContainerLauncher {
       args: [...(this.d.toolboxArgs ?? TOOLBOX_BUNDLE_ARGS)],
       env: this.processEnv(meta, image),
       netnsPath: this.d.network.nsPath(meta.index),
+      sysfs: this.d.network.sysfsDir(meta.index),
       uidBase: uid,
       cgroupsPath: this.d.cgroups.pathFor(meta.id),
       cpu: meta.cpu,
