@@ -38,7 +38,8 @@ export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits)
   registerInfoRoutes(router, ctx);
   registerControlRoutes(router, ctx);
   registerFileRoutes(router, new FilesService(ctx));
-  registerProcessRoutes(router, { execute: new ExecuteService(ctx), sessions, pty, stream: new StreamService(ctx, userShell) });
+  const execute = new ExecuteService(ctx);
+  registerProcessRoutes(router, { execute, sessions, pty, stream: new StreamService(ctx, userShell) });
   registerGitRoutes(router, new GitService(ctx));
   const lsp = new LspService(ctx);
   registerLspRoutes(router, lsp);
@@ -49,6 +50,7 @@ export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits)
     handleUpgrade: router.handleUpgrade,
     routes: () => router.list(),
     shutdown() {
+      execute.shutdown();
       sessions.shutdown();
       pty.shutdown();
       lsp.shutdown();

@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { EXECUTE_DEFAULT_TIMEOUT_SECONDS, type ExecuteRequest, type ExecuteResponse } from '@shoal/contracts';
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, requestTimeout } from '../http/errors.js';
 import { BoundedCapture } from './capture.js';
+import { ExecServer } from './exec-server.js';
 import { EXEC_OUTPUT_MAX_BYTES } from './limits.js';
 import { unwrapSdkCommand } from './sdk-wrapping.js';
 import { splitCommand } from './split-command.js';
-import { userSpawn } from './user-spawn.js';
+import { resolveExecutable, userSpawn } from './user-spawn.js';
 
 /**
  * Without the exec helper (dev mode) stdout and stderr are two pipes, merged in arrival order, and a background job
@@ -18,8 +20,22 @@ const DEV_BACKGROUND_GRACE_MS = 200;
 
 const signalNumbers: Record<string, number> = osConstants.signals as unknown as Record<string, number>;
 
+/** After the first execute answered, the exec server is started this much later (off the first command's path). */
+const SERVER_START_DELAY_MS = 20;
+
+type Outcome = { code: number; timedOut: boolean } | { spawnError: Error };
+
 export class ExecuteService {
-  constructor(private readonly ctx: ToolboxContext) {}
+  /** Inside a sandbox: commands start from `shoal-exec --serve` once it runs (exec-server.ts). */
+  private readonly server: ExecServer | undefined;
+
+  constructor(private readonly ctx: ToolboxContext) {
+    this.server = ctx.execHelper ? new ExecServer(ctx.execHelper, join(ctx.runtimeDir, 'exec.sock'), ctx.log) : undefined;
+  }
+
+  shutdown(): void {
+    this.server?.stop();
+  }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResponse> {
     const split = splitCommand(request.command);
@@ -40,8 +56,60 @@ export class ExecuteService {
     // interleaving, and a full or read-only disk cannot lose it) and hands it over here, where only a bounded head and
     // tail are kept.
     const capture = new BoundedCapture(EXEC_OUTPUT_MAX_BYTES / 2, EXEC_OUTPUT_MAX_BYTES / 2);
+    const stdin = unwrapped?.script;
+    const outcome =
+      (await this.throughServer(file, args, cwd, env, stdin, timeoutSeconds, capture)) ??
+      (await this.spawnHere(file, args, cwd, env, stdin, timeoutSeconds, capture));
+    if (this.server && !this.server.ready) setTimeout(() => this.server?.start(), SERVER_START_DELAY_MS).unref();
+    if ('spawnError' in outcome) {
+      // Daytona's daemon reports failures that are not an exit status as code -1.
+      const err = outcome.spawnError as NodeJS.ErrnoException;
+      if (err.code === 'E2BIG') throw badRequest('command is too long for the kernel (each argument must stay under 128 KiB)');
+      const reason = err.code === 'ENOENT' ? 'executable file not found' : err.message;
+      return { exitCode: -1, result: `exec: "${file}": ${reason}` };
+    }
+    if (outcome.timedOut) throw requestTimeout('command execution timeout');
+    return { exitCode: outcome.code, result: capture.result().toString('utf8') };
+  }
+
+  /** Through the exec server, when it runs; undefined when the command has to be spawned here instead. */
+  private async throughServer(
+    file: string,
+    args: string[],
+    cwd: string,
+    env: Readonly<Record<string, string>>,
+    stdin: Buffer | undefined,
+    timeoutSeconds: number,
+    capture: BoundedCapture,
+  ): Promise<Outcome | undefined> {
+    if (!this.server?.ready) return undefined;
+    const resolved = await resolveExecutable(file, env.PATH, cwd);
+    if (resolved === undefined) return { spawnError: Object.assign(new Error(`spawn ${file} ENOENT`), { code: 'ENOENT' }) };
+    const run = this.server.run({ file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) }, (c) => capture.append(c));
+    if (!run) return undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      run.kill();
+    }, timeoutSeconds * 1000);
+    const result = await run.result;
+    clearTimeout(timer);
+    if ('notStarted' in result) return undefined;
+    return 'spawnError' in result ? result : { code: result.code, timedOut };
+  }
+
+  /** Spawned from the daemon (through shoal-exec --capture inside a sandbox). */
+  private async spawnHere(
+    file: string,
+    args: string[],
+    cwd: string,
+    env: Readonly<Record<string, string>>,
+    stdin: Buffer | undefined,
+    timeoutSeconds: number,
+    capture: BoundedCapture,
+  ): Promise<Outcome> {
     const command = await userSpawn(this.ctx, file, args, cwd, 3, { capture: true }).catch((err: Error) => err);
-    const outcome = await new Promise<{ code: number; timedOut: boolean } | { spawnError: Error }>((resolve) => {
+    return new Promise<Outcome>((resolve) => {
       if (command instanceof Error) {
         resolve({ spawnError: command });
         return;
@@ -52,7 +120,7 @@ export class ExecuteService {
           cwd,
           env,
           // The decoded SDK script goes in on stdin, as the pipeline it replaces fed it to sh.
-          stdio: [unwrapped ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+          stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
           // Own process group, so that a timeout kills everything the command started, not just `sh`.
           detached: true,
         });
@@ -60,10 +128,10 @@ export class ExecuteService {
         resolve({ spawnError: err as Error });
         return;
       }
-      if (unwrapped && child.stdin) {
+      if (stdin && child.stdin) {
         // A script that exits before reading all of its input closes the pipe (EPIPE): not an error, as with `| sh`.
         child.stdin.on('error', () => undefined);
-        child.stdin.end(unwrapped.script);
+        child.stdin.end(stdin);
       }
       child.stdout?.on('data', (chunk: Buffer) => capture.append(chunk));
       child.stderr?.on('data', (chunk: Buffer) => capture.append(chunk));
@@ -97,14 +165,5 @@ export class ExecuteService {
       // After 'exit' and the end of the output the helper relayed (it exits once the command's own output is copied).
       child.once('close', done);
     });
-    if ('spawnError' in outcome) {
-      // Daytona's daemon reports failures that are not an exit status as code -1.
-      const err = outcome.spawnError as NodeJS.ErrnoException;
-      if (err.code === 'E2BIG') throw badRequest('command is too long for the kernel (each argument must stay under 128 KiB)');
-      const reason = err.code === 'ENOENT' ? 'executable file not found' : err.message;
-      return { exitCode: -1, result: `exec: "${file}": ${reason}` };
-    }
-    if (outcome.timedOut) throw requestTimeout('command execution timeout');
-    return { exitCode: outcome.code, result: capture.result().toString('utf8') };
   }
 }

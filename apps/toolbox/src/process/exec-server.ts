@@ -1,0 +1,208 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type { Log } from '../log.js';
+
+/**
+ * `shoal-exec --serve` (shoal-exec.c): a small resident process that starts executeCommand's commands for the daemon.
+ *
+ * Node forks before it execs, and a fork copies the page tables of the whole daemon and leaves every page it writes
+ * afterwards to fault once more; a fork of this small static process costs a fraction of that (measured in the
+ * README's "executeCommand" section). The server is started after the daemon's first execute, off that request's
+ * path, so a sandbox's first command (and its start) never waits for it; until it is ready, and for good if it
+ * dies, commands are spawned from the daemon as before.
+ *
+ * A connection carries one command. The request and the answer frames are described in shoal-exec.c.
+ */
+export interface ServerCommand {
+  /** Resolved path of the program. */
+  file: string;
+  /** argv, argv[0] included. */
+  argv: string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+  /** Written to the command's stdin (a pipe); without it stdin is /dev/null. */
+  stdin?: Buffer;
+}
+
+export type ServerOutcome =
+  | { code: number }
+  | { spawnError: NodeJS.ErrnoException }
+  /** The server refused or lost the connection before the command started: spawn it another way. */
+  | { notStarted: true };
+
+export interface ServerRun {
+  result: Promise<ServerOutcome>;
+  /** SIGKILL to the command's process group (the relay's session), as soon as its pid is known. */
+  kill(): void;
+}
+
+const REQUEST_MAGIC = 0x31515853; // "SXQ1"
+const FLAG_STDIN = 1;
+const READY_TIMEOUT_MS = 5000;
+const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** The request bytes: header, then the NUL-terminated strings and the stdin bytes. */
+export function encodeRequest(cmd: ServerCommand): Buffer | undefined {
+  const env = Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`);
+  const strings = [cmd.cwd, cmd.file, ...cmd.argv, ...env];
+  // NUL cannot travel in a C string; Node's spawn refuses such a command with its own error, so let it.
+  if (strings.some((s) => s.includes('\0'))) return undefined;
+  const parts: Buffer[] = strings.map((s) => Buffer.from(`${s}\0`, 'utf8'));
+  if (cmd.stdin) parts.push(cmd.stdin);
+  const payload = Buffer.concat(parts);
+  const head = Buffer.alloc(20);
+  head.writeUInt32LE(REQUEST_MAGIC, 0);
+  head.writeUInt32LE(payload.length, 4);
+  head.writeUInt32LE(cmd.argv.length, 8);
+  head.writeUInt32LE(env.length, 12);
+  head.writeUInt32LE(cmd.stdin ? FLAG_STDIN : 0, 16);
+  return Buffer.concat([head, payload]);
+}
+
+/** Splits the answer stream into frames: one type byte, a u32 LE length, the data. */
+export class FrameReader {
+  private pending: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly onFrame: (type: string, data: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.size += chunk.length;
+    while (this.size >= 5) {
+      const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+      const len = buf.readUInt32LE(1);
+      if (buf.length < 5 + len) {
+        this.pending = [buf];
+        return;
+      }
+      const type = String.fromCharCode(buf[0]!);
+      const rest = buf.subarray(5 + len);
+      this.pending = rest.length ? [rest] : [];
+      this.size = rest.length;
+      this.onFrame(type, buf.subarray(5, 5 + len));
+    }
+  }
+}
+
+export class ExecServer {
+  private child: ChildProcess | undefined;
+  private state: 'idle' | 'starting' | 'ready' | 'gone' = 'idle';
+
+  constructor(
+    private readonly helper: string,
+    private readonly socketPath: string,
+    private readonly log: Log,
+  ) {}
+
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
+  /** Starts the server once, in the background; `ready` turns true when it listens. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'starting';
+    let child: ChildProcess;
+    try {
+      // Its stdin is the daemon's pipe: when the daemon is gone, the server sees end-of-file and exits.
+      child = spawn(this.helper, ['--serve', this.socketPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+    } catch (err) {
+      this.gone(`cannot start: ${(err as Error).message}`);
+      return;
+    }
+    this.child = child;
+    const timer = setTimeout(() => this.gone('not ready in time'), READY_TIMEOUT_MS);
+    timer.unref();
+    let said = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      said += c.toString();
+      if (this.state === 'starting' && said.includes('ready\n')) {
+        clearTimeout(timer);
+        this.state = 'ready';
+      }
+    });
+    child.on('error', (err) => this.gone(err.message));
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      this.gone(`exited (${signal ?? code})`);
+    });
+    // The server must never keep the daemon alive, nor the daemon wait for it.
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
+  private gone(why: string): void {
+    if (this.state === 'gone') return;
+    this.state = 'gone';
+    this.log(`exec server ${why}: commands are spawned by the daemon from now on`);
+    this.child?.kill('SIGKILL');
+  }
+
+  stop(): void {
+    if (this.state === 'gone') return;
+    this.state = 'gone';
+    this.child?.kill('SIGTERM');
+  }
+
+  /** Runs one command through the server; undefined when the server is not ready or the command cannot be sent. */
+  run(cmd: ServerCommand, onOutput: (chunk: Buffer) => void): ServerRun | undefined {
+    if (this.state !== 'ready') return undefined;
+    const request = encodeRequest(cmd);
+    if (!request) return undefined;
+    let pid: number | undefined;
+    let killWanted = false;
+    const killGroup = () => {
+      try {
+        if (pid) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const result = new Promise<ServerOutcome>((resolve) => {
+      const socket = connect(this.socketPath);
+      let settled = false;
+      const settle = (outcome: ServerOutcome) => {
+        if (settled) return;
+        settled = true;
+        resolve(outcome);
+        socket.destroy();
+      };
+      const reader = new FrameReader((type, data) => {
+        if (type === 'O') onOutput(data);
+        else if (type === 'P' && data.length === 4) {
+          pid = data.readInt32LE(0);
+          if (killWanted) killGroup();
+        } else if (type === 'X' && data.length === 4) settle({ code: data.readInt32LE(0) });
+        else if (type === 'E' && data.length === 4) {
+          const errno = data.readInt32LE(0);
+          const code = errnoNames.get(errno) ?? `errno ${errno}`;
+          settle({ spawnError: Object.assign(new Error(`spawn ${cmd.argv[0]} ${code}`), { code, errno: -errno }) });
+        }
+      });
+      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        // Refused before anything was answered: the server is gone and the command never started.
+        if (pid === undefined && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
+          this.gone(`unreachable (${err.code})`);
+          settle({ notStarted: true });
+        }
+      });
+      socket.on('close', () => {
+        // Without a pid frame the relay never got to start the command. With one, the relay itself was killed
+        // (by a timeout, or from inside the sandbox): no status to report, as for a failure that is not an exit.
+        settle(pid === undefined ? { notStarted: true } : { code: -1 });
+      });
+      socket.end(request);
+    });
+    return {
+      result,
+      kill: () => {
+        killWanted = true;
+        killGroup();
+      },
+    };
+  }
+}
