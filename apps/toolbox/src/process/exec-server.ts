@@ -39,7 +39,8 @@ export interface ServerRun {
 
 const REQUEST_MAGIC = 0x31515853; // "SXQ1"
 const FLAG_STDIN = 1;
-const READY_TIMEOUT_MS = 5000;
+// Generous: on a host busy with a burst of starts a small exec can wait; meanwhile commands take the old path.
+const READY_TIMEOUT_MS = 30_000;
 const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** The request bytes: header, then the NUL-terminated strings and the stdin bytes. */

@@ -10,7 +10,7 @@ import { ExecServer } from './exec-server.js';
 import { EXEC_OUTPUT_MAX_BYTES } from './limits.js';
 import { unwrapSdkCommand } from './sdk-wrapping.js';
 import { splitCommand } from './split-command.js';
-import { resolveExecutable, userSpawn } from './user-spawn.js';
+import { notFound, resolveExecutable, userSpawn } from './user-spawn.js';
 
 /**
  * Without the exec helper (dev mode) stdout and stderr are two pipes, merged in arrival order, and a background job
@@ -24,6 +24,17 @@ const signalNumbers: Record<string, number> = osConstants.signals as unknown as 
 const SERVER_START_DELAY_MS = 20;
 
 type Outcome = { code: number; timedOut: boolean } | { spawnError: Error };
+
+/** One command to start: `file` as the user wrote it (looked up on PATH), stdin the SDK's decoded script if any. */
+interface Launch {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+  stdin: Buffer | undefined;
+  timeoutSeconds: number;
+  capture: BoundedCapture;
+}
 
 export class ExecuteService {
   /** Inside a sandbox: commands start from `shoal-exec --serve` once it runs (exec-server.ts). */
@@ -57,9 +68,8 @@ export class ExecuteService {
     // tail are kept.
     const capture = new BoundedCapture(EXEC_OUTPUT_MAX_BYTES / 2, EXEC_OUTPUT_MAX_BYTES / 2);
     const stdin = unwrapped?.script;
-    const outcome =
-      (await this.throughServer(file, args, cwd, env, stdin, timeoutSeconds, capture)) ??
-      (await this.spawnHere(file, args, cwd, env, stdin, timeoutSeconds, capture));
+    const launch: Launch = { file, args, cwd, env, stdin, timeoutSeconds, capture };
+    const outcome = (await this.throughServer(launch)) ?? (await this.spawnHere(launch));
     if (this.server && !this.server.ready) setTimeout(() => this.server?.start(), SERVER_START_DELAY_MS).unref();
     if ('spawnError' in outcome) {
       // Daytona's daemon reports failures that are not an exit status as code -1.
@@ -73,25 +83,18 @@ export class ExecuteService {
   }
 
   /** Through the exec server, when it runs; undefined when the command has to be spawned here instead. */
-  private async throughServer(
-    file: string,
-    args: string[],
-    cwd: string,
-    env: Readonly<Record<string, string>>,
-    stdin: Buffer | undefined,
-    timeoutSeconds: number,
-    capture: BoundedCapture,
-  ): Promise<Outcome | undefined> {
+  private async throughServer(launch: Launch): Promise<Outcome | undefined> {
+    const { file, args, cwd, env, stdin, capture } = launch;
     if (!this.server?.ready) return undefined;
     const resolved = await resolveExecutable(file, env.PATH, cwd);
-    if (resolved === undefined) return { spawnError: Object.assign(new Error(`spawn ${file} ENOENT`), { code: 'ENOENT' }) };
+    if (resolved === undefined) return { spawnError: notFound(file) };
     const run = this.server.run({ file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) }, (c) => capture.append(c));
     if (!run) return undefined;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       run.kill();
-    }, timeoutSeconds * 1000);
+    }, launch.timeoutSeconds * 1000);
     const result = await run.result;
     clearTimeout(timer);
     if ('notStarted' in result) return undefined;
@@ -99,15 +102,8 @@ export class ExecuteService {
   }
 
   /** Spawned from the daemon (through shoal-exec --capture inside a sandbox). */
-  private async spawnHere(
-    file: string,
-    args: string[],
-    cwd: string,
-    env: Readonly<Record<string, string>>,
-    stdin: Buffer | undefined,
-    timeoutSeconds: number,
-    capture: BoundedCapture,
-  ): Promise<Outcome> {
+  private async spawnHere(launch: Launch): Promise<Outcome> {
+    const { file, args, cwd, env, stdin, timeoutSeconds, capture } = launch;
     const command = await userSpawn(this.ctx, file, args, cwd, 3, { capture: true }).catch((err: Error) => err);
     return new Promise<Outcome>((resolve) => {
       if (command instanceof Error) {
