@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { adminAuth, buildTestApp, createTenant } from './helpers/app.js';
+import { STATE_CHANNEL, type SandboxEvents } from '../src/reconciler/sandbox-events.js';
 
 /*
  * Two API replicas on one PostgreSQL, each with its own credential cache (auth/credential-cache.ts). The cache must
@@ -93,8 +94,25 @@ test('a membership removed in SQL ends the key on both replicas', async () => {
   assert.equal(await eventually(b, t.auth, 401), 401);
 });
 
+/**
+ * Returns once `app` has handled every notification committed before the call. PostgreSQL delivers a listener's
+ * notifications in commit order, but only when the listening backend gets to run: on a loaded host one can reach the
+ * replica after a lookup the test made later, and empty what that lookup cached. A notification of our own on the
+ * state channel, seen by the replica, means everything committed before it was seen too.
+ */
+async function heardAllSoFar(app: ShoalApp): Promise<void> {
+  const token = `barrier-${process.hrtime.bigint()}`;
+  const events = (app.reconciler as unknown as { events: SandboxEvents }).events;
+  const seen = events.waitForChange(token, 10_000);
+  await sql.query(`SELECT pg_notify('${STATE_CHANNEL}', $1)`, [token]);
+  await seen;
+}
+
 test('the cache serves: a change nobody announced is seen only once the TTL has run out', async () => {
   const t = await createTenant(a, 'cache-ttl');
+  // The tenant's membership rows were announced: c must have heard that before it caches the key, or the late
+  // notification would empty its cache and this test would see a refusal the cache did not make.
+  await heardAllSoFar(c);
   const name = await keyName(c, t.auth);
   await silently('DELETE FROM api_key WHERE organization_id = $1 AND name = $2', [t.organizationId, name]);
   // c resolved the key just now, and no notification came: it answers from its cache, without asking the database.
