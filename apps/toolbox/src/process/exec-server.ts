@@ -101,10 +101,18 @@ export class ExecServer {
     return this.state === 'ready';
   }
 
-  /** Starts the server once, in the background; `ready` turns true when it listens. */
-  start(): void {
+  /**
+   * Starts the server once, `delayMs` from now (off the caller's request), in the background; `ready` turns true when
+   * it listens. Any later call, once starting, ready or gone, costs one comparison.
+   */
+  start(delayMs = 0): void {
     if (this.state !== 'idle') return;
     this.state = 'starting';
+    setTimeout(() => this.spawnServer(), delayMs).unref();
+  }
+
+  private spawnServer(): void {
+    if (this.state !== 'starting') return;
     let child: ChildProcess;
     try {
       // Its stdin is the daemon's pipe: when the daemon is gone, the server sees end-of-file and exits.

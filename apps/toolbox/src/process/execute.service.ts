@@ -70,7 +70,7 @@ export class ExecuteService {
     const stdin = unwrapped?.script;
     const launch: Launch = { file, args, cwd, env, stdin, timeoutSeconds, capture };
     const outcome = (await this.throughServer(launch)) ?? (await this.spawnHere(launch));
-    if (this.server && !this.server.ready) setTimeout(() => this.server?.start(), SERVER_START_DELAY_MS).unref();
+    this.server?.start(SERVER_START_DELAY_MS);
     if ('spawnError' in outcome) {
       // Daytona's daemon reports failures that are not an exit status as code -1.
       const err = outcome.spawnError as NodeJS.ErrnoException;
