@@ -101,3 +101,26 @@ test('creates take spares made ahead, each once and empty; close() and init() le
   await next.remove('y');
   assert.equal((await hostView()).loops, 0);
 });
+
+test('a disk no sandbox claims (a runner killed before recording its create) goes at the next start, claimed ones stay', async () => {
+  const killed = new DiskPool(dataDir);
+  await killed.init('auto');
+  await killed.prepare('kept', 1);
+  await killed.mount('kept');
+  await writeFile(join(killed.dir('kept'), 'data'), 'mine');
+  await killed.refill(runNow);
+  // Bound from a spare, as a create does, and the runner dies before the sandbox's metadata is saved.
+  await killed.prepare('ghost', 1);
+  assert.equal(await isMounted(killed.dir('ghost')), true);
+
+  const next = new DiskPool(dataDir);
+  await next.init('auto');
+  assert.equal(await next.removeUnclaimed(async (id) => id === 'kept'), 1);
+  assert.equal(await isMounted(next.dir('ghost')), false);
+  const pool = join(dataDir, 'pool');
+  assert.deepEqual((await readdir(pool)).sort(), ['kept', 'kept.img']);
+  assert.equal((await exec('losetup', ['-a'])).stdout.split('\n').filter((l) => l.includes(pool)).length, 1, "only the kept disk's loop device");
+  assert.equal(await readFile(join(next.dir('kept'), 'data'), 'utf8'), 'mine');
+  await next.remove('kept');
+  assert.deepEqual(await readdir(pool), []);
+});

@@ -7,6 +7,7 @@ import {
   api, crunExec, destroyRunner, hostCounts, requireRoot, sandboxBody, startRegistry, startRunner, toolboxExec, waitFor, TOKEN,
   type TestRunner,
 } from './helpers.js';
+import { DiskPool, isMounted } from '../src/storage/quota.js';
 
 // Real crun, real images, real network: needs root (the e2e tier runs as root).
 describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
@@ -289,7 +290,15 @@ PYEOF`);
     // Runner restart with the sandbox stopped: it can be started again.
     assert.equal((await api(t, 'POST', '/sandboxes/life-1/stop')).status, 200);
     await t.stop();
+    // Meanwhile a create the runner was killed in left a mounted disk and no metadata: the restart removes it.
+    const killedCreate = new DiskPool(t.cfg.dataDir);
+    await killedCreate.init('auto');
+    await killedCreate.prepare('ghost-1', 1);
+    await killedCreate.mount('ghost-1');
+    assert.equal(await isMounted(killedCreate.dir('ghost-1')), true);
     t = await startRunner(env);
+    assert.equal(await isMounted(killedCreate.dir('ghost-1')), false, 'the disk of a create never recorded is unmounted');
+    assert.deepEqual((await readdir(join(t.cfg.dataDir, 'pool'))).filter((n) => n.startsWith('ghost-1')), []);
     assert.equal(((await api(t, 'GET', '/sandboxes/life-1')).body as { state: string }).state, 'stopped');
     assert.equal((await api(t, 'POST', '/sandboxes/life-1/start')).status, 200);
     assert.equal((await crunExec(t, 'life-1', 'cat /root/marker')).stdout.trim(), 'persisted');

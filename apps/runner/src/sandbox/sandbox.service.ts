@@ -118,6 +118,9 @@ export class SandboxService {
       adopt: (l) => this.live.set(l.meta.id, l),
     });
     await this.cgroups.sweep(this.runningIds());
+    // A metadata file that exists but did not parse still claims its disk: that is data to look at, not to delete.
+    const disks = await this.d.pool.removeUnclaimed(async (id) => this.live.has(id) || (await this.d.store.hasMeta(id)));
+    if (disks > 0) this.d.log.warn(`removed ${disks} disk(s) of sandboxes a killed runner never recorded`);
     const strays = await this.d.network.removeStrays(this.usedIndexes());
     if (strays > 0) this.d.log.info(`removed ${strays} network namespace(s) no sandbox holds (spares of an earlier run)`);
     await this.syncPolicies();

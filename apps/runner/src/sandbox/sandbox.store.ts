@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VolumeMountSpec } from '@shoal/contracts';
 import type { EgressPolicy } from '../network/network.js';
@@ -51,6 +51,11 @@ export class SandboxStore {
       if (meta) out.push(meta);
     }
     return out;
+  }
+
+  /** Whether the sandbox's metadata file exists, readable or not. */
+  async hasMeta(id: string): Promise<boolean> {
+    return stat(join(this.sandboxDir(id), 'meta.json')).then(() => true, () => false);
   }
 
   async save(meta: SandboxMeta): Promise<void> {

@@ -185,6 +185,25 @@ export class DiskPool {
     }
   }
 
+  /**
+   * Removes the disks no sandbox claims: a runner killed between making a sandbox's disk and saving its metadata left
+   * one (mounted, from a spare) that no destroy would ever reach, since the restarted runner never heard of the
+   * sandbox. Called once at start, after recovery, before anything is created. Returns how many went.
+   */
+  async removeUnclaimed(claimed: (id: string) => Promise<boolean>): Promise<number> {
+    const ids = new Set<string>();
+    for (const name of await readdir(this.path)) {
+      if (!name.startsWith(SPARE_PREFIX)) ids.add(name.endsWith('.img') ? name.slice(0, -'.img'.length) : name);
+    }
+    let removed = 0;
+    for (const id of ids) {
+      if (await claimed(id)) continue;
+      await this.remove(id);
+      removed++;
+    }
+    return removed;
+  }
+
   async mount(id: string): Promise<void> {
     if (!this.enforced || (await isMounted(this.dir(id)))) return;
     if (!(await stat(this.image(id)).then(() => true, () => false))) return;
