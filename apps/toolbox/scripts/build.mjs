@@ -45,7 +45,7 @@ const nodePtyNative = {
 
 // Each file is written under a temporary name and renamed into place: the runner bind-mounts dist/ into sandboxes
 // that may be starting while a second `npm test` or `npm start` rebuilds, and must never see a missing bundle. A
-// start that sees a new bundle beside the old code cache runs without the cache (the loader checks its hash).
+// start that sees a new bundle beside the old code cache runs without the cache (the loader checks the bundle file it was made for).
 mkdirSync(dist, { recursive: true });
 const tmp = (name) => join(dist, `.${name}.${process.pid}.tmp`);
 const common = {

@@ -6,11 +6,12 @@
  *
  * The cache is produced on the host by the build (scripts/build.mjs), never by a sandbox, and is read from the
  * read-only bind mount: nothing in it is sandbox-controlled. V8 itself checks only the source's length against it,
- * so the file starts with the SHA-256 of the bundle it was made for and is ignored for any other bundle; V8 rejects
- * it for another Node or other flags, and the bundle then compiles as usual.
+ * so the file starts with the identity of the bundle file it was made for (inode, size, modification time in ns) and
+ * is ignored for any other file, a rebuilt or copied bundle included; V8 rejects it for another Node or other flags,
+ * and the bundle then compiles as usual. Not a hash of the source: hashing it loaded Node's crypto module, which
+ * nothing else of the daemon needs before its first request, and the two cost about 10 ms of every sandbox's start.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
@@ -18,7 +19,7 @@ import { startThreadPool } from './thread-pool.js';
 
 export const BUNDLE = 'toolbox-main.cjs';
 export const CODE_CACHE = 'toolbox-main.cache';
-const HASH_BYTES = 32;
+const STAMP_BYTES = 24;
 const MODULE_WRAPPER = (Module as unknown as { wrapper: [string, string] }).wrapper;
 /** Given on the command line by the build only: the runner's arguments are fixed, and a user's env never reaches it. */
 const WRITE_FLAG = '--write-code-cache=';
@@ -32,11 +33,11 @@ function run(): void {
   const dir = dirname(process.argv[1] ?? __filename);
   const file = join(dir, BUNDLE);
   const source = readFileSync(file, 'utf8');
-  const hash = createHash('sha256').update(source).digest();
+  const stamp = fileStamp(file);
   let cachedData: Buffer | undefined;
   try {
     const blob = readFileSync(join(dir, CODE_CACHE));
-    if (blob.subarray(0, HASH_BYTES).equals(hash)) cachedData = blob.subarray(HASH_BYTES);
+    if (blob.subarray(0, STAMP_BYTES).equals(stamp)) cachedData = blob.subarray(STAMP_BYTES);
     else note('code cache not used: it was made for another bundle');
   } catch {
     note('code cache not used: none beside the bundle');
@@ -50,7 +51,7 @@ function run(): void {
   if (writeTo) {
     // At exit, so that the functions the first requests ran are compiled and go into the cache too.
     process.once('exit', () => {
-      writeFileSync(`${writeTo}.tmp`, Buffer.concat([hash, script.createCachedData()]));
+      writeFileSync(`${writeTo}.tmp`, Buffer.concat([stamp, script.createCachedData()]));
       renameSync(`${writeTo}.tmp`, writeTo);
     });
   }
@@ -60,6 +61,16 @@ function run(): void {
   const req = Module.createRequire(file);
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(mod.exports, mod.exports, req, mod, file, dir);
+}
+
+/** The bundle file's inode, size and modification time (ns): a rewrite, a rebuild or a copy changes one of them. */
+function fileStamp(file: string): Buffer {
+  const st = statSync(file, { bigint: true });
+  const out = Buffer.alloc(STAMP_BYTES);
+  out.writeBigUInt64LE(st.ino, 0);
+  out.writeBigUInt64LE(st.size, 8);
+  out.writeBigUInt64LE(st.mtimeNs, 16);
+  return out;
 }
 
 run();

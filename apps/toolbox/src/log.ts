@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { acceptedRequestId, REQUEST_ID_HEADER } from '@shoal/contracts';
 
 /**
@@ -37,7 +36,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 /** The request's id (the caller's when acceptable, as the API and the runner take it) and its W3C trace context. */
 export function requestLogContext(req: IncomingMessage): RequestLogContext {
-  const out: RequestLogContext = { reqId: acceptedRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID() };
+  const out: RequestLogContext = { reqId: acceptedRequestId(req.headers[REQUEST_ID_HEADER]) ?? crypto.randomUUID() };
   const m = TRACEPARENT.exec(String(req.headers.traceparent ?? '').trim());
   // All-zero ids are invalid trace context (W3C §3.2.2.3): such a header names no trace.
   if (m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!)) {

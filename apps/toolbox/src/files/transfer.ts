@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -43,8 +42,16 @@ function write(res: ServerResponse, chunk: string | Buffer): Promise<void> {
  * `POST /files/bulk-download`: one part per requested path, in request order, streamed from disk. A path that cannot
  * be read becomes an `error` part carrying the message (the SDK reports it per file instead of failing the batch).
  */
+/**
+ * `bytes` random bytes as hex, from the Web Crypto global: Node loads its crypto internals on first use of it, not at
+ * the daemon's start (code-cache-loader.ts says what that saves).
+ */
+function randomHex(bytes: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+}
+
 export async function streamBulkDownload(files: FilesService, paths: string[], res: ServerResponse): Promise<void> {
-  const boundary = `${BULK_DOWNLOAD_BOUNDARY_PREFIX}-${randomBytes(12).toString('hex')}`;
+  const boundary = `${BULK_DOWNLOAD_BOUNDARY_PREFIX}-${randomHex(12)}`;
   res.writeHead(200, { 'content-type': `multipart/form-data; boundary=${boundary}` });
   for (const path of paths) {
     let opened;
@@ -127,7 +134,7 @@ export async function receiveMultipart(
         await files.ensureParent(abs);
         const target = await realpath(abs).catch(() => abs);
         const previous = await stat(target).catch(() => undefined);
-        tmp = join(dirname(target), `.${basename(target)}.upload-${randomBytes(6).toString('hex')}`);
+        tmp = join(dirname(target), `.${basename(target)}.upload-${randomHex(6)}`);
         await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));
         if (previous?.isFile()) {
           await chmod(tmp, previous.mode & 0o7777);

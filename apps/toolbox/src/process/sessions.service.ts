@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -93,7 +92,7 @@ class ShellSession {
 
   async run(command: string): Promise<Command> {
     if (!this.alive) throw badRequest(`session ${this.id} has exited`);
-    const id = randomUUID();
+    const id = crypto.randomUUID();
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const cmd: Command = {
