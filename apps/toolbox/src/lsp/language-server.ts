@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { ConnectionError, createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
 import type { ToolboxContext } from '../context.js';
 import { userSpawnPath } from '../process/user-spawn.js';
 import type { LanguageDefinition } from './languages.js';
@@ -11,6 +11,8 @@ export { ResponseError } from 'vscode-jsonrpc/node.js';
 
 /** How long a server may take to answer `initialize` (pyright indexes the project first). */
 const INITIALIZE_TIMEOUT_MS = 120_000;
+/** How long a failed call waits for the server's exit status once its connection broke (it follows the pipes' end). */
+const EXIT_NOTICE_MS = 2000;
 /** After `shutdown`/`exit`, how long a server gets before it is killed. */
 const EXIT_GRACE_MS = 2_000;
 const STDERR_KEEP = 8 * 1024;
@@ -139,7 +141,10 @@ export class LanguageServer {
     try {
       return await Promise.race([this.connection.sendRequest<R>(method, params), died, timeout]);
     } catch (err) {
-      if (this.exited && !(err instanceof LanguageServerExited)) throw new LanguageServerExited(this.exitMessage());
+      if (err instanceof LanguageServerExited) throw err;
+      if (this.exited || (err instanceof ConnectionError && (await this.exitsWithin(EXIT_NOTICE_MS)))) {
+        throw new LanguageServerExited(this.exitMessage());
+      }
       throw err;
     } finally {
       clearTimeout(timer);
@@ -148,7 +153,28 @@ export class LanguageServer {
 
   async notify(method: string, params: unknown): Promise<void> {
     if (this.exited) throw new LanguageServerExited(this.exitMessage());
-    await this.connection.sendNotification(method, params);
+    try {
+      await this.connection.sendNotification(method, params);
+    } catch (err) {
+      if (err instanceof ConnectionError && (await this.exitsWithin(EXIT_NOTICE_MS))) throw new LanguageServerExited(this.exitMessage());
+      throw err;
+    }
+  }
+
+  /**
+   * Whether the process is gone or goes within `ms`. A killed server's pipes close before its exit status arrives, so
+   * a call made in between fails with the connection's own error ("Connection is closed"); the caller must still see
+   * the server's death, which restarts it, and not a 500.
+   */
+  private async exitsWithin(ms: number): Promise<boolean> {
+    if (this.exited) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const gone = await Promise.race([this.exit.then(() => true as const), late]);
+    clearTimeout(timer);
+    return gone;
   }
 
   private exitMessage(): string {
