@@ -138,6 +138,8 @@ export class LanguageServer {
     const died = this.exit.then(() => {
       throw new LanguageServerExited(this.exitMessage());
     });
+    // Once the race is decided otherwise, its later rejection is nobody's to handle.
+    died.catch(() => undefined);
     try {
       return await Promise.race([this.connection.sendRequest<R>(method, params), died, timeout]);
     } catch (err) {
