@@ -20,6 +20,7 @@ import { ScreenService } from '../src/computer-use/screen.service.js';
 import type { ToolboxContext } from '../src/context.js';
 import { Router } from '../src/http/router.js';
 import { registerComputerUseRoutes } from '../src/routes/computer-use.routes.js';
+import { hostContext } from './harness.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WIDTH = 800;
@@ -165,14 +166,7 @@ describe('computer use on a real desktop', () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cu-test-')));
   const display = freeDisplay();
   const execHelper = join(appRoot, '../runner/native/dist/shoal-exec');
-  const ctx: ToolboxContext = {
-    identity: { user: 'root', uid: process.getuid!(), gid: process.getgid!(), home: dir, shell: '/bin/sh' },
-    workdir: dir,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: dir },
-    runtimeDir: dir,
-    log: () => undefined,
-    execHelper: existsSync(execHelper) ? execHelper : undefined,
-  };
+  const ctx = hostContext(dir, existsSync(execHelper) ? execHelper : undefined);
   let desktop: DesktopService;
   let tb: Served;
   let none: Served;

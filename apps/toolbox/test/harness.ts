@@ -11,8 +11,21 @@ import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { Daytona, Sandbox } from '@daytonaio/sdk';
 import { SandboxPythonCodeToolbox } from '@daytonaio/sdk/src/code-toolbox/SandboxPythonCodeToolbox.js';
+import type { ToolboxContext } from '../src/context.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A context for services run in the test process itself, as this host user, working and running in `dir`. */
+export function hostContext(dir: string, execHelper?: string): ToolboxContext {
+  return {
+    identity: { user: 'root', uid: process.getuid!(), gid: process.getgid!(), home: dir, shell: '/bin/sh' },
+    workdir: dir,
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: dir },
+    runtimeDir: dir,
+    log: () => undefined,
+    execHelper,
+  };
+}
 
 export interface RunningToolbox {
   dir: string;

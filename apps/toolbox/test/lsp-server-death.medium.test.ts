@@ -7,9 +7,9 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { ToolboxContext } from '../src/context.js';
 import { LanguageServer } from '../src/lsp/language-server.js';
 import { LanguageServerExited } from '../src/lsp/lsp-errors.js';
+import { hostContext } from './harness.js';
 
 const SERVER = `
 let buf = Buffer.alloc(0);
@@ -37,14 +37,7 @@ process.stdin.on('data', (chunk) => {
 describe('language server dying behind a closed connection', () => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'lsp-death-')));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const ctx: ToolboxContext = {
-    identity: { user: 'root', uid: process.getuid!(), gid: process.getgid!(), home: dir, shell: '/bin/sh' },
-    workdir: dir,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: dir },
-    runtimeDir: dir,
-    log: () => undefined,
-    execHelper: undefined,
-  };
+  const ctx = hostContext(dir);
 
   it('a request and a notification in that window fail as the server having exited', async () => {
     writeFileSync(join(dir, 'server.cjs'), SERVER);

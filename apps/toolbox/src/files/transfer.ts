@@ -39,10 +39,6 @@ function write(res: ServerResponse, chunk: string | Buffer): Promise<void> {
 }
 
 /**
- * `POST /files/bulk-download`: one part per requested path, in request order, streamed from disk. A path that cannot
- * be read becomes an `error` part carrying the message (the SDK reports it per file instead of failing the batch).
- */
-/**
  * `bytes` random bytes as hex, from the Web Crypto global: Node loads its crypto internals on first use of it, not at
  * the daemon's start (code-cache-loader.ts says what that saves).
  */
@@ -50,6 +46,10 @@ function randomHex(bytes: number): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
 }
 
+/**
+ * `POST /files/bulk-download`: one part per requested path, in request order, streamed from disk. A path that cannot
+ * be read becomes an `error` part carrying the message (the SDK reports it per file instead of failing the batch).
+ */
 export async function streamBulkDownload(files: FilesService, paths: string[], res: ServerResponse): Promise<void> {
   const boundary = `${BULK_DOWNLOAD_BOUNDARY_PREFIX}-${randomHex(12)}`;
   res.writeHead(200, { 'content-type': `multipart/form-data; boundary=${boundary}` });
