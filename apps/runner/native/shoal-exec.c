@@ -154,11 +154,86 @@ static void pump(struct feed *in) {
     in->fd = -1;
 }
 
+/* capture()'s answer when a spare's command never got its stdin: nothing of the caller's ran (see handle()). */
+#define NOT_STARTED (-1)
+
+#define REQUEST_MAX (1u << 30)
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int read_all(int from, void *buf, size_t n) {
+    char *p = buf;
+    for (size_t off = 0; off < n;) {
+        ssize_t r = read(from, p + off, n - off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        off += (size_t)r;
+    }
+    return 0;
+}
+
+
+/* A spare's connection and the directory it was asked to run in. */
+struct later {
+    int conn;
+    const char *cwd;
+};
+
+/* Whether `path` names the file `have` describes (same device and inode), and that file was not removed since. */
+static int still_named(const char *have, const char *path) {
+    struct stat was, now;
+    return stat(have, &was) == 0 && was.st_nlink > 0 && stat(path, &now) == 0 && now.st_dev == was.st_dev &&
+           now.st_ino == was.st_ino;
+}
+
+/*
+ * A spare (FLAG_STDIN_LATER): FILE runs already, blocked on its empty stdin, until the toolbox has a command for it
+ * and sends that command's stdin on the connection (a u32 LE length, then the bytes). 0 once it came while FILE still
+ * runs, as the program FILE names now, in the directory the cwd path names now (a spare started before /bin/sh was
+ * replaced, or before its directory was removed and made again, must not run the command); -1 otherwise, or when
+ * FILE exited first (killed from inside the sandbox, or its exec failed) or the toolbox hung up. A FILE that dies
+ * between this check and its first read gets the stdin all the same and reports its death as a command would.
+ */
+static int await_stdin(const struct later *later, pid_t pid, const char *file, struct feed *in) {
+    int conn = later->conn;
+    for (;;) {
+        struct pollfd fds[2] = {{conn, POLLIN, 0}, {chld_pipe[0], POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (fds[1].revents) {
+            char drain[64];
+            while (read(chld_pipe[0], drain, sizeof drain) > 0) {
+            }
+            if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+        }
+        if (fds[0].revents) break;
+    }
+    unsigned char head[4];
+    if (read_all(conn, head, sizeof head) != 0) return -1;
+    uint32_t len = le32(head);
+    char *data = len <= REQUEST_MAX ? malloc((size_t)len + 1) : NULL;
+    if (data == NULL || read_all(conn, data, len) != 0) return -1;
+    if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+    char exe[64];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    if (!still_named(exe, file) || !still_named(".", later->cwd)) return -1;
+    in->data = data;
+    in->len = len;
+    in->off = 0;
+    return 0;
+}
+
 /*
  * Runs FILE with stdout and stderr on one pipe copied to `to`. `envp` NULL: this process's environment. `in` NULL:
- * stdin is inherited. `exec_errno` (if not NULL) gets the errno of a failed exec, else 0.
+ * stdin is inherited. `exec_errno` (if not NULL) gets the errno of a failed exec, else 0. `later` (not NULL): a
+ * spare, whose stdin comes later (await_stdin) and whose pid frame goes out only then; NOT_STARTED if it never does.
  */
-static int capture(const char *file, char **argv, char **envp, struct feed *in, int to, int *exec_errno) {
+static int capture(const char *file, char **argv, char **envp, struct feed *in, int to, int *exec_errno,
+                   const struct later *later) {
     int out[2], errp[2];
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -198,6 +273,13 @@ static int capture(const char *file, char **argv, char **envp, struct feed *in, 
     close(out[1]);
     close(errp[1]);
     signal(SIGPIPE, SIG_IGN);
+    if (later) {
+        if (await_stdin(later, pid, file, in) != 0) {
+            kill(pid, SIGKILL);
+            return NOT_STARTED;
+        }
+        send_int(later->conn, 'P', (int32_t)getpid());
+    }
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     if (in) {
         close(in_pipe[0]);
@@ -261,25 +343,14 @@ static int capture(const char *file, char **argv, char **envp, struct feed *in, 
  * The request on a --serve connection: a 20-byte header of little-endian u32s (magic "SXQ1", payload length, argc,
  * envc, flags) and the payload: cwd, FILE, argc argv strings, envc "K=V" strings, each NUL-terminated, then (flag 1)
  * the command's stdin to its end; without flag 1 stdin is /dev/null.
+ *
+ * Flag 2 asks for a spare: FILE is started at once and waits for its stdin, which the toolbox sends on the same
+ * connection when a command of exactly this shape arrives (await_stdin). Starting a process costs about 5 ms on a
+ * machine whose page faults are slow (nested virtualization); a spare pays it between commands instead of during one.
  */
 #define REQUEST_MAGIC 0x31515853u /* "SXQ1" */
-#define REQUEST_MAX (1u << 30)
 #define FLAG_STDIN 1u
-
-static uint32_t le32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int read_all(int from, void *buf, size_t n) {
-    char *p = buf;
-    for (size_t off = 0; off < n;) {
-        ssize_t r = read(from, p + off, n - off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        off += (size_t)r;
-    }
-    return 0;
-}
+#define FLAG_STDIN_LATER 2u
 
 /* Splits `count` NUL-terminated strings off [*at, end) into out (NULL-terminated); -1 if they do not fit. */
 static int take_strings(char **at, char *end, uint32_t count, char **out) {
@@ -332,9 +403,14 @@ static int handle(int conn) {
         send_int(conn, 'E', errno);
         return 1;
     }
-    send_int(conn, 'P', (int32_t)getpid());
+    struct later spare = {conn, fixed[0]};
+    int later = (flags & FLAG_STDIN_LATER) != 0;
+    if (!later) send_int(conn, 'P', (int32_t)getpid());
     int exec_errno = 0;
-    int status = capture(fixed[1], argv, envp, (flags & FLAG_STDIN) ? &in : NULL, conn, &exec_errno);
+    int status = capture(fixed[1], argv, envp, (flags & (FLAG_STDIN | FLAG_STDIN_LATER)) ? &in : NULL, conn, &exec_errno,
+                         later ? &spare : NULL);
+    /* A spare that is over before it was used: the connection closes without a pid frame, the toolbox knows. */
+    if (status == NOT_STARTED) return 0;
     if (exec_errno == E2BIG) send_int(conn, 'E', E2BIG);
     else send_int(conn, 'X', status);
     return 0;
@@ -417,7 +493,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (syscall(SYS_close_range, (unsigned int)from, ~0U, 0) != 0) close_listed(from);
-    if (capturing) return capture(argv[first], argv + first + 1, NULL, NULL, 1, NULL);
+    if (capturing) return capture(argv[first], argv + first + 1, NULL, NULL, 1, NULL, NULL);
     execv(argv[first], argv + first + 1);
     int err = errno;
     fprintf(stderr, "%s: %s\n", argv[first], strerror(err));

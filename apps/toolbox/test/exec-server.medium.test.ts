@@ -1,11 +1,12 @@
 // executeCommand through `shoal-exec --serve` (exec-server.ts): the real daemon with the real shoal-exec, driven over
 // its socket and through the official SDK. Each command reports which process started it (its parent's command
 // line), so every assertion below is known to have gone through the server, or through the fallback.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useToolbox, type RunningToolbox } from './harness.js';
 
@@ -154,5 +155,98 @@ describe('toolbox execute through the exec server', () => {
     const r = await ctx.api.sandbox.process.executeCommand('echo still here');
     assert.deepEqual([r.exitCode, r.result], [0, 'still here\n']);
     assert.match(ctx.tb.stderr(), /exec server (exited|unreachable)/);
+  });
+});
+
+/** Spares: the process of the next command of the SDK's shape, started by the server after the previous one. */
+describe('toolbox execute through a spare', () => {
+  // The daemon finds `sh` in a directory of this test's own first on PATH, so that the test can replace it.
+  const bin = mkdtempSync(join(tmpdir(), 'shoal-spare-bin-'));
+  copyFileSync(realpathSync('/bin/sh'), join(bin, 'sh'));
+  const ctx = useToolbox({ env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+  after(() => rmSync(bin, { recursive: true, force: true }));
+
+  /** The spares waiting now: `sh` processes whose parent is a relay of this daemon's server, still without stdin. */
+  function spares(): number[] {
+    const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)!)
+      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+    const server = serverPid(serverSocket(ctx.tb));
+    const relays = new Set(rows.filter((r) => r.ppid === server).map((r) => r.pid));
+    return rows.filter((r) => relays.has(r.ppid) && r.args === 'sh').map((r) => r.pid);
+  }
+
+  /** Runs SDK commands until one went through the server, then waits for the one spare it leaves. */
+  async function oneSpare(): Promise<number> {
+    await untilServed(ctx.tb);
+    await ctx.api.sandbox.process.executeCommand('true');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const now = spares();
+      if (now.length === 1) return now[0]!;
+      if (Date.now() > deadline) throw new Error(`spares: ${JSON.stringify(now)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('runs the next SDK command in a shell started before it came, and leaves one spare, not more', async () => {
+    const spare = await oneSpare();
+    await new Promise((r) => setTimeout(r, 1_200));
+    const r = await ctx.api.sandbox.process.executeCommand(`echo "$$ $(ps -o etimes= -p $$)"; ${PARENT}`);
+    assert.equal(r.exitCode, 0);
+    const [line, parent] = r.result.split('\n');
+    const [pid, age] = line!.trim().split(/\s+/).map(Number);
+    assert.equal(pid, spare, 'the command ran in the spare');
+    assert.ok(age! >= 1, `the shell was started before the command came (${age} s old)`);
+    assert.match(parent!, /--serve/);
+    for (let i = 0; i < 5; i++) assert.equal((await ctx.api.sandbox.process.executeCommand(`echo ${i}`)).result, `${i}\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(spares().length, 1);
+  });
+
+  it('a spare killed from inside the sandbox is not used: the command runs once, anew, with its own status', async () => {
+    const spare = await oneSpare();
+    process.kill(spare, 'SIGKILL');
+    const log = join(ctx.tb.workdir, 'ran-once');
+    const r = await ctx.api.sandbox.process.executeCommand(`echo ran >> ${log}; echo out; exit 3`);
+    assert.deepEqual([r.exitCode, r.result], [3, 'out\n']);
+    assert.equal(readFileSync(log, 'utf8'), 'ran\n');
+  });
+
+  it('a spare whose directory was removed and made again is not used: the command sees the new directory', async () => {
+    await oneSpare();
+    rmSync(ctx.tb.workdir, { recursive: true });
+    mkdirSync(ctx.tb.workdir);
+    writeFileSync(join(ctx.tb.workdir, 'made-again'), '');
+    const r = await ctx.api.sandbox.process.executeCommand('ls; touch here && echo wrote');
+    assert.deepEqual([r.exitCode, r.result], [0, 'made-again\nwrote\n']);
+  });
+
+  it('takes the environment the runner merged after the spare started', async () => {
+    await oneSpare();
+    const merged = await ctx.tb.http('POST', '/.shoal/env', { json: { env: { SPARE_LATE: 'merged' } } });
+    assert.equal(merged.status, 200);
+    const r = await ctx.api.sandbox.process.executeCommand('echo "$SPARE_LATE"');
+    assert.deepEqual([r.exitCode, r.result], [0, 'merged\n']);
+  });
+
+  it('a spare of a program replaced since is not used: the command runs the new one', async () => {
+    await oneSpare();
+    // bash in place of dash, as a package upgrade replaces a file: a new inode renamed over the old name.
+    const next = join(bin, 'sh.next');
+    copyFileSync(realpathSync('/bin/bash'), next);
+    renameSync(next, join(bin, 'sh'));
+    const r = await ctx.api.sandbox.process.executeCommand('echo "after ${BASH_VERSION:+in bash}"');
+    assert.deepEqual([r.exitCode, r.result], [0, 'after in bash\n']);
+  });
+
+  it('a stopped daemon leaves no spare behind', async () => {
+    const spare = await oneSpare();
+    await ctx.tb.stop();
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && existsSync(`/proc/${spare}`)) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!existsSync(`/proc/${spare}`), 'the spare is gone with the daemon');
   });
 });

@@ -111,6 +111,8 @@ export async function startToolbox(options: { entry?: string[]; env?: Record<str
     http,
     ws: (path, headers = {}) => new WebSocket(`ws+unix://${socket}:${path}`, { headers }),
     async stop() {
+      // Tests may stop it early; the suite's own stop then has nothing left to do.
+      if (agent.closed) return;
       await agent.close();
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -201,10 +203,10 @@ export function collect(ws: WebSocket): Promise<{ messages: { data: Buffer; bina
  * Starts a daemon and the SDK-facing stand-in API before the enclosing suite and stops both after it.
  * Read `tb` and `api` inside tests (they are set once `before` has run).
  */
-export function useToolbox(): { readonly tb: RunningToolbox; readonly api: FakeApi } {
+export function useToolbox(options: Parameters<typeof startToolbox>[0] = {}): { readonly tb: RunningToolbox; readonly api: FakeApi } {
   const ctx = {} as { tb: RunningToolbox; api: FakeApi };
   before(async () => {
-    ctx.tb = await startToolbox();
+    ctx.tb = await startToolbox(options);
     ctx.api = await startFakeApi(ctx.tb);
   });
   after(async () => {

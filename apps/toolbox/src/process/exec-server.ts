@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Log } from '../log.js';
 
@@ -13,6 +13,12 @@ import type { Log } from '../log.js';
  * dies, commands are spawned from the daemon as before.
  *
  * A connection carries one command. The request and the answer frames are described in shoal-exec.c.
+ *
+ * Spares: starting a process is the largest part of a small command here (about 5 ms of fork, exec and page faults
+ * on a machine under nested virtualization). After a command whose script came on stdin (the SDK's, unwrapped), the
+ * server is asked to start the same program in the same directory with the same environment ahead of time, blocked
+ * on its stdin; the next command of exactly that shape hands its script to it instead of waiting for a new process.
+ * The spare is that command's own process, started earlier: same argv, env, cwd, session and output pipe.
  */
 export interface ServerCommand {
   /** Resolved path of the program. */
@@ -39,25 +45,45 @@ export interface ServerRun {
 
 const REQUEST_MAGIC = 0x31515853; // "SXQ1"
 const FLAG_STDIN = 1;
+const FLAG_STDIN_LATER = 2;
 // Generous: on a host busy with a burst of starts a small exec can wait; meanwhile commands take the old path.
 const READY_TIMEOUT_MS = 30_000;
 const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
-/** The request bytes: header, then the NUL-terminated strings and the stdin bytes. */
-export function encodeRequest(cmd: ServerCommand): Buffer | undefined {
+/**
+ * A process started ahead of its command (see above). When it is used, the relay checks that the program and the
+ * directory it started are still what the paths name (shoal-exec.c, await_stdin); if not, the command runs anew.
+ */
+interface Spare {
+  /** Its request: the shape a command must have to be given to it. */
+  shape: Buffer;
+  socket: Socket;
+  live: boolean;
+  /** Commands with stdin of another shape since it was asked for. */
+  passedOver: number;
+}
+
+/** Spares in a row that were over before their command came (a program that cannot wait): no more of them. */
+const SPARE_MISSES_MAX = 3;
+
+/**
+ * The request bytes: header, then the NUL-terminated strings and the stdin bytes. `later`: a spare's request, whose
+ * stdin follows when it is used (and `cmd.stdin` is ignored).
+ */
+export function encodeRequest(cmd: ServerCommand, later = false): Buffer | undefined {
   const env = Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`);
   const strings = [cmd.cwd, cmd.file, ...cmd.argv, ...env];
   // NUL cannot travel in a C string; Node's spawn refuses such a command with its own error, so let it.
   if (strings.some((s) => s.includes('\0'))) return undefined;
   const parts: Buffer[] = strings.map((s) => Buffer.from(`${s}\0`, 'utf8'));
-  if (cmd.stdin) parts.push(cmd.stdin);
+  if (cmd.stdin && !later) parts.push(cmd.stdin);
   const payload = Buffer.concat(parts);
   const head = Buffer.alloc(20);
   head.writeUInt32LE(REQUEST_MAGIC, 0);
   head.writeUInt32LE(payload.length, 4);
   head.writeUInt32LE(cmd.argv.length, 8);
   head.writeUInt32LE(env.length, 12);
-  head.writeUInt32LE(cmd.stdin ? FLAG_STDIN : 0, 16);
+  head.writeUInt32LE(later ? FLAG_STDIN_LATER : cmd.stdin ? FLAG_STDIN : 0, 16);
   return Buffer.concat([head, payload]);
 }
 
@@ -90,6 +116,8 @@ export class FrameReader {
 export class ExecServer {
   private child: ChildProcess | undefined;
   private state: 'idle' | 'starting' | 'ready' | 'gone' = 'idle';
+  private spare: Spare | undefined;
+  private spareMisses = 0;
 
   constructor(
     private readonly helper: string,
@@ -148,18 +176,89 @@ export class ExecServer {
     this.state = 'gone';
     this.log(`exec server ${why}: commands are spawned by the daemon from now on`);
     this.child?.kill('SIGKILL');
+    this.dropSpare();
   }
 
   stop(): void {
     if (this.state === 'gone') return;
     this.state = 'gone';
     this.child?.kill('SIGTERM');
+    this.dropSpare();
   }
 
-  /** Runs one command through the server; undefined when the server is not ready or the command cannot be sent. */
+  /**
+   * Has the server start `cmd`'s program now, waiting for its stdin (the next command of this shape). A spare of
+   * another shape stays unless commands with stdin passed it over twice in a row (two shapes taking turns must not
+   * cost a process each). No spares after SPARE_MISSES_MAX in a row were over before their command came.
+   */
+  prepare(cmd: ServerCommand): void {
+    if (this.state !== 'ready' || this.spareMisses >= SPARE_MISSES_MAX) return;
+    const shape = encodeRequest(cmd, true);
+    if (!shape) return;
+    const current = this.spare;
+    if (current?.live && (current.shape.equals(shape) || current.passedOver < 2)) return;
+    this.dropSpare();
+    const socket = connect(this.socketPath);
+    const spare: Spare = { shape, socket, live: true, passedOver: 0 };
+    // Until it is used, anything from the relay means it is over (its program exited, or it refused the request).
+    const over = () => {
+      spare.live = false;
+      socket.destroy();
+      if (this.spare === spare) this.spare = undefined;
+    };
+    socket.on('data', over);
+    socket.on('close', over);
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') this.gone(`unreachable (${err.code})`);
+      over();
+    });
+    socket.write(shape);
+    // Idle, it must not keep the daemon alive.
+    socket.unref();
+    this.spare = spare;
+  }
+
+  private dropSpare(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare) {
+      spare.live = false;
+      // The relay sees the end of its connection and kills the program it started.
+      spare.socket.destroy();
+    }
+  }
+
+  /** The live spare of `cmd`'s shape, taken out of the server's hands. */
+  private takeSpare(cmd: ServerCommand): Spare | undefined {
+    const spare = this.spare;
+    if (!spare?.live || !cmd.stdin) return undefined;
+    if (!encodeRequest(cmd, true)?.equals(spare.shape)) {
+      spare.passedOver += 1;
+      return undefined;
+    }
+    this.spare = undefined;
+    spare.socket.removeAllListeners('data').removeAllListeners('close').removeAllListeners('error');
+    spare.socket.ref();
+    return spare;
+  }
+
+  /**
+   * Runs one command through the server: in the spare of its shape if there is one, else on a new connection.
+   * Undefined when the server is not ready or the command cannot be sent. `notStarted`: the command never ran (the
+   * server refused or lost it, or the spare was over before it got the command); it may be run again.
+   */
   run(cmd: ServerCommand, onOutput: (chunk: Buffer) => void): ServerRun | undefined {
     if (this.state !== 'ready') return undefined;
-    const request = encodeRequest(cmd);
+    const spare = this.takeSpare(cmd);
+    let request: Buffer | undefined;
+    if (spare) {
+      const stdin = cmd.stdin ?? Buffer.alloc(0);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(stdin.length, 0);
+      request = Buffer.concat([len, stdin]);
+    } else {
+      request = encodeRequest(cmd);
+    }
     if (!request) return undefined;
     let pid: number | undefined;
     let killWanted = false;
@@ -171,11 +270,12 @@ export class ExecServer {
       }
     };
     const result = new Promise<ServerOutcome>((resolve) => {
-      const socket = connect(this.socketPath);
+      const socket = spare?.socket ?? connect(this.socketPath);
       let settled = false;
       const settle = (outcome: ServerOutcome) => {
         if (settled) return;
         settled = true;
+        if (spare) this.spareMisses = 'notStarted' in outcome ? this.spareMisses + 1 : 0;
         resolve(outcome);
         socket.destroy();
       };

@@ -6,7 +6,7 @@ import { EXECUTE_DEFAULT_TIMEOUT_SECONDS, type ExecuteRequest, type ExecuteRespo
 import { resolvePath, type ToolboxContext } from '../context.js';
 import { badRequest, fromErrno, requestTimeout } from '../http/errors.js';
 import { BoundedCapture } from './capture.js';
-import { ExecServer } from './exec-server.js';
+import { ExecServer, type ServerCommand } from './exec-server.js';
 import { EXEC_OUTPUT_MAX_BYTES } from './limits.js';
 import { unwrapSdkCommand } from './sdk-wrapping.js';
 import { splitCommand } from './split-command.js';
@@ -84,11 +84,23 @@ export class ExecuteService {
 
   /** Through the exec server, when it runs; undefined when the command has to be spawned here instead. */
   private async throughServer(launch: Launch): Promise<Outcome | undefined> {
-    const { file, args, cwd, env, stdin, capture } = launch;
-    if (!this.server?.ready) return undefined;
+    const server = this.server;
+    const { file, args, cwd, env, stdin } = launch;
+    if (!server?.ready) return undefined;
     const resolved = await resolveExecutable(file, env.PATH, cwd);
     if (resolved === undefined) return { spawnError: notFound(file) };
-    const run = this.server.run({ file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) }, (c) => capture.append(c));
+    const command: ServerCommand = { file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) };
+    // notStarted: the command never ran (a spare that was over before it came, a relay lost): once more, anew.
+    const outcome = (await this.onServer(server, command, launch)) ?? (await this.onServer(server, command, launch));
+    // The SDK's next command most likely has this shape again: its process is started now, between commands.
+    if (outcome && stdin) server.prepare(command);
+    return outcome;
+  }
+
+  /** One run through the server; undefined if the command did not start there. */
+  private async onServer(server: ExecServer, command: ServerCommand, launch: Launch): Promise<Outcome | undefined> {
+    const { capture } = launch;
+    const run = server.run(command, (c) => capture.append(c));
     if (!run) return undefined;
     let timedOut = false;
     const timer = setTimeout(() => {
