@@ -72,12 +72,18 @@ const SNAPSHOT_LAZY_BUILTINS = new Set([
   'inspector', 'inspector/promises', 'module', 'perf_hooks', 'readline', 'readline/promises', 'stream/consumers', 'stream/web',
   'tls', 'trace_events', 'tty', 'vm', 'wasi', 'worker_threads',
 ]);
-const lazyBuiltins = {
+/**
+ * For the daemon's own bundle: built-in modules nothing needs before a request that uses them, loaded then. zlib
+ * serves computer use alone (about 2 ms of a sandbox's start here). child_process would be worth it too, but the
+ * daemon's listen loads it all the same (net's listen requires cluster, which requires child_process).
+ */
+const MAIN_LAZY_BUILTINS = new Set(['zlib']);
+const lazyBuiltins = (lazy) => ({
   name: 'lazy-builtins',
   setup(b) {
     b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
       const name = a.path.replace(/^node:/, '');
-      if (a.namespace === 'lazy-builtin' || !SNAPSHOT_LAZY_BUILTINS.has(name)) return undefined;
+      if (a.namespace === 'lazy-builtin' || !lazy.has(name)) return undefined;
       return { path: name, namespace: 'lazy-builtin' };
     });
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => {
@@ -87,7 +93,7 @@ const lazyBuiltins = {
       return { loader: 'js', contents: [`let m; const load = () => (m ??= require(${id}));`, ...getters].join('\n') };
     });
   },
-};
+});
 
 // Written already wrapped in CommonJS's module function, so the loader compiles the file's text as it is: wrapping it at
 // start made a second 370 KB copy of the source, which a daemon that never runs a major GC keeps (0.43 MB of
@@ -96,14 +102,14 @@ await build({
   ...common,
   entryPoints: [join(root, 'src/main.ts')],
   outfile: tmp('toolbox-main.cjs'),
-  plugins: [nodePtyNative],
+  plugins: [nodePtyNative, lazyBuiltins(MAIN_LAZY_BUILTINS)],
   banner: { js: Module.wrapper[0] },
   footer: { js: Module.wrapper[1] },
 });
 // The entry the runner starts: loads toolbox-main.cjs through V8's code cache (src/code-cache-loader.ts).
 await build({ ...common, entryPoints: [join(root, 'src/code-cache-loader.ts')], outfile: tmp('toolbox.cjs') });
 // The startup snapshot's entry (src/snapshot-main.ts); only the blob made from it ships.
-await build({ ...common, entryPoints: [join(root, 'src/snapshot-main.ts')], outfile: tmp('toolbox-snapshot.cjs'), plugins: [nodePtyNative, lazyBuiltins] });
+await build({ ...common, entryPoints: [join(root, 'src/snapshot-main.ts')], outfile: tmp('toolbox-snapshot.cjs'), plugins: [nodePtyNative, lazyBuiltins(SNAPSHOT_LAZY_BUILTINS)] });
 copyFileSync(join(ptyDir, 'build/Release/pty.node'), tmp('pty.node'));
 renameSync(tmp('pty.node'), join(dist, 'pty.node'));
 renameSync(tmp('toolbox-main.cjs'), join(dist, 'toolbox-main.cjs'));
