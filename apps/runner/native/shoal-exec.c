@@ -174,7 +174,6 @@ static int read_all(int from, void *buf, size_t n) {
     return 0;
 }
 
-
 /* A spare's connection and the directory it was asked to run in. */
 struct later {
     int conn;
@@ -193,8 +192,9 @@ static int still_named(const char *have, const char *path) {
  * and sends that command's stdin on the connection (a u32 LE length, then the bytes). 0 once it came while FILE still
  * runs, as the program FILE names now, in the directory the cwd path names now (a spare started before /bin/sh was
  * replaced, or before its directory was removed and made again, must not run the command); -1 otherwise, or when
- * FILE exited first (killed from inside the sandbox, or its exec failed) or the toolbox hung up. A FILE that dies
- * between this check and its first read gets the stdin all the same and reports its death as a command would.
+ * the toolbox hung up, with FILE still to kill; -2 when FILE exited first (killed from inside the sandbox, or its
+ * exec failed) and was reaped here: its pid may be another process's by now, so nothing must signal it. A FILE that
+ * dies between this check and its first read gets the stdin all the same and reports its death as a command would.
  */
 static int await_stdin(const struct later *later, pid_t pid, const char *file, struct feed *in) {
     int conn = later->conn;
@@ -208,7 +208,7 @@ static int await_stdin(const struct later *later, pid_t pid, const char *file, s
             char drain[64];
             while (read(chld_pipe[0], drain, sizeof drain) > 0) {
             }
-            if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+            if (waitpid(pid, NULL, WNOHANG) == pid) return -2;
         }
         if (fds[0].revents) break;
     }
@@ -217,7 +217,7 @@ static int await_stdin(const struct later *later, pid_t pid, const char *file, s
     uint32_t len = le32(head);
     char *data = len <= REQUEST_MAX ? malloc((size_t)len + 1) : NULL;
     if (data == NULL || read_all(conn, data, len) != 0) return -1;
-    if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+    if (waitpid(pid, NULL, WNOHANG) == pid) return -2;
     char exe[64];
     snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
     if (!still_named(exe, file) || !still_named(".", later->cwd)) return -1;
@@ -274,8 +274,9 @@ static int capture(const char *file, char **argv, char **envp, struct feed *in, 
     close(errp[1]);
     signal(SIGPIPE, SIG_IGN);
     if (later) {
-        if (await_stdin(later, pid, file, in) != 0) {
-            kill(pid, SIGKILL);
+        int waited = await_stdin(later, pid, file, in);
+        if (waited != 0) {
+            if (waited == -1) kill(pid, SIGKILL);
             return NOT_STARTED;
         }
         send_int(later->conn, 'P', (int32_t)getpid());

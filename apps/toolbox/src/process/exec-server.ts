@@ -58,7 +58,6 @@ interface Spare {
   /** Its request: the shape a command must have to be given to it. */
   shape: Buffer;
   socket: Socket;
-  live: boolean;
   /** Commands with stdin of another shape since it was asked for. */
   passedOver: number;
 }
@@ -196,13 +195,12 @@ export class ExecServer {
     const shape = encodeRequest(cmd, true);
     if (!shape) return;
     const current = this.spare;
-    if (current?.live && (current.shape.equals(shape) || current.passedOver < 2)) return;
+    if (current && (current.shape.equals(shape) || current.passedOver < 2)) return;
     this.dropSpare();
     const socket = connect(this.socketPath);
-    const spare: Spare = { shape, socket, live: true, passedOver: 0 };
+    const spare: Spare = { shape, socket, passedOver: 0 };
     // Until it is used, anything from the relay means it is over (its program exited, or it refused the request).
     const over = () => {
-      spare.live = false;
       socket.destroy();
       if (this.spare === spare) this.spare = undefined;
     };
@@ -222,7 +220,6 @@ export class ExecServer {
     const spare = this.spare;
     this.spare = undefined;
     if (spare) {
-      spare.live = false;
       // The relay sees the end of its connection and kills the program it started.
       spare.socket.destroy();
     }
@@ -231,7 +228,7 @@ export class ExecServer {
   /** The live spare of `cmd`'s shape, taken out of the server's hands. */
   private takeSpare(cmd: ServerCommand): Spare | undefined {
     const spare = this.spare;
-    if (!spare?.live || !cmd.stdin) return undefined;
+    if (!spare || !cmd.stdin) return undefined;
     if (!encodeRequest(cmd, true)?.equals(spare.shape)) {
       spare.passedOver += 1;
       return undefined;
