@@ -186,6 +186,31 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
     for (const id of ['ahead-1', 'ahead-2']) assert.equal((await api(t, 'DELETE', `/sandboxes/${id}`)).status, 200);
   });
 
+  it('the spares a create used up are made again in a pause of requests to sandboxes, not beside one', async () => {
+    const prefix = `${t.cfg.bridge}-`;
+    const held = () => new Set(t.runner.sandboxes.all().map((l) => `${prefix}${l.meta.index}`));
+    const spareNets = async () => (await readdir('/run/netns')).filter((n) => n.startsWith(prefix) && !held().has(n)).length;
+    const spareDisks = async () => (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(`${t.cfg.dataDir}/pool/.spare-2-`)).length;
+    const full = async () => ((await spareNets()) >= 2 && (await spareDisks()) >= 2 ? true : undefined);
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('pause-1', image))).status, 201);
+    await waitFor(full, 30_000, 'spare network namespaces and disks');
+    // A request through the runner's proxy, in flight for the next 2 s (the gate waits at most 2 s for a pause).
+    let inFlight = true;
+    const long = toolboxExec(t, 'pause-1', 'sleep 2').finally(() => (inFlight = false));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await api(t, 'POST', '/sandboxes', sandboxBody('pause-2', image))).status, 201);
+    assert.equal((await api(t, 'GET', '/sandboxes/pause-2/toolbox/version')).status, 200);
+    // Without the gate the spares are made again here, right after pause-2's daemon answered.
+    await new Promise((r) => setTimeout(r, 300));
+    // Namespaces only: the disk pause-2 took stays mounted under its spare's name until upkeep, gated too, unmounts it.
+    const nets = await spareNets();
+    assert.ok(inFlight, 'the long request ended before the check: this machine is too slow for the test to say anything');
+    assert.ok(nets < 2, `a spare network namespace was made while a request was in flight (${nets} spare)`);
+    assert.equal((await long).exitCode, 0);
+    await waitFor(full, 30_000, 'the spares to be made again after the request');
+    for (const id of ['pause-1', 'pause-2']) assert.equal((await api(t, 'DELETE', `/sandboxes/${id}`)).status, 200);
+  });
+
   it('proxies HTTP and WebSocket to other ports, streaming large bodies both ways', { timeout: 120_000 }, async () => {
     // A tiny server inside the sandbox: echoes POST bodies (hashing them) and answers a WebSocket handshake.
     const server = String.raw`

@@ -82,7 +82,7 @@ export class HostMetrics {
       '# HELP shoal_runner_starts_active Sandbox starts running now (at most SHOAL_RUNNER_MAX_CONCURRENT_STARTS).',
       '# TYPE shoal_runner_starts_active gauge',
       `shoal_runner_starts_active ${queue.active}`,
-      '# HELP shoal_runner_starts_waiting Sandbox starts waiting for a slot in the admission queue.',
+      '# HELP shoal_runner_starts_waiting Sandbox starts waiting for a slot in the admission queue, and spares for the next ones waiting for it or for a pause in requests.',
       '# TYPE shoal_runner_starts_waiting gauge',
       `shoal_runner_starts_waiting ${queue.waiting}`,
     ];

@@ -17,6 +17,7 @@ export async function proxyRoutes(app: FastifyInstance, d: RouteDeps): Promise<v
     if (!parsed) throw Errors.badRequest('Invalid sandbox proxy path');
     const t = d.sandboxes.target(parsed.id);
     reply.hijack();
+    reply.raw.once('close', d.sandboxes.traffic.begin());
     if (parsed.port === TOOLBOX_PORT) toolboxSpan(req.raw, reply.raw, parsed.path);
     const target =
       parsed.port === TOOLBOX_PORT ? { socketPath: t.socketPath, agent: t.agent } : { host: t.ip, port: parsed.port, agent: t.agent };

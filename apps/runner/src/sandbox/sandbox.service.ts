@@ -20,6 +20,7 @@ import type { UidPool } from './uid-pool.js';
 import type { VolumeDriver } from '../volumes/driver.js';
 import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
+import { QuietGate } from '../util/quiet-gate.js';
 import { Semaphore } from '../util/semaphore.js';
 import { toolboxMergeEnv, toolboxWarmUp } from './toolbox-client.js';
 
@@ -85,6 +86,10 @@ export class SandboxService {
   private readonly stateSync: StateSync;
   /** The admission queue of starts (config maxConcurrentStarts): a burst queues instead of thrashing the CPUs. */
   private readonly starts: Semaphore;
+  /** Users' requests to their sandboxes (the proxy reports them): spares are made in their pauses. */
+  readonly traffic = new QuietGate();
+  /** Spare-making work waiting for such a pause, not yet in the start queue: /metrics counts it as waiting. */
+  private deferredUpkeep = 0;
 
   constructor(private readonly d: SandboxServiceDeps) {
     this.starts = new Semaphore(Math.max(1, d.maxConcurrentStarts ?? 2));
@@ -133,7 +138,8 @@ export class SandboxService {
 
   /** Starts running and waiting for a slot, for /metrics. */
   get startQueue(): { active: number; waiting: number } {
-    return this.starts.load;
+    const { active, waiting } = this.starts.load;
+    return { active, waiting: waiting + this.deferredUpkeep };
   }
 
   private runningIds(): Set<string> {
@@ -626,6 +632,8 @@ export class SandboxService {
       });
       running({ ready });
       await (awaitToolbox ? ready : ready.catch(() => undefined));
+      // The user's first request is on its way, if not already waiting in the daemon's backlog.
+      this.traffic.touch();
     }, priority);
     if (awaitToolbox) await slot;
     else {
@@ -640,10 +648,29 @@ export class SandboxService {
 
   /**
    * Tops up the disks and network namespaces made ahead for the next creates. Asked once this create's container
-   * runs; served by the start queue's idle lane, so after its toolbox answered and while no other start runs or waits.
+   * runs; served by the start queue's idle lane, so after its toolbox answered and while no other start runs or waits,
+   * and only in a pause of users' requests (QuietGate): the new sandbox's first command is usually under way then.
    */
   private refillSpares(): void {
-    const idle = (work: () => Promise<void>) => this.starts.run(work, 'idle');
+    const idle = async (work: () => Promise<void>) => {
+      const since = this.traffic.mark();
+      for (;;) {
+        this.deferredUpkeep++;
+        try {
+          await this.traffic.settled(since);
+        } finally {
+          this.deferredUpkeep--;
+        }
+        // Into the queue's count in the same tick, so that /metrics never sees this work in neither. The slot may come
+        // only after a start that began meanwhile, whose first request then is under way: look again once in the slot.
+        const ran = await this.starts.run(async () => {
+          if (!this.traffic.waited(since)) return false;
+          await work();
+          return true;
+        }, 'idle');
+        if (ran) return;
+      }
+    };
     const wanted = () => !this.closing;
     void this.d.pool.refill(idle, wanted);
     void this.launcher.refillNets(SPARE_NETNS, () => this.usedIndexes(), this.d.network.capacity, idle, wanted);
