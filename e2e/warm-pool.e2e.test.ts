@@ -243,9 +243,17 @@ describe('a pooled create returns what was asked, checked from inside', { timeou
 
   test('user, labels, working directory, home and limits; the pool refills', async () => {
     const run_ = `plain-${id}`;
+    await fullPool();
+    const asked = performance.now();
     const { sb, pooled } = await create({ user: 'daytona', labels: { suite: 'warm-pool', run: run_ } });
     plain = sb;
     assert.ok(pooled, `${sb.id} was not served by the pool`);
+    // The pool's warm-up left a spare shell for the SDK's shape: the first command runs in a shell that was started
+    // before anyone asked for this sandbox (its age from its start time in clock ticks and the uptime, both the kernel's).
+    const [up, startTicks, hz] = (await run(sb, "read up _ < /proc/uptime; echo $up $(cut -d' ' -f22 /proc/$$/stat) $(getconf CLK_TCK)")).trim().split(' ').map(Number);
+    const ageMs = up! * 1000 - (startTicks! / hz!) * 1000;
+    const sinceAsked = performance.now() - asked;
+    assert.ok(ageMs > sinceAsked, `the first command's shell is ${ageMs.toFixed(0)} ms old, the create was asked ${sinceAsked.toFixed(0)} ms ago`);
     assert.equal(sb.state, 'started');
     assert.equal(sb.user, 'daytona');
     assert.deepEqual(sb.labels, { suite: 'warm-pool', run: run_ });

@@ -319,6 +319,8 @@ export class SandboxService {
         this.giveUpIfStopping();
         this.setState(live, 'creating');
         const priority = dto.background ? 'low' : 'normal';
+        // A warm pool's fill, asked for as soon as a pooled sandbox was claimed, waits for the claimer's first commands.
+        if (dto.background) await this.traffic.settled();
         await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB), priority);
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');
@@ -449,6 +451,8 @@ export class SandboxService {
       l.meta.metadata = { ...l.meta.metadata, ...c.metadata };
       await this.d.store.save(l.meta);
       if (JSON.stringify(l.meta.policy) !== before) await this.syncPolicies();
+      // The claimer's first request is on its way: the pool's fill and spares wait for it.
+      this.traffic.touch();
     });
   }
 

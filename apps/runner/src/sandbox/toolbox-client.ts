@@ -49,14 +49,31 @@ export function toolboxMergeEnv(socketPath: string, env: Record<string, string>,
 }
 
 /**
- * One throwaway command (`true`) through the toolbox's execute path, for a warm-pool sandbox before anyone claims it:
- * the first command a toolbox runs pays for compiling its execute path and for loading the exec helper and the
- * command from disk, which a claim would otherwise hand to its first user. Failures are ignored: the sandbox works
- * either way, only that first call is slower.
+ * `true` as the SDK sends every command (sdk-wire-contract.md §9.1): the shape the toolbox hands to its exec server.
  */
-export function toolboxWarmUp(socketPath: string, timeoutMs = 10_000): Promise<void> {
+const SDK_SHAPED_TRUE = `sh -c "echo '${Buffer.from('true').toString('base64')}' | base64 -d | sh"`;
+
+/**
+ * Throwaway commands through the toolbox's execute path, for a warm-pool sandbox before anyone claims it: the first
+ * command a toolbox runs pays for compiling its execute path and for loading the exec helper and the command from
+ * disk, the first in the SDK's shape for compiling that path, and the server starts a spare shell for that shape only
+ * after its second one; a claim would otherwise hand all of it to its first user. So: `true`, then, once the exec
+ * server the first command starts (20 ms later, a few ms to come up) has had ample time, `true` the SDK's way twice.
+ * Were the server still not up, those two would run without it and only the spare would be missing. Failures are
+ * ignored: the sandbox works either way, only the first calls are slower.
+ */
+export async function toolboxWarmUp(socketPath: string, timeoutMs = 10_000): Promise<void> {
+  await executeIgnoringFailure(socketPath, 'true', timeoutMs);
+  await new Promise((r) => setTimeout(r, EXEC_SERVER_UP_MS));
+  for (const command of [SDK_SHAPED_TRUE, SDK_SHAPED_TRUE]) await executeIgnoringFailure(socketPath, command, timeoutMs);
+}
+
+/** Time for the toolbox's exec server to come up after its first command, with room for a busy host. */
+const EXEC_SERVER_UP_MS = 250;
+
+function executeIgnoringFailure(socketPath: string, command: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const body = Buffer.from(JSON.stringify({ command: 'true', timeout: Math.ceil(timeoutMs / 1000) }));
+    const body = Buffer.from(JSON.stringify({ command, timeout: Math.ceil(timeoutMs / 1000) }));
     const req = request(
       { socketPath, path: '/process/execute', method: 'POST', agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': body.length } },
       (res) => {
