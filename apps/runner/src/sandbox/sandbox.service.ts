@@ -320,7 +320,10 @@ export class SandboxService {
         this.setState(live, 'creating');
         const priority = dto.background ? 'low' : 'normal';
         // A warm pool's fill, asked for as soon as a pooled sandbox was claimed, waits for the claimer's first commands.
-        if (dto.background) await this.traffic.settled();
+        if (dto.background) {
+          await this.traffic.settled();
+          this.giveUpIfStopping();
+        }
         await this.starts.run(() => this.d.pool.prepare(meta.id, meta.diskGiB), priority);
         if (dto.restoreFrom) {
           this.setState(live, 'restoring');

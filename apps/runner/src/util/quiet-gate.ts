@@ -1,5 +1,6 @@
 /**
- * Tells background upkeep (spare disks and network namespaces) when users' requests to their sandboxes have paused.
+ * Tells background upkeep (spare disks and network namespaces, warm-pool fills) when users' requests to their
+ * sandboxes have paused.
  * A new sandbox's first command arrives while its daemon boots and runs right after; making the next spare then took
  * CPU from it on two cores: a sandbox's first `node -v` straight on the toolbox socket took 87-107 ms with the refill
  * beside it and 57-89 ms with it held back. Upkeep waits for `quietMs` without a request in flight, at most
