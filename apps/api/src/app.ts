@@ -50,6 +50,7 @@ import { WebhookService } from './services/webhook.service.js';
 import { WebhookRepository } from './repositories/webhook.repository.js';
 import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
 import { sharedSchemas } from './schemas.js';
+import type { Runner } from './db/schema.js';
 import { apiRoutes } from './routes/index.js';
 import { proxyRoutes, attachUpgradeHandler, previewHostRewrite } from './proxy/proxy.js';
 import { SshAccessRepository } from './repositories/ssh-access.repository.js';
@@ -63,7 +64,7 @@ import { CredentialCache } from './auth/credential-cache.js';
 import { ActivityBumps, RecentRunners } from './proxy/upstream-lookups.js';
 import { DEFAULT_WARM_POOL_SIZE, WarmPoolKeeper } from './reconciler/warm-pool-keeper.js';
 import { WarmPoolService } from './services/warm-pool.service.js';
-import { SandboxRowCache, cachedFinder } from './services/sandbox-row-cache.js';
+import { RowCache, cachedFinder } from './services/row-cache.js';
 import { sandboxWrites } from './repositories/sandbox-writes.js';
 import type { SandboxWithRunner } from './services/sandbox-dto.js';
 
@@ -149,9 +150,12 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   let buildDriver: BuildDriver | null = null;
   const credentialCache =
     config.credentialCacheTtlMs > 0 ? new CredentialCache<ResolvedCredential>({ ttlMs: config.credentialCacheTtlMs, maxEntries: 10_000 }) : undefined;
-  const rowCache = config.sandboxCacheTtlMs > 0 ? new SandboxRowCache<SandboxWithRunner>({ ttlMs: config.sandboxCacheTtlMs, maxEntries: 50_000 }) : undefined;
+  const rowCache = config.sandboxCacheTtlMs > 0 ? new RowCache<SandboxWithRunner>({ ttlMs: config.sandboxCacheTtlMs, maxEntries: 50_000 }) : undefined;
   const stopHearingWrites = rowCache ? sandboxWrites.subscribe((ids) => rowCache.wrote(ids)) : () => {};
   const sandboxRows = cachedFinder(sandboxRepo, rowCache);
+  // Where the proxy and a warm-pool claim send their calls: read on every request of their kind.
+  const runnerCache = config.sandboxCacheTtlMs > 0 ? new RowCache<Runner>({ ttlMs: config.sandboxCacheTtlMs, maxEntries: 10_000 }) : undefined;
+  const recentRunners = runnerCache ? cachedFinder(runnerRepo, runnerCache) : new RecentRunners(runnerRepo);
   const events = new SandboxEvents(
     config.databaseUrl,
     () => {
@@ -162,6 +166,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     (err) => app.log.warn({ err }, 'LISTEN connection problem'),
     credentialCache,
     rowCache,
+    runnerCache,
   );
   reconciler = new Reconciler(db, adapter, runnerService, events, app.log, {
     intervalMs: config.reconcileIntervalMs,
@@ -213,7 +218,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const services: Services = {
     config,
     readiness,
-    sandboxes: new SandboxService(db, reconciler, events, config, readiness, sandboxRows),
+    sandboxes: new SandboxService(db, reconciler, events, config, readiness, sandboxRows, recentRunners),
     runners: runnerService,
     apiKeys: new ApiKeyService(new ApiKeyRepository(db), new OrganizationRepository(db)),
     organizations: new OrganizationService(db),
@@ -318,7 +323,7 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
   const proxyDeps = {
     authService,
     sandboxes: sandboxRows,
-    runners: new RecentRunners(runnerRepo),
+    runners: recentRunners,
     activity: new ActivityBumps(sandboxRepo),
     sshAccess: new SshAccessRepository(db),
     http: httpAdapter,

@@ -50,7 +50,7 @@ export interface ApiConfig {
   maxPendingCreates: number;
   /** How long a resolved API key may be reused without a query (0: never); see auth/credential-cache.ts. */
   credentialCacheTtlMs: number;
-  /** How long a sandbox row read for GET /sandbox/{id} or the proxy may be reused (0: never); see services/sandbox-row-cache.ts. */
+  /** How long a sandbox row read for GET /sandbox/{id} or the proxy, or a runner row read for the proxy or a claim, may be reused (0: never); see services/row-cache.ts. */
   sandboxCacheTtlMs: number;
   /**
    * Started sandboxes kept ready for the default snapshot (SHOAL_WARM_POOL_SIZE), enforced at every start. Unset: a

@@ -2,10 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import type { ShoalApp } from '../src/app.js';
+import { RUNNER_ROW_CHANNEL } from '../src/reconciler/sandbox-events.js';
 import { buildTestApp, createTenant, type FakeRunnerApp, startFakeRunnerApp } from './helpers/app.js';
 
 /*
- * GET /sandbox/{id} and the proxy read sandbox rows through a per-process cache (services/sandbox-row-cache.ts). It
+ * GET /sandbox/{id} and the proxy read sandbox rows through a per-process cache (services/row-cache.ts). It
  * must never show a caller less than what was committed before its request, give or take the notice's flight time for
  * changes made elsewhere; and never anything once the caller's own write was answered.
  */
@@ -102,8 +103,8 @@ test("with the notices held up, a replica's own writes are still read back at on
   const id = await createStarted();
   await setLabels(a, id, { v: '0' });
   await cachedBehindTheBack(id);
-  // Stop the database session that delivers a's notices: from now on they wait in the queue.
-  const { rows } = await sql.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN shoal_sandbox_row'`);
+  // Stop the database session that delivers a's notices (its last LISTEN names the runner channel): from now on they wait in the queue.
+  const { rows } = await sql.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`, [`LISTEN ${RUNNER_ROW_CHANNEL}`]);
   assert.equal(rows.length, 1, 'one replica listens');
   const listener = rows[0]!.pid;
   process.kill(listener, 'SIGSTOP');
@@ -139,4 +140,23 @@ test("a runner's new domain reaches every cached row of it", async () => {
   await sql.query(`UPDATE runner SET domain = 'renamed.test' WHERE id = (SELECT runner_id FROM sandbox WHERE id = $1)`, [id]);
   const read = async () => String((await get(a, id)).body.runnerDomain);
   assert.equal(await eventually(read, 'renamed.test'), 'renamed.test');
+});
+
+test("a runner's cached row follows its notice: the proxy sends the next request to the runner's new address", async () => {
+  const id = await createStarted();
+  const version = async () => String((await a.inject({ method: 'GET', url: `/api/toolbox/${id}/toolbox/version`, headers: tenant.auth })).statusCode);
+  // Two answers in a row: the second comes from the cached runner row.
+  assert.equal(await version(), '200');
+  assert.equal(await version(), '200');
+  const { rows } = await sql.query<{ apiUrl: string }>(`SELECT api_url AS "apiUrl" FROM runner WHERE id = (SELECT runner_id FROM sandbox WHERE id = $1)`, [id]);
+  const apiUrl = rows[0]!.apiUrl;
+  // Port 9 on loopback: nothing listens, so a request sent there fails at once.
+  const moved = apiUrl.replace(/:\d+/, ':9');
+  await sql.query(`UPDATE runner SET api_url = $2 WHERE id = (SELECT runner_id FROM sandbox WHERE id = $1)`, [id, moved]);
+  try {
+    assert.notEqual(await eventually(async () => ((await version()) === '200' ? 'old address' : 'new address'), 'new address'), 'old address', 'the proxy still used the old address');
+  } finally {
+    await sql.query(`UPDATE runner SET api_url = $2 WHERE id = (SELECT runner_id FROM sandbox WHERE id = $1)`, [id, apiUrl]);
+  }
+  assert.equal(await eventually(version, '200'), '200');
 });

@@ -39,6 +39,11 @@ export interface AuditSpec {
   organizationId?: (ctx: AuditContext) => string | null | undefined;
   /** Record the masked request body and query as metadata (default true). */
   metadata?: boolean;
+  /**
+   * The handler runs while the row is being written and waits for it (RouteContext.audited) before its first change,
+   * instead of the request waiting for the row before the handler: its reads and the row's write share one round trip.
+   */
+  overlap?: boolean;
 }
 
 export interface ResolvedAudit {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal.js';
+import type { NewAuditLog } from '../repositories/audit.repository.js';
 import { actorOf, type AuditService, type RequestOrigin } from '../services/audit.service.js';
 import { deriveAudit, STATE_CHANGING_METHODS, toolboxAction, type AuditContext, type AuditSpec, type ResolvedAudit } from './actions.js';
 import { requestMetadata } from './mask.js';
@@ -10,7 +11,14 @@ declare module 'fastify' {
     audit?: AuditSpec | false;
   }
   interface FastifyRequest {
-    auditEntry?: { id: string; plan: ResolvedAudit } | { failed: true };
+    /** The row begun for this request: its id once written, or why it could not be. */
+    auditEntry?: { begun: Promise<{ id: string } | { err: unknown }>; plan: ResolvedAudit };
+    /**
+     * Resolves once this request's audit row is written, rejects (500) if it cannot be. Routes declared with
+     * `audit: { overlap: true }` run their handler while the row is written and call this before their first change;
+     * for every other route it has already resolved when the handler runs.
+     */
+    audited?: () => Promise<void>;
     /** A user authentication identified but refused (not a member of the requested organization). */
     auditRefusedActor?: { userId: string; email: string };
   }
@@ -112,17 +120,29 @@ export function registerAuditHooks(app: FastifyInstance, deps: AuditHookDeps): v
     };
   };
 
+  /** Starts the row's write; the request waits for it here, or (overlap) in its handler through req.audited(). */
+  const begin = async (req: FastifyRequest, row: Promise<NewAuditLog>, plan: ResolvedAudit, overlap: boolean) => {
+    const begun = row.then((r) => deps.audit.begin(r)).then(
+      (id) => ({ id }),
+      (err: unknown) => ({ err }),
+    );
+    req.auditEntry = { begun, plan };
+    req.audited = async () => {
+      const r = await begun;
+      if ('err' in r) throw r.err;
+    };
+    void begun.then((r) => {
+      if ('err' in r) req.log.error({ err: (r.err as { cause?: unknown }).cause ?? r.err }, 'audit log entry could not be written; request refused');
+    });
+    if (!overlap) await req.audited();
+  };
+
   app.addHook('preValidation', async (req) => {
     if (deps.toolbox && TOOLBOX_ROUTE.test(req.routeOptions.url ?? '')) return beginToolbox(req);
     const plan = planFor(req);
     if (!plan || !req.principal) return;
-    try {
-      req.auditEntry = { id: await deps.audit.begin(await rowFor(req, plan, req.principal)), plan };
-    } catch (err) {
-      req.auditEntry = { failed: true };
-      req.log.error({ err: (err as { cause?: unknown }).cause ?? err }, 'audit log entry could not be written; request refused');
-      throw err;
-    }
+    const declared = req.routeOptions.config?.audit;
+    await begin(req, rowFor(req, plan, req.principal), plan, !!(declared && declared.overlap));
   });
 
   const beginToolbox = async (req: FastifyRequest) => {
@@ -141,8 +161,9 @@ export function registerAuditHooks(app: FastifyInstance, deps: AuditHookDeps): v
       organizationFromResult: false,
       metadata: false,
     };
-    try {
-      const id = await deps.audit.begin({
+    await begin(
+      req,
+      Promise.resolve({
         ...actorOf(principal),
         organizationId,
         action: plan.action,
@@ -151,13 +172,10 @@ export function registerAuditHooks(app: FastifyInstance, deps: AuditHookDeps): v
         ...origin(req),
         // Never the body: uploads and commands are the user's data (and may hold secrets); the path says what was done.
         metadata: { path: rest },
-      });
-      req.auditEntry = { id, plan };
-    } catch (err) {
-      req.auditEntry = { failed: true };
-      req.log.error({ err: (err as { cause?: unknown }).cause ?? err }, 'audit log entry could not be written; request refused');
-      throw err;
-    }
+      }),
+      plan,
+      false,
+    );
   };
 
   // Authentication that knows the user but refuses the organization throws before req.principal is set; the error
@@ -186,14 +204,16 @@ export function registerAuditHooks(app: FastifyInstance, deps: AuditHookDeps): v
 
   app.addHook('onSend', async (req, reply, payload) => {
     const entry = req.auditEntry;
-    if (entry && 'failed' in entry) return payload;
     const status = reply.statusCode;
     try {
-      if (entry) {
+      const begun = entry ? await entry.begun : undefined;
+      // Not written: the request was refused (or, overlapping, answered before it changed anything); nothing to complete.
+      if (begun && 'err' in begun) return payload;
+      if (entry && begun) {
         const result = status < 400 ? successResult(reply, payload) : undefined;
         const ctx = context(req, result);
         const found = result === undefined ? {} : { targetId: entry.plan.targetId(ctx), ...(entry.plan.organizationFromResult ? { organizationId: entry.plan.organizationId(ctx) } : {}) };
-        await deps.audit.complete(entry.id, status, status >= 400 ? errorMessage(payload) : null, found);
+        await deps.audit.complete(begun.id, status, status >= 400 ? errorMessage(payload) : null, found);
       } else if (status >= 400 && status !== 401) {
         // Refused before the row was begun (authorization, body parsing): nothing ran, so the row can follow.
         const principal = req.principal ?? refusedPrincipal(req);

@@ -546,7 +546,7 @@ CREATE TRIGGER sandbox_webhook_claimed AFTER UPDATE OF warm_pool_id ON sandbox
   {
     version: 18,
     name: 'sandbox-row-notify',
-    // Each API process keeps recently read sandbox rows (services/sandbox-row-cache.ts) for GET /sandbox/{id} and the
+    // Each API process keeps recently read sandbox rows (services/row-cache.ts) for GET /sandbox/{id} and the
     // proxy, and drops one on shoal_sandbox_row with its id. Raised here so every writer is covered: any replica, the
     // reconciler, cascades and SQL run by hand. Inserts need no notice: a row is never cached before it exists. A
     // runner's domain is part of the cached row (runnerDomain), so changing it, or removing a runner, drops them all.
@@ -647,6 +647,133 @@ BEGIN
   END LOOP;
 END
 $$;
+`,
+  },
+  {
+    version: 20,
+    name: 'claim-finds-its-pool',
+    // A pooled create was still four round trips before its runner call: the pool's lookup, the claim, and the
+    // claimed row and runner read back. The claim now takes the create's shape and finds the pool itself (a claim
+    // naming a poolId, as an API of migration 19 sends, still works), and looks at no organization when no claim has a
+    // pool, so a create of a snapshot without one pays one round trip for that answer as before. The claimed rows
+    // come back in the same statement through shoal_sandbox_now: a PL/pgSQL function (never inlined by the planner)
+    // whose query takes a fresh snapshot, so it sees the claim's UPDATE, which the calling statement's own snapshot
+    // predates.
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_sandbox_now(p_id uuid) RETURNS SETOF sandbox LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN QUERY SELECT * FROM sandbox WHERE id = p_id;
+END
+$$;
+CREATE OR REPLACE FUNCTION shoal_claim_pooled(p_org uuid, p_claims jsonb)
+RETURNS TABLE (ord integer, sandbox_id uuid, runner_id uuid, refused boolean,
+  used_cpu integer, used_mem integer, used_disk integer, quota_cpu integer, quota_mem integer, quota_disk integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  c jsonb;
+  pools uuid[];
+BEGIN
+  pools := ARRAY(
+    SELECT coalesce((e.value->>'poolId')::uuid, (
+      SELECT w.id FROM warm_pool w
+      WHERE w.snapshot = e.value->>'snapshot' AND w.cpu = (e.value->>'cpu')::integer AND w.gpu = (e.value->>'gpu')::integer
+        AND w.mem = (e.value->>'mem')::integer AND w.disk = (e.value->>'disk')::integer AND w.os_user = e.value->>'osUser'
+        AND w.size > 0))
+    FROM jsonb_array_elements(p_claims) WITH ORDINALITY e ORDER BY e.ordinality);
+  refused := false;
+  IF cardinality(array_remove(pools, NULL)) = 0 THEN
+    FOR i IN 0 .. cardinality(pools) - 1 LOOP
+      ord := i;
+      RETURN NEXT;
+    END LOOP;
+    RETURN;
+  END IF;
+  SELECT o.total_cpu_quota, o.total_memory_quota, o.total_disk_quota INTO quota_cpu, quota_mem, quota_disk
+    FROM organization o WHERE o.id = p_org FOR UPDATE;
+  IF NOT FOUND THEN RAISE EXCEPTION 'organization % not found', p_org; END IF;
+  SELECT u.cpu, u.mem, u.disk INTO used_cpu, used_mem, used_disk FROM shoal_organization_usage(p_org) u;
+  ord := 0;
+  FOR c IN SELECT value FROM jsonb_array_elements(p_claims) LOOP
+    sandbox_id := NULL;
+    runner_id := NULL;
+    refused := pools[ord + 1] IS NOT NULL AND (used_cpu + (c->>'cpu')::integer > quota_cpu
+      OR used_mem + (c->>'mem')::integer > quota_mem OR used_disk + (c->>'disk')::integer > quota_disk);
+    IF pools[ord + 1] IS NOT NULL AND NOT refused THEN
+      UPDATE sandbox SET
+        organization_id = p_org,
+        class = c->'set'->>'class',
+        labels = c->'set'->'labels',
+        public = (c->'set'->>'public')::boolean,
+        auto_stop_interval = (c->'set'->>'autoStopInterval')::integer,
+        auto_archive_interval = (c->'set'->>'autoArchiveInterval')::integer,
+        auto_delete_interval = (c->'set'->>'autoDeleteInterval')::integer,
+        auth_token = c->'set'->>'authToken',
+        env = c->'set'->'env',
+        network_block_all = (c->'set'->>'networkBlockAll')::boolean,
+        network_allow_list = c->'set'->>'networkAllowList',
+        warm_pool_id = NULL,
+        created_at = now(),
+        updated_at = now(),
+        last_activity_at = now()
+      WHERE sandbox.id = (
+        SELECT s.id FROM sandbox s
+        JOIN runner r ON r.id = s.runner_id AND r.state = 'ready' AND NOT r.unschedulable
+        WHERE s.warm_pool_id = pools[ord + 1] AND s.state = 'started' AND s.desired_state = 'started'
+          AND (c->>'region' IS NULL OR s.region = c->>'region')
+        ORDER BY s.created_at LIMIT 1
+        FOR UPDATE OF s SKIP LOCKED)
+      RETURNING sandbox.id, sandbox.runner_id INTO sandbox_id, runner_id;
+      IF sandbox_id IS NOT NULL THEN
+        used_cpu := used_cpu + (c->>'cpu')::integer;
+        used_mem := used_mem + (c->>'mem')::integer;
+        used_disk := used_disk + (c->>'disk')::integer;
+      END IF;
+    END IF;
+    RETURN NEXT;
+    ord := ord + 1;
+  END LOOP;
+END
+$$;
+`,
+  },
+  {
+    version: 21,
+    name: 'runner-row-notify',
+    // Runner rows are cached too (services/row-cache.ts): the proxy and a warm-pool claim read one per request to
+    // know where to send it (its address, and its token's hash, which the API's calls to it are signed with). A change
+    // of any column, or its removal, raises shoal_runner_row with its id, as migration 18 does for sandboxes; except
+    // the health check's figures (usage, lastChecked): it writes them twice every 10 s, which would empty the cache as
+    // often, and no reader of the cache uses them.
+    sql: `
+CREATE OR REPLACE FUNCTION shoal_notify_runner_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_runner_row', OLD.id::text);
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION shoal_notify_runner_rows_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('shoal_runner_row', '*');
+  RETURN NULL;
+END $$;
+-- Every column counts but the health check's own (compared as JSON, so a column added later counts too).
+CREATE OR REPLACE FUNCTION shoal_notify_runner_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  health CONSTANT text[] := ARRAY['current_cpu_usage_percentage', 'current_memory_usage_percentage',
+    'current_disk_usage_percentage', 'current_allocated_cpu', 'current_allocated_memory_gib', 'current_allocated_disk_gib',
+    'current_snapshot_count', 'current_started_sandboxes', 'availability_score', 'last_checked', 'check_claimed_until',
+    'updated_at'];
+BEGIN
+  IF (to_jsonb(OLD) - health) IS DISTINCT FROM (to_jsonb(NEW) - health) THEN
+    PERFORM pg_notify('shoal_runner_row', OLD.id::text);
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS runner_row_notify ON runner;
+CREATE TRIGGER runner_row_notify AFTER UPDATE ON runner FOR EACH ROW EXECUTE FUNCTION shoal_notify_runner_row_changed();
+DROP TRIGGER IF EXISTS runner_row_delete_notify ON runner;
+CREATE TRIGGER runner_row_delete_notify AFTER DELETE ON runner FOR EACH ROW EXECUTE FUNCTION shoal_notify_runner_row();
+DROP TRIGGER IF EXISTS runner_row_truncate ON runner;
+CREATE TRIGGER runner_row_truncate AFTER TRUNCATE ON runner FOR EACH STATEMENT EXECUTE FUNCTION shoal_notify_runner_rows_all();
 `,
   },
 ];

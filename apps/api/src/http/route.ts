@@ -20,6 +20,8 @@ export interface RouteContext<P, Q, B> {
   runner: RunnerPrincipal;
   req: FastifyRequest;
   reply: FastifyReply;
+  /** Resolves once the request's audit row is written (audit/hooks.ts); a route declared with `audit.overlap` awaits it before its first change. */
+  audited: () => Promise<void>;
 }
 
 export interface RouteDef<P extends TSchema | undefined = undefined, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined> {
@@ -41,6 +43,8 @@ export interface RouteDef<P extends TSchema | undefined = undefined, Q extends T
   audit?: AuditSpec | false;
   handler: (ctx: RouteContext<Maybe<P>, Maybe<Q>, Maybe<B>>, s: Services) => Promise<unknown>;
 }
+
+const noAudit = async (): Promise<void> => {};
 
 /** Keeps each operation file to its schema and a one-line call into a service. */
 export function defineRoute<P extends TSchema | undefined = undefined, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined>(
@@ -82,6 +86,7 @@ export function registerRoutes(app: FastifyInstance, routes: AnyRoute[], service
             runner: req.principal as RunnerPrincipal,
             req,
             reply,
+            audited: req.audited ?? noAudit,
           },
           services,
         );

@@ -7,6 +7,8 @@ export const STATE_CHANNEL = 'shoal_sandbox_state';
 export const CREDENTIALS_CHANNEL = 'shoal_credentials';
 /** Raised by the database with a sandbox's id on every update or delete of its row, '*' for all (migration 18). */
 export const ROW_CHANNEL = 'shoal_sandbox_row';
+/** The same for runner rows (migration 21). */
+export const RUNNER_ROW_CHANNEL = 'shoal_runner_row';
 
 /** Told whether credential changes are being heard, and of each one (auth/credential-cache.ts). */
 export interface CredentialChangeListener {
@@ -14,7 +16,7 @@ export interface CredentialChangeListener {
   setLive(live: boolean): void;
 }
 
-/** Told whether sandbox row changes are being heard, and of each one (services/sandbox-row-cache.ts). */
+/** Told whether row changes of a table are being heard, and of each one (services/row-cache.ts). */
 export interface RowChangeListener {
   heard(id: string): void;
   setLive(live: boolean): void;
@@ -37,6 +39,7 @@ export class SandboxEvents {
     private readonly onError: (err: unknown) => void,
     private readonly credentials?: CredentialChangeListener,
     private readonly rows?: RowChangeListener,
+    private readonly runnerRows?: RowChangeListener,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -59,6 +62,7 @@ export class SandboxEvents {
       if (msg.channel === WORK_CHANNEL) this.onWork();
       else if (msg.channel === STATE_CHANNEL && msg.payload) this.emitter.emit(msg.payload);
       else if (msg.channel === ROW_CHANNEL) this.rows?.heard(msg.payload ?? '*');
+      else if (msg.channel === RUNNER_ROW_CHANNEL) this.runnerRows?.heard(msg.payload ?? '*');
       else if (msg.channel === CREDENTIALS_CHANNEL) this.credentials?.invalidate();
     });
     // A connection that ends without an error (the server closed it) stops the notifications just as well.
@@ -73,6 +77,7 @@ export class SandboxEvents {
       await client.query(`LISTEN ${STATE_CHANNEL}`);
       await client.query(`LISTEN ${CREDENTIALS_CHANNEL}`);
       await client.query(`LISTEN ${ROW_CHANNEL}`);
+      await client.query(`LISTEN ${RUNNER_ROW_CHANNEL}`);
       this.client = client;
       // From here every change is heard; anything cached before may be stale (setLive empties the caches).
       this.setLive(true);
@@ -99,6 +104,7 @@ export class SandboxEvents {
   private setLive(live: boolean): void {
     this.credentials?.setLive(live);
     this.rows?.setLive(live);
+    this.runnerRows?.setLive(live);
   }
 
   /** Local notification (same process); the NOTIFY from the writer reaches the other processes. */

@@ -1,6 +1,6 @@
 /**
  * Tells this process which sandbox rows its own statements changed, once the change is committed: the sandbox row
- * cache (services/sandbox-row-cache.ts) then drops them, so a caller that got this process's answer to a write never
+ * cache (services/row-cache.ts) then drops them, so a caller that got this process's answer to a write never
  * reads the row as it was before. The database's notice of the commit (migration 18) would do the same, but it comes
  * a moment later, possibly after the answer; it is what tells the other processes.
  * A statement outside a transaction has committed when it returns. One inside a transaction of inTransaction()

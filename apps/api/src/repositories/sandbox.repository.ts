@@ -1,6 +1,7 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { Database, NewSandbox, Runner, Sandbox } from '../db/schema.js';
+import type { Database, NewSandbox, Sandbox } from '../db/schema.js';
+import type { PoolShape } from './warm-pool.repository.js';
 import type { SandboxWithRunner } from '../services/sandbox-dto.js';
 import { suspendedPastGrace } from './organization.repository.js';
 import { sandboxWrites } from './sandbox-writes.js';
@@ -22,23 +23,18 @@ export interface ClaimedSandboxFields {
 
 /** One create's claim of a pooled sandbox, as the claim call takes it. */
 export interface PoolClaim {
-  poolId: string;
+  /** The pool is the one of this shape (with a size), if any: shoal_claim_pooled finds it. Its resources are what the claimed sandbox counts against the quotas. */
+  shape: PoolShape;
   region: string | undefined;
   set: ClaimedSandboxFields;
-  /** What the claimed sandbox counts against the quotas. */
-  res: Usage;
 }
 
-/**
- * A claimed row with its runner (undefined if the runner was removed meanwhile), none (the pool had nothing ready), or
- * a refusal with the usage and quotas it was checked against.
- */
-export type PoolClaimOutcome = { row: Sandbox; runner: Runner | undefined } | { row: undefined } | { refused: { used: Usage; quotas: Usage } };
+/** A claimed row, none (no pool of that shape, or nothing ready in it), or a refusal with the usage and quotas it was checked against. */
+export type PoolClaimOutcome = { row: Sandbox } | { row: undefined } | { refused: { used: Usage; quotas: Usage } };
 
-interface ClaimCallRow {
+/** One claim's answer: what shoal_claim_pooled said, and the claimed sandbox's columns (all null when none). */
+type ClaimCallRow = Partial<Sandbox> & {
   ord: number;
-  sandboxId: string | null;
-  runnerId: string | null;
   refused: boolean;
   usedCpu: number;
   usedMem: number;
@@ -148,26 +144,22 @@ export class SandboxRepository {
    * the same row; the loser gets none (and takes the cold path). The claimed rows are read back once committed.
    */
   async claimPooledBatch(organizationId: string, claims: PoolClaim[]): Promise<PoolClaimOutcome[]> {
-    const payload = claims.map((c) => ({ poolId: c.poolId, region: c.region ?? null, cpu: c.res.cpu, mem: c.res.mem, disk: c.res.disk, set: c.set }));
-    const { rows } = await sql<ClaimCallRow>`SELECT * FROM shoal_claim_pooled(${organizationId}::uuid, ${JSON.stringify(payload)}::jsonb) ORDER BY ord`.execute(this.db);
-    const ids = rows.flatMap((r) => (r.sandboxId ? [r.sandboxId] : []));
+    const payload = claims.map((c) => ({ ...c.shape, region: c.region ?? null, set: c.set }));
+    // The claimed rows come back in the same round trip (migration 20): the claimer answers with its row at once.
+    const { rows } = await sql<ClaimCallRow>`
+      SELECT c.ord, c.refused, c.used_cpu, c.used_mem, c.used_disk, c.quota_cpu, c.quota_mem, c.quota_disk, s.*
+      FROM shoal_claim_pooled(${organizationId}::uuid, ${JSON.stringify(payload)}::jsonb) c
+      LEFT JOIN LATERAL shoal_sandbox_now(c.sandbox_id) s ON true
+      ORDER BY c.ord`.execute(this.db);
+    const ids = rows.flatMap((r) => (r.id ? [r.id] : []));
     if (ids.length) sandboxWrites.wrote(this.db, ids);
-    const runnerIds = [...new Set(rows.flatMap((r) => (r.runnerId ? [r.runnerId] : [])))];
-    // Both reads at once: the claimer needs its row for the answer and its runner to apply the claim.
-    const [claimed, runners] = ids.length
-      ? await Promise.all([
-          this.db.selectFrom('sandbox').selectAll().where('id', 'in', ids).execute(),
-          runnerIds.length ? this.db.selectFrom('runner').selectAll().where('id', 'in', runnerIds).execute() : Promise.resolve([]),
-        ])
-      : [[], []];
-    const byId = new Map(claimed.map((r) => [r.id, r]));
-    const runnerById = new Map(runners.map((r) => [r.id, r]));
     return claims.map((_, i) => {
       const r = rows[i];
       if (!r) throw new Error(`shoal_claim_pooled answered ${rows.length} of ${claims.length} claims`);
       if (r.refused) return { refused: { used: { cpu: r.usedCpu, mem: r.usedMem, disk: r.usedDisk }, quotas: { cpu: r.quotaCpu, mem: r.quotaMem, disk: r.quotaDisk } } };
-      const row = r.sandboxId ? byId.get(r.sandboxId) : undefined;
-      return row ? { row, runner: r.runnerId ? runnerById.get(r.runnerId) : undefined } : { row: undefined };
+      if (!r.id) return { row: undefined };
+      const { ord: _o, refused: _r, usedCpu: _uc, usedMem: _um, usedDisk: _ud, quotaCpu: _qc, quotaMem: _qm, quotaDisk: _qd, ...row } = r;
+      return { row: row as Sandbox };
     });
   }
 

@@ -26,21 +26,6 @@ export class WarmPoolRepository {
     return this.db.selectFrom('warmPool').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** The pool that can serve a create of this shape, if it has a size at all. */
-  findServing(shape: PoolShape): Promise<WarmPool | undefined> {
-    return this.db
-      .selectFrom('warmPool')
-      .selectAll()
-      .where('snapshot', '=', shape.snapshot)
-      .where('cpu', '=', shape.cpu)
-      .where('gpu', '=', shape.gpu)
-      .where('mem', '=', shape.mem)
-      .where('disk', '=', shape.disk)
-      .where('osUser', '=', shape.osUser)
-      .where('size', '>', 0)
-      .executeTakeFirst();
-  }
-
   /** Creates the pool of this shape or sets its size. */
   upsert(shape: PoolShape, size: number): Promise<WarmPool> {
     return this.db

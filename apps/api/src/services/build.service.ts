@@ -165,7 +165,7 @@ export class BuildService implements SandboxBuilds, SnapshotBuilds, BuildPipelin
     }
     let dto: SandboxDto;
     try {
-      dto = await this.sandboxes.create(p, body, snap);
+      dto = await this.sandboxes.create(p, body, { build: snap });
     } catch (err) {
       // A refused create (quota, resources, network rules) must not leave a hidden snapshot that nothing builds.
       if (inserted) await this.repo.deleteUnstartedSnapshot(inserted.id).catch(() => undefined);

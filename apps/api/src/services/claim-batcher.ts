@@ -1,15 +1,15 @@
 import type { Db } from '../db/database.js';
 import type { Organization, Runner, Sandbox } from '../db/schema.js';
 import { SandboxRepository, type ClaimedSandboxFields, type Usage } from '../repositories/sandbox.repository.js';
+import type { PoolShape } from '../repositories/warm-pool.repository.js';
 
 /** One create's claim of a pooled sandbox (SandboxService.claimPooled). */
 export interface ClaimRequest {
   org: Organization;
-  poolId: string;
+  /** Served by the pool of this shape, if one has a size; its resources count against the quotas. */
+  shape: PoolShape;
   set: ClaimedSandboxFields;
   region: string | undefined;
-  /** What the claimed sandbox will count against the quotas. */
-  res: Usage;
 }
 
 /** The claimed row and its runner (undefined if the runner was removed meanwhile). */
@@ -43,6 +43,12 @@ export class ClaimBatcher {
     db: Db,
     /** Throws the quota error when `res` on top of `used` exceeds the organization's totals. */
     private readonly checkTotals: (org: Organization, used: Usage, res: Usage) => void,
+    /**
+     * The claimed sandboxes' runners, from the runner row cache where there is one (services/row-cache.ts). A runner
+     * whose address changed in the notice's flight fails the claim's call, which releases the claim: a cold create,
+     * never a wrong one.
+     */
+    private readonly runners: { findById(id: string): Promise<Runner | undefined> },
   ) {
     this.sandboxes = new SandboxRepository(db);
   }
@@ -71,26 +77,28 @@ export class ClaimBatcher {
     try {
       outcomes = await this.sandboxes.claimPooledBatch(
         orgId,
-        batch.map(({ req }) => ({ poolId: req.poolId, region: req.region, set: req.set, res: req.res })),
+        batch.map(({ req }) => ({ shape: req.shape, region: req.region, set: req.set })),
       );
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
+    const runnerIds = [...new Set(outcomes.flatMap((o) => ('row' in o && o.row?.runnerId ? [o.row.runnerId] : [])))];
+    const runners = new Map(await Promise.all(runnerIds.map(async (id) => [id, await this.runners.findById(id).catch(() => undefined)] as const)));
     batch.forEach((p, i) => {
       const o = outcomes[i]!;
       if ('refused' in o) {
         // The database checked against the quotas it read under the lock; the error names those.
         const q = o.refused.quotas;
         try {
-          this.checkTotals({ ...p.req.org, totalCpuQuota: q.cpu, totalMemoryQuota: q.mem, totalDiskQuota: q.disk }, o.refused.used, p.req.res);
+          this.checkTotals({ ...p.req.org, totalCpuQuota: q.cpu, totalMemoryQuota: q.mem, totalDiskQuota: q.disk }, o.refused.used, p.req.shape);
         } catch (err) {
           p.reject(err);
           return;
         }
         // Not over by the API's own rule either: no claim was made, so the create goes cold and is checked there.
         p.resolve(undefined);
-      } else p.resolve(o.row ? { row: o.row, runner: o.runner } : undefined);
+      } else p.resolve(o.row ? { row: o.row, runner: o.row.runnerId ? runners.get(o.row.runnerId) : undefined } : undefined);
     });
   }
 }

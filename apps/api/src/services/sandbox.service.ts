@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { isRunnerReportedState, parseNetworkAllowList, TOOLBOX_PORT } from '@shoal/contracts';
 import type { Static } from '@sinclair/typebox';
 import type { Db } from '../db/database.js';
-import type { Organization, Snapshot } from '../db/schema.js';
+import type { Organization, Runner, Snapshot } from '../db/schema.js';
 import { Errors } from '../errors.js';
 import type { UserPrincipal } from '../auth/principal.js';
 import { hasPermission } from '../auth/principal.js';
@@ -20,7 +20,7 @@ import { checkVolumeMounts } from './volume-mounts.js';
 import { resolveVolumeMounts } from './volume.service.js';
 import { VolumeRepository } from '../repositories/volume.repository.js';
 import { RunnerRepository } from '../repositories/runner.repository.js';
-import { WARM_POOL_ORGANIZATION_ID, WarmPoolRepository } from '../repositories/warm-pool.repository.js';
+import { WARM_POOL_ORGANIZATION_ID } from '../repositories/warm-pool.repository.js';
 import { ClaimBatcher } from './claim-batcher.js';
 import type { RunnerAdapter } from '../reconciler/runner-client.js';
 import type { FastifyBaseLogger } from 'fastify';
@@ -45,6 +45,13 @@ const PENDING_CREATES_RETRY_AFTER_S = 5;
 
 /** States in which a create/start wait ends. */
 const SETTLED = new Set(['started', 'error', 'build_failed', 'destroyed']);
+
+export interface CreateOptions {
+  /** The snapshot being built for this sandbox (services/build.service.ts): it waits in `pending_build`. */
+  build?: Snapshot;
+  /** Awaited before the create's first change (the request's audit row, RouteContext.audited); its reads go first. */
+  beforeChange?: () => Promise<void>;
+}
 
 /** The buildInfo half of POST /sandbox (services/build.service.ts). */
 export interface SandboxBuilds {
@@ -73,14 +80,16 @@ export class SandboxService {
     private readonly config: SandboxServiceConfig,
     /** Refuses creates of the default snapshot while it is still being built (503 instead of a sandbox stuck waiting). */
     private readonly readiness?: { assertDefaultSnapshotServable(): Promise<void> },
-    /** Reads for answers only (GET), possibly from the row cache (sandbox-row-cache.ts); checks before writes read fresh. */
+    /** Reads for answers only (GET), possibly from the row cache (row-cache.ts); checks before writes read fresh. */
     private readonly rowsForReading?: { findById(id: string): Promise<SandboxWithRunner | undefined> },
+    /** Where a claimed sandbox's runner is looked up (the runner row cache in app.ts; see claim-batcher.ts). */
+    runners: { findById(id: string): Promise<Runner | undefined> } = new RunnerRepository(db),
   ) {
     this.sandboxes = new SandboxRepository(db);
     this.snapshots = new SnapshotRepository(db);
     this.orgs = new OrganizationRepository(db);
     this.ssh = new SshAccessRepository(db);
-    this.claims = new ClaimBatcher(db, (org, used, res) => this.checkTotals(org, used, res));
+    this.claims = new ClaimBatcher(db, (org, used, res) => this.checkTotals(org, used, res), runners);
   }
 
   /** A sandbox of another organization is reported as missing (404), never as forbidden. */
@@ -101,12 +110,16 @@ export class SandboxService {
    * With `build`, the sandbox waits for that snapshot's build (services/build.service.ts): it is inserted in
    * `pending_build` and answered at once, so the SDK can stream the build log.
    */
-  async create(p: UserPrincipal, body: CreateSandboxBody, build?: Snapshot): Promise<SandboxDto> {
+  async create(p: UserPrincipal, body: CreateSandboxBody, opts: CreateOptions = {}): Promise<SandboxDto> {
+    const { build } = opts;
+    // Everything before it only reads; nothing after it may happen unless it resolves (the request's audit row).
+    const beforeChange = opts.beforeChange ?? (async () => {});
     // Mount paths first: a bad one is the client's mistake whatever else the request says.
     if (body.volumes?.length) checkVolumeMounts(body.volumes);
     if (body.buildInfo && !build) {
       if (body.snapshot) throw Errors.snapshotWithBuildInfo();
       if (!this.builds) throw Errors.buildInfoUnsupported();
+      await beforeChange();
       return this.builds.createSandboxFromBuildInfo(p, body);
     }
     if (body.networkAllowList !== undefined) {
@@ -127,6 +140,7 @@ export class SandboxService {
     this.checkPerSandbox(org, res);
 
     const autoArchive = this.clampAutoArchive(body.autoArchiveInterval ?? 10080);
+    await beforeChange();
     if (!build && this.poolClaims) {
       const claimed = await this.claimPooled(org, snapshot, body, autoArchive);
       if (claimed) return claimed;
@@ -214,14 +228,10 @@ export class SandboxService {
     const env = body.env ?? {};
     if (!snapshot.general || body.volumes?.length || !this.poolClaims) return undefined;
     if (Object.keys(env).length > 0 && snapshot.entrypoint?.length) return undefined;
-    const res = { cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk };
-    const pool = await new WarmPoolRepository(this.db).findServing({ snapshot: snapshot.name, ...res, osUser: body.user ?? 'daytona' });
-    if (!pool) return undefined;
     const claimed = await this.claims.claim({
       org,
-      poolId: pool.id,
+      shape: { snapshot: snapshot.name, cpu: snapshot.cpu, gpu: snapshot.gpu, mem: snapshot.mem, disk: snapshot.disk, osUser: body.user ?? 'daytona' },
       region: body.target,
-      res,
       set: {
         organizationId: org.id,
         class: body.class ?? 'small',

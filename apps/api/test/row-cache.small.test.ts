@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SandboxRowCache } from '../src/services/sandbox-row-cache.js';
+import { RowCache } from '../src/services/row-cache.js';
 import { sandboxWrites } from '../src/repositories/sandbox-writes.js';
 
 /** A database of one-field rows whose loads can be held open, and a count of them. */
@@ -15,7 +15,7 @@ function world(opts: { maxEntries?: number } = {}) {
     loads++;
     return db.get(id);
   };
-  const cache = new SandboxRowCache<string>({ ttlMs: 1000, maxEntries: opts.maxEntries ?? 100, now: () => now.t });
+  const cache = new RowCache<string>({ ttlMs: 1000, maxEntries: opts.maxEntries ?? 100, now: () => now.t });
   return { now, db, load, cache, loads: () => loads };
 }
 

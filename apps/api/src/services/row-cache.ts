@@ -1,26 +1,28 @@
 /**
- * Sandbox rows this process read recently, for the two hottest reads: GET /sandbox/{id} (the SDK polls it) and the
- * proxy's access check on every toolbox request. Without it each of those costs a query, which is most of their CPU.
+ * Rows this process read recently, for the hottest reads. Sandbox rows: GET /sandbox/{id} (the SDK polls it) and the
+ * proxy's access check on every toolbox request; runner rows: where the proxy and a warm-pool claim send their calls.
+ * Without it each of those costs a query, which is most of their CPU (and on 2 cores, a round trip of 2-3 ms).
  *
  * Correctness rests on three rules:
- * - It serves only while this process LISTENs on shoal_sandbox_row (reconciler/sandbox-events.ts), which the
- *   database raises with the row's id on every update or delete, from any writer (migration 18). A lost connection
- *   turns it off and empties it.
- * - A row changed by this process itself is dropped as soon as the change is committed, before the notice arrives
- *   (repositories/sandbox-writes.ts). So a caller that got this process's answer to a write never reads the row as it
- *   was before it.
+ * - It serves only while this process LISTENs on the table's channel (reconciler/sandbox-events.ts), which the
+ *   database raises with the row's id on every update or delete, from any writer (shoal_sandbox_row, migration 18;
+ *   shoal_runner_row, migration 21). A lost connection turns it off and empties it.
+ * - A sandbox row changed by this process itself is dropped as soon as the change is committed, before the notice
+ *   arrives (repositories/sandbox-writes.ts). So a caller that got this process's answer to a write never reads the
+ *   row as it was before it. (Runner rows are written by health checks and admins; their readers take the notice's
+ *   delay. Their load figures raise no notice: a cached runner row says where and how to reach it, not how busy.)
  * - A lookup stores what it read only if no change of that row was heard (or made here) since it started, since what
  *   it read may predate that change.
  * Rows written by other processes are seen once their notice arrives: the same delay as reading a replica.
  * The TTL only bounds staleness should a notice be missed without the connection failing.
  */
-export interface SandboxRowCacheOptions {
+export interface RowCacheOptions {
   ttlMs: number;
   maxEntries: number;
   now?: () => number;
 }
 
-export class SandboxRowCache<Row> {
+export class RowCache<Row> {
   private readonly rows = new Map<string, { row: Row; at: number }>();
   /** Sequence number of each row's last change heard or made, so an older lookup does not store over it. */
   private readonly changedAt = new Map<string, number>();
@@ -30,7 +32,7 @@ export class SandboxRowCache<Row> {
   private live = false;
   private readonly now: () => number;
 
-  constructor(private readonly options: SandboxRowCacheOptions) {
+  constructor(private readonly options: RowCacheOptions) {
     this.now = options.now ?? Date.now;
   }
 
@@ -90,7 +92,7 @@ export class SandboxRowCache<Row> {
 }
 
 /** A `findById` that goes through `cache` when there is one. */
-export function cachedFinder<Row>(repo: { findById(id: string): Promise<Row | undefined> }, cache: SandboxRowCache<Row> | undefined): { findById(id: string): Promise<Row | undefined> } {
+export function cachedFinder<Row>(repo: { findById(id: string): Promise<Row | undefined> }, cache: RowCache<Row> | undefined): { findById(id: string): Promise<Row | undefined> } {
   if (!cache) return repo;
   const load = (id: string) => repo.findById(id);
   return { findById: (id) => cache.read(id, load) };
