@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -165,6 +166,35 @@ describe('toolbox files', () => {
     assert.equal(readFileSync(join(ctx.tb.workdir, 'atomic/keep.txt'), 'utf8'), 'replaced');
     assert.equal(statSync(join(ctx.tb.workdir, 'atomic/keep.txt')).mode & 0o7777, 0o751);
     assert.deepEqual(readdirSync(join(ctx.tb.workdir, 'atomic')), ['keep.txt']);
+  });
+
+  it('a file that fails while being written (disk full) is reported, the rest of the form still lands', async () => {
+    // A write error used to destroy busboy's part stream; busboy then waited for a read that never came, and the request
+    // hung until the API's proxy gave up (600 s). A tmpfs of 64 KiB gives the ENOSPC partway through the part.
+    const full = join(ctx.tb.workdir, 'tiny');
+    mkdirSync(full);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'shoal-test-tiny', full]);
+    try {
+      const form = new FormData();
+      form.append('files[0].path', 'tiny/big.bin');
+      form.append('files[0].file', randomBytes(1 << 20), 'big.bin');
+      form.append('files[1].path', 'after/small.txt');
+      form.append('files[1].file', Buffer.from('small'), 'small.txt');
+      const answer = ctx.tb.http('POST', '/files/bulk-upload', { headers: form.getHeaders(), body: form.getBuffer() });
+      const res = await Promise.race([answer, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in 10 s')), 10_000).unref())]);
+      assert.equal(res.status, 400);
+      assert.match(res.json().errors[0], /tiny\/big\.bin/);
+      assert.equal(readFileSync(join(ctx.tb.workdir, 'after/small.txt'), 'utf8'), 'small');
+      assert.deepEqual(readdirSync(full), [], 'no partial or temporary file is left');
+      const single = new FormData();
+      single.append('file', randomBytes(1 << 20), 'big.bin');
+      const one = ctx.tb.http('POST', '/files/upload?path=tiny%2Fone.bin', { headers: single.getHeaders(), body: single.getBuffer() });
+      const oneRes = await Promise.race([one, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in 10 s')), 10_000).unref())]);
+      assert.equal(oneRes.status, 400);
+      assert.equal((await ctx.tb.http('GET', '/version')).status, 200);
+    } finally {
+      execFileSync('umount', ['-l', full]);
+    }
   });
 
   it('uploads one file through /files/upload and downloads it through /files/download', async () => {

@@ -3,7 +3,7 @@ import { chmod, chown, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type BusboyModule from 'busboy';
 import { BULK_DOWNLOAD_BOUNDARY_PREFIX } from '@shoal/contracts';
 import { badRequest, fromErrno, ToolboxError } from '../http/errors.js';
@@ -95,6 +95,36 @@ export async function streamDownload(files: FilesService, path: string, res: Ser
   }
 }
 
+/**
+ * Copies one multipart part to its file. Unlike `pipeline`, a failing file (disk full, no permission) never destroys
+ * the part: busboy only goes on to the next part once this one ended, and a destroyed part never ends, so the whole
+ * request would wait for good. The rest of a failed part is read and dropped instead. A part that busboy ended early
+ * (the request was cut off) fails its file, which is then closed before this settles, so the caller can remove it.
+ */
+function copyPart(part: Readable, file: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failure: Error | undefined;
+    const partGone = () => {
+      if (!part.readableEnded) file.destroy(part.errored ?? new Error('the upload ended before this file did'));
+    };
+    file.once('error', (err) => {
+      failure = err;
+      part.off('close', partGone);
+      part.unpipe(file);
+      part.resume();
+    });
+    file.once('close', () => {
+      part.off('close', partGone);
+      if (failure) reject(failure);
+      else if (!file.writableFinished) reject(new Error('the file closed before the part was written'));
+      else resolve();
+    });
+    if (part.destroyed) return partGone();
+    part.once('close', partGone);
+    part.pipe(file);
+  });
+}
+
 export interface UploadOutcome {
   written: string[];
   errors: string[];
@@ -135,7 +165,7 @@ export async function receiveMultipart(
         const target = await realpath(abs).catch(() => abs);
         const previous = await stat(target).catch(() => undefined);
         tmp = join(dirname(target), `.${basename(target)}.upload-${randomHex(6)}`);
-        await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));
+        await copyPart(stream, createWriteStream(tmp, { flags: 'wx' }));
         if (previous?.isFile()) {
           await chmod(tmp, previous.mode & 0o7777);
           await chown(tmp, previous.uid, previous.gid).catch(() => undefined);
@@ -152,6 +182,8 @@ export async function receiveMultipart(
 
     parser.on('field', (name, value) => fields.set(name, value));
     parser.on('file', (name, stream) => {
+      // busboy destroys a part with an error when the request is cut off; copyPart reads that from `errored`.
+      stream.on('error', () => undefined);
       const destination = destinationFor(name, fields);
       if (destination === undefined) {
         stream.resume();
