@@ -834,8 +834,11 @@ for k in kids:
     assert.match(device[0]!, /^\/dev\/loop\d+$/, `A's disk is a loop device (${device.join(' ')})`);
     assert.equal((await readFile(`/sys/block/${device[0]!.slice(5)}/loop/dio`, 'utf8')).trim(), '1', "direct I/O on A's loop device");
     assert.equal((await readFile(`/sys/class/bdi/${device[1]}/strict_limit`, 'utf8')).trim(), '1', "a strict dirty limit on A's disk");
+    // The kernel keeps max_bytes as a share of the host's dirty threshold, which moves with free memory, so the runner's
+    // 64 MiB reads back a little off (67,270,901 bytes once in CI); 10 % covers that, an unset limit (0) or the host's
+    // whole threshold (gigabytes) still fails.
     const maxDirty = Number(await readFile(`/sys/class/bdi/${device[1]}/max_bytes`, 'utf8'));
-    assert.ok(maxDirty > 0 && maxDirty <= 64 << 20, `A's disk may hold at most 64 MiB dirty (max_bytes ${maxDirty})`);
+    assert.ok(maxDirty > 0 && maxDirty <= (64 << 20) * 1.1, `A's disk may hold at most about 64 MiB dirty (max_bytes ${maxDirty})`);
     const start = () => launch(`
 import os, time
 end = time.time() + 120
