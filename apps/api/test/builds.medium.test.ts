@@ -127,6 +127,27 @@ describe('sandbox create with buildInfo', () => {
     assert.match(call.snapshot, new RegExp(`/shoal-${tenant.organizationId}/build-[0-9a-f]{64}:shoal$`));
   });
 
+  test('answers pending_build even when the build driver moved the sandbox on before the answer was written', async () => {
+    // The driver polls for a waiting sandbox every 500 ms; one poll landing between the create's insert and its answer
+    // once made the answer say building_snapshot, and the SDK then streamed no build log (CI). A trigger makes that
+    // move happen right after the insert, every time.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(`CREATE FUNCTION test_driver_moves_first() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE sandbox SET state = 'building_snapshot' WHERE id = NEW.id AND state = 'pending_build'; RETURN NULL; END $$`);
+      await client.query('CREATE TRIGGER test_driver_moves_first AFTER INSERT ON sandbox FOR EACH ROW EXECUTE FUNCTION test_driver_moves_first()');
+      const sb = await createSandbox(tenant.auth, `${dockerfile}RUN echo raced\n`);
+      assert.equal(sb.state, 'pending_build');
+      await client.query('DROP TRIGGER test_driver_moves_first ON sandbox');
+      await waitSandbox(tenant.auth, sb.id, ['started']);
+    } finally {
+      await client.query('DROP TRIGGER IF EXISTS test_driver_moves_first ON sandbox');
+      await client.query('DROP FUNCTION IF EXISTS test_driver_moves_first()');
+      await client.end();
+    }
+  });
+
   test('a second identical create (contexts in another order) reuses the snapshot: no rebuild, started at once', async () => {
     const before = builds.calls.length;
     const t0 = Date.now();

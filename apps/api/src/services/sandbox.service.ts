@@ -191,7 +191,9 @@ export class SandboxService {
     });
     this.snapshots.touch(snapshot.id).catch(() => {});
     if (row.volumes?.length) new VolumeRepository(this.db).touch([...new Set(row.volumes.map((m) => m.volumeId))]).catch(() => {});
-    if (build) return toSandboxDto((await this.sandboxes.findById(row.id))!);
+    // The row as inserted, not read again: the build driver may already have moved it to building_snapshot, and the SDK
+    // streams the build log only for an answer that says pending_build (§3.2).
+    if (build) return toSandboxDto({ ...row, runnerDomain: picked!.domain });
     if (claim) this.reconciler.driveInserted(row, { runner: picked!, org });
     const created = await this.driveAndWait(row.id, !!claim, true);
     // The reference answers a create that ended in error with 400 and the reason, not with the errored sandbox.
