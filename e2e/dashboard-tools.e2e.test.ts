@@ -47,6 +47,16 @@ async function openTab(tab: string): Promise<void> {
   await page.goto(`${origin}/dashboard/#/sandboxes/${encodeURIComponent(sb.id)}/${tab}`, { waitUntil: 'load' });
 }
 
+/** waitForSelector whose failure says what the page showed instead (an error banner, a spinner). */
+async function waitShown(selector: string, timeout: number): Promise<void> {
+  try {
+    await page.waitForSelector(selector, { timeout });
+  } catch (err) {
+    const shown = await page.evaluate(() => (document.querySelector('main') ?? document.body).innerText).catch((e: Error) => `(unreadable: ${e.message})`);
+    throw new Error(`${(err as Error).message}; the page showed: ${shown.slice(0, 1500)}`);
+  }
+}
+
 /** The terminal's screen, one string per row, from xterm's DOM renderer. */
 const terminalRows = () => page.$$eval('.xterm-rows > div', (rows) => rows.map((r) => (r.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()));
 
@@ -144,7 +154,7 @@ describe('a sandbox page’s tools in Chromium', () => {
 
   test('files: upload through the file input, see it listed and in the sandbox, download the same bytes', async () => {
     await openTab('files');
-    await page.waitForSelector('.files-tab table', { timeout: 30_000 });
+    await waitShown('.files-tab table', 30_000);
     const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(64 * 1024)]);
     const local = join(tempDir, UPLOAD_NAME);
     await writeFile(local, bytes);

@@ -228,9 +228,27 @@ export function FilesTab({ sandbox }: SandboxTabProps) {
   useEffect(() => {
     if (!started) return;
     setError(undefined);
-    api<{ dir: string }>('GET', toolboxPath(sandbox.id, 'user-home-dir'))
-      .then((r) => setHome(r.dir || '/'))
-      .catch((e: Error) => setError(e.message));
+    // Asked again every 2 s until it answers: one failed request (a toolbox busy starting, a proxy hiccup) must not
+    // leave the tab on an error until the page is reloaded.
+    let stopped = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const ask = () =>
+      api<{ dir: string }>('GET', toolboxPath(sandbox.id, 'user-home-dir'))
+        .then((r) => {
+          if (stopped) return;
+          setError(undefined);
+          setHome(r.dir || '/');
+        })
+        .catch((e: Error) => {
+          if (stopped) return;
+          setError(`${e.message} (asking again)`);
+          retry = setTimeout(ask, 2000);
+        });
+    void ask();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+    };
   }, [sandbox.id, started]);
   if (!started) {
     return (
@@ -239,7 +257,6 @@ export function FilesTab({ sandbox }: SandboxTabProps) {
       </p>
     );
   }
-  if (error) return <ErrorBanner error={error} />;
-  if (!home) return <Loading what="the home folder" />;
+  if (!home) return error ? <ErrorBanner error={error} /> : <Loading what="the home folder" />;
   return <FileBrowser key={sandbox.id} sandboxId={sandbox.id} home={home} />;
 }
