@@ -152,7 +152,7 @@ describe('computer use on the desktop snapshot', () => {
     const link = await sb.getPreviewLink(6080);
     const prefix = new URL(link.url).pathname.replace(/^\/+|\/+$/g, '');
     const wsPath = prefix ? `${prefix}/websockify` : 'websockify';
-    const page = `${link.url.replace(/\/+$/, '')}/vnc.html?autoconnect=true&resize=off&reconnect=false&path=${encodeURIComponent(wsPath)}&DAYTONA_SANDBOX_AUTH_KEY=${encodeURIComponent(link.token)}`;
+    const page = `${link.url.replace(/\/+$/, '')}/vnc.html?autoconnect=true&resize=off&reconnect=true&reconnect_delay=1000&path=${encodeURIComponent(wsPath)}&DAYTONA_SANDBOX_AUTH_KEY=${encodeURIComponent(link.token)}`;
     browserDir = await mkdtemp(join(tmpdir(), 'shoal-cu-chromium-'));
     const t0 = Date.now();
     browser = await puppeteer.launch({
@@ -165,6 +165,8 @@ describe('computer use on the desktop snapshot', () => {
     const tab = await browser.newPage();
     const res = await tab.goto(page, { waitUntil: 'load', timeout: 60_000 });
     assert.equal(res?.status(), 200);
+    // noVNC reconnects as a user's page would (once in CI the first WebSocket failed and reconnect=false left the page
+    // blank for good); its status line is in the failure message.
     const share = await eventually(
       async () => {
         const png = Buffer.from(await tab.screenshot({ type: 'png', encoding: 'base64' }), 'base64');
@@ -173,7 +175,10 @@ describe('computer use on the desktop snapshot', () => {
       },
       "the desktop's colour in Chromium's screenshot of noVNC",
       60_000,
-    );
+    ).catch(async (err: Error) => {
+      const status = await tab.$eval('#noVNC_status', (el) => el.textContent ?? '').catch(() => '(no status element)');
+      throw new Error(`${err.message}; noVNC's status: ${status}`);
+    });
     console.log(`[computer-use] noVNC in Chromium showed the desktop after ${Date.now() - t0} ms (${(share * 100).toFixed(0)}% of the page has its colour)`);
   });
 
