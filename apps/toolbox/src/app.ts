@@ -36,9 +36,9 @@ export function buildToolbox(ctx: ToolboxContext, sessionLimits?: SessionLimits)
   const userShell = ctx.identity.shell && existsSync(ctx.identity.shell) ? ctx.identity.shell : interactiveShell;
   const pty = new PtyService(ctx, userShell);
   registerInfoRoutes(router, ctx);
-  registerControlRoutes(router, ctx);
-  registerFileRoutes(router, new FilesService(ctx));
   const execute = new ExecuteService(ctx);
+  registerControlRoutes(router, ctx, () => execute.envChanged());
+  registerFileRoutes(router, new FilesService(ctx));
   registerProcessRoutes(router, { execute, sessions, pty, stream: new StreamService(ctx, userShell) });
   registerGitRoutes(router, new GitService(ctx));
   const lsp = new LspService(ctx);

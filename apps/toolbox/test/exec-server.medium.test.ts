@@ -232,6 +232,19 @@ describe('toolbox execute through a spare', () => {
     assert.deepEqual([r.exitCode, r.result], [0, 'merged\n']);
   });
 
+  it('a merged environment replaces the spare at once: the next command runs in a spare that has the new variables', async () => {
+    const old = await oneSpare();
+    const merged = await ctx.tb.http('POST', '/.shoal/env', { json: { env: { SPARE_RENEWED: 'yes' } } });
+    assert.equal(merged.status, 200);
+    const deadline = Date.now() + 10_000;
+    let renewed: number[] = [];
+    while (Date.now() < deadline && !((renewed = spares()).length === 1 && renewed[0] !== old)) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(renewed.length, 1, `one spare after the merge: ${JSON.stringify(renewed)}`);
+    assert.notEqual(renewed[0], old, 'the spare started before the merge was replaced');
+    const r = await ctx.api.sandbox.process.executeCommand('echo "$$ $SPARE_RENEWED"');
+    assert.deepEqual([r.exitCode, r.result], [0, `${renewed[0]} yes\n`], 'the command ran in the new spare, with the merged variable');
+  });
+
   it('a spare of a program replaced since is not used: the command runs the new one', async () => {
     await oneSpare();
     // bash in place of dash, as a package upgrade replaces a file: a new inode renamed over the old name.

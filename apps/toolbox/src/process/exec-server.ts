@@ -57,6 +57,8 @@ const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => 
 interface Spare {
   /** Its request: the shape a command must have to be given to it. */
   shape: Buffer;
+  /** The command it was started for (its env may be the daemon's own object, which a claim changes in place). */
+  command: ServerCommand;
   socket: Socket;
   /** Commands with stdin of another shape since it was asked for. */
   passedOver: number;
@@ -198,7 +200,7 @@ export class ExecServer {
     if (current && (current.shape.equals(shape) || current.passedOver < 2)) return;
     this.dropSpare();
     const socket = connect(this.socketPath);
-    const spare: Spare = { shape, socket, passedOver: 0 };
+    const spare: Spare = { shape, command: cmd, socket, passedOver: 0 };
     // Until it is used, anything from the relay means it is over (its program exited, or it refused the request).
     const over = () => {
       socket.destroy();
@@ -214,6 +216,18 @@ export class ExecServer {
     // Idle, it must not keep the daemon alive.
     socket.unref();
     this.spare = spare;
+  }
+
+  /**
+   * The environment `env` changed in place (a warm-pool claim merged the create's variables): a spare started with it
+   * holds the old values and no longer has the next command's shape, so it is replaced by one started now, while the
+   * claim's answer travels to the client, instead of the client's first command paying for a new process.
+   */
+  renewFor(env: Readonly<Record<string, string>>): void {
+    const spare = this.spare;
+    if (!spare || spare.command.env !== env) return;
+    this.dropSpare();
+    this.prepare(spare.command);
   }
 
   private dropSpare(): void {

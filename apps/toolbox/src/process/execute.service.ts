@@ -48,6 +48,11 @@ export class ExecuteService {
     this.server?.stop();
   }
 
+  /** The runner merged variables into `ctx.env` (routes/control.routes.ts). */
+  envChanged(): void {
+    this.server?.renewFor(this.ctx.env);
+  }
+
   async execute(request: ExecuteRequest): Promise<ExecuteResponse> {
     const split = splitCommand(request.command);
     // The SDK's base64 wrapping, decoded here instead of by three extra processes (sdk-wrapping.ts).

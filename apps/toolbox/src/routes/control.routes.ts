@@ -12,7 +12,7 @@ const FIXED = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL']);
  * Routes for the runner alone (its proxy refuses `/.shoal/`). A claimed warm-pool sandbox gets the create's env here:
  * the daemon started without it, and every exec, session, PTY and language server reads `ctx.env` when it starts.
  */
-export function registerControlRoutes(router: Router, ctx: ToolboxContext): void {
+export function registerControlRoutes(router: Router, ctx: ToolboxContext, onEnvChanged: () => void): void {
   router.add({
     method: 'POST',
     path: '/.shoal/env',
@@ -23,6 +23,7 @@ export function registerControlRoutes(router: Router, ctx: ToolboxContext): void
       for (const [k, v] of Object.entries(body.env)) {
         if (isEnvName(k) && !FIXED.has(k) && !k.startsWith('SHOAL_')) env[k] = v;
       }
+      onEnvChanged();
       return { status: 200, json: { merged: true } };
     },
   });
