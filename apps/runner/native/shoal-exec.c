@@ -196,7 +196,7 @@ static int still_named(const char *have, const char *path) {
  * exec failed) and was reaped here: its pid may be another process's by now, so nothing must signal it. A FILE that
  * dies between this check and its first read gets the stdin all the same and reports its death as a command would.
  */
-static int await_stdin(const struct later *later, pid_t pid, const char *file, struct feed *in) {
+static int await_stdin(const struct later *later, pid_t pid, const char *file, int exec_fd, struct feed *in) {
     int conn = later->conn;
     for (;;) {
         struct pollfd fds[2] = {{conn, POLLIN, 0}, {chld_pipe[0], POLLIN, 0}};
@@ -217,6 +217,14 @@ static int await_stdin(const struct later *later, pid_t pid, const char *file, s
     uint32_t len = le32(head);
     char *data = len <= REQUEST_MAX ? malloc((size_t)len + 1) : NULL;
     if (data == NULL || read_all(conn, data, len) != 0) return -1;
+    /* A command that follows the previous one closely can come while its spare is still between fork and exec, when
+     * /proc/PID/exe names this program and not FILE: wait for the exec (the errno pipe closes on it, or carries the
+     * exec's errno), else that spare counts as replaced and, a few times in a row, spares stop for good. */
+    int exec_err = 0;
+    ssize_t got;
+    do got = read(exec_fd, &exec_err, sizeof exec_err);
+    while (got < 0 && errno == EINTR);
+    if (got != 0) return -1;
     if (waitpid(pid, NULL, WNOHANG) == pid) return -2;
     char exe[64];
     snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
@@ -274,7 +282,7 @@ static int capture(const char *file, char **argv, char **envp, struct feed *in, 
     close(errp[1]);
     signal(SIGPIPE, SIG_IGN);
     if (later) {
-        int waited = await_stdin(later, pid, file, in);
+        int waited = await_stdin(later, pid, file, errp[0], in);
         if (waited != 0) {
             if (waited == -1) kill(pid, SIGKILL);
             return NOT_STARTED;

@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeRequest, FrameReader } from '../src/process/exec-server.js';
 import { useToolbox, type RunningToolbox } from './harness.js';
 
 /** The command line of the process that started the command (NUL-separated, as /proc has it). */
@@ -143,6 +144,28 @@ describe('toolbox execute through the exec server', () => {
     }
     assert.equal(serverPid(socket), pid, 'the same server still runs');
     assert.match(await parentOf(ctx.tb), /--serve/);
+  });
+
+  it("a spare's command that comes before the spare has exec'd waits for it, and runs", async () => {
+    await untilServed(ctx.tb);
+    const socket = serverSocket(ctx.tb);
+    const sh = realpathSync('/bin/sh');
+    const spare = encodeRequest({ file: sh, argv: ['sh'], cwd: ctx.tb.workdir, env: { PATH: '/usr/bin:/bin' } }, true)!;
+    const script = Buffer.from('echo hi');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(script.length, 0);
+    // The spare's request and its stdin in one write: the relay has the command before its child can have exec'd,
+    // when /proc/PID/exe still names shoal-exec. That once read as "the program was replaced": the command never ran.
+    for (let i = 0; i < 20; i++) {
+      const frames: [string, Buffer][] = [];
+      const reader = new FrameReader((type, data) => frames.push([type, data]));
+      reader.push(await raw(socket, Buffer.concat([spare, len, script])));
+      assert.deepEqual(
+        frames.filter(([t]) => t !== 'P').map(([t, d]) => [t, t === 'X' ? d.readInt32LE(0) : d.toString()]),
+        [['O', 'hi\n'], ['X', 0]],
+        `attempt ${i}: ${JSON.stringify(frames.map(([t]) => t))}`,
+      );
+    }
   });
 
   it('when the server dies, commands are spawned by the daemon again and still answer', async () => {

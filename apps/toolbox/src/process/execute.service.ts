@@ -97,8 +97,9 @@ export class ExecuteService {
     const command: ServerCommand = { file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) };
     // notStarted: the command never ran (a spare that was over before it came, a relay lost): once more, anew.
     const outcome = (await this.onServer(server, command, launch)) ?? (await this.onServer(server, command, launch));
-    // The SDK's next command most likely has this shape again: its process is started now, between commands.
-    if (outcome && stdin) server.prepare(command);
+    // The SDK's next command most likely has this shape again: its process is started between commands, once this
+    // answer is written (a connect and a fork in the server before it delayed the answer by about 1 ms).
+    if (outcome && stdin) setImmediate(() => server.prepare(command));
     return outcome;
   }
 
