@@ -22,7 +22,7 @@ import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
 import { QuietGate } from '../util/quiet-gate.js';
 import { Semaphore } from '../util/semaphore.js';
-import { toolboxMergeEnv, toolboxWarmUp } from './toolbox-client.js';
+import { toolboxMergeEnv, toolboxVersion, toolboxWarmUp } from './toolbox-client.js';
 
 export interface SandboxServiceDeps {
   dataDir: string;
@@ -438,9 +438,13 @@ export class SandboxService {
       const l = this.mustGet(id);
       if (l.state !== 'started') throw Errors.conflict(`Sandbox ${id} is not started (${l.state})`);
       const env = Object.fromEntries(Object.entries(c.env).filter(([k]) => isEnvName(k)));
+      // Through the agent the proxy uses for this sandbox, so the claimer's first request finds a connection open
+      // instead of opening one (measured on 2 cores: 1-2 ms of that request's time). Without an environment to send,
+      // a version call opens it once this claim has answered (at the end), while the API answers the create.
+      const { socketPath, agent } = this.target(id);
       if (Object.keys(env).length > 0) {
         try {
-          await toolboxMergeEnv(this.socketPath(id), env);
+          await toolboxMergeEnv(socketPath, env, agent);
         } catch (err) {
           throw Errors.upstream((err as Error).message);
         }
@@ -456,6 +460,9 @@ export class SandboxService {
       if (JSON.stringify(l.meta.policy) !== before) await this.syncPolicies();
       // The claimer's first request is on its way: the pool's fill and spares wait for it.
       this.traffic.touch();
+      // In the next turn of the event loop, after the claim's answer is written: begun earlier, the call's answer
+      // was handled before the claim's (measured: the claim 1-2 ms slower).
+      if (Object.keys(env).length === 0) setImmediate(() => void toolboxVersion(socketPath, agent));
     });
   }
 

@@ -27,11 +27,11 @@ export function toolboxVersion(socketPath: string, agent?: Agent, timeoutMs = 20
  * Merges variables into the environment the toolbox gives every process it starts (a claimed warm-pool sandbox: see
  * ClaimRunnerSandbox). Only the runner reaches this path: its proxy refuses `/.shoal/` (proxy/proxy.ts).
  */
-export function toolboxMergeEnv(socketPath: string, env: Record<string, string>, timeoutMs = 5000): Promise<void> {
+export function toolboxMergeEnv(socketPath: string, env: Record<string, string>, agent?: Agent, timeoutMs = 5000): Promise<void> {
   return new Promise((resolve, reject) => {
     const body = Buffer.from(JSON.stringify({ env }));
     const req = request(
-      { socketPath, path: '/.shoal/env', method: 'POST', agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      { socketPath, path: '/.shoal/env', method: 'POST', agent: agent ?? false, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': body.length } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
