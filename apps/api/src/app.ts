@@ -358,6 +358,8 @@ export async function build(deps: AppDeps): Promise<ShoalApp> {
     await buildDriver!.stop();
     await webhookWorker.stop();
     await auditRetention.stop();
+    // Outcomes written after their answers (audit/actions.ts completeAfterAnswer) land before the pool closes.
+    await services.audit.settled();
     await events.close();
     stopHearingWrites();
     await proxyDeps.traffic.close();

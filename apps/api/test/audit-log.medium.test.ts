@@ -119,6 +119,24 @@ describe('recording', () => {
     assert.ok(!Number.isNaN(Date.parse(row.createdAt)));
   });
 
+  test("a create's outcome is written after its answer, and a read of the log here waits for it", async () => {
+    // Every outcome's write takes 700 ms: the create must answer before it lands, the log's read after it.
+    await sql.query(`CREATE FUNCTION audit_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.7); RETURN NEW; END $$`);
+    await sql.query('CREATE TRIGGER audit_test_slow BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_test_slow()');
+    try {
+      const res = await app.inject({ method: 'POST', url: '/api/sandbox', headers: client(tenant.auth), payload: { labels: { slow: 'outcome' } } });
+      assert.equal(res.statusCode, 200, res.body);
+      const id = (res.json() as { id: string }).id;
+      const pending = (await sql.query(`SELECT status_code, target_id FROM audit_log WHERE organization_id = $1 AND action = 'create' ORDER BY created_at DESC LIMIT 1`, [tenant.organizationId])).rows;
+      assert.deepEqual(pending, [{ status_code: null, target_id: null }], 'the answer waited for the outcome');
+      const row = await find('create', (r) => r.targetId === id);
+      assert.equal(row.statusCode, 200);
+    } finally {
+      await sql.query('DROP TRIGGER audit_test_slow ON audit_log');
+      await sql.query('DROP FUNCTION audit_test_slow()');
+    }
+  });
+
   test('passwords are masked, and no secret reaches the table in any column', async () => {
     const res = await app.inject({
       method: 'POST',

@@ -44,6 +44,12 @@ export interface AuditSpec {
    * instead of the request waiting for the row before the handler: its reads and the row's write share one round trip.
    */
   overlap?: boolean;
+  /**
+   * A success's outcome (status, the created id) is written after the answer instead of before it: the caller does not
+   * wait for that round trip. The row itself was written before the change, as for every route; this process's reads
+   * of the log wait for outcomes still being written (AuditService.completeAfterAnswer). Errors are written first.
+   */
+  completeAfterAnswer?: boolean;
 }
 
 export interface ResolvedAudit {

@@ -213,7 +213,12 @@ export function registerAuditHooks(app: FastifyInstance, deps: AuditHookDeps): v
         const result = status < 400 ? successResult(reply, payload) : undefined;
         const ctx = context(req, result);
         const found = result === undefined ? {} : { targetId: entry.plan.targetId(ctx), ...(entry.plan.organizationFromResult ? { organizationId: entry.plan.organizationId(ctx) } : {}) };
-        await deps.audit.complete(begun.id, status, status >= 400 ? errorMessage(payload) : null, found);
+        const declared = req.routeOptions.config?.audit;
+        if (status < 400 && declared && declared.completeAfterAnswer) {
+          deps.audit.completeAfterAnswer(begun.id, status, null, found, (err) => req.log.error({ err }, 'audit log entry could not be completed'));
+        } else {
+          await deps.audit.complete(begun.id, status, status >= 400 ? errorMessage(payload) : null, found);
+        }
       } else if (status >= 400 && status !== 401) {
         // Refused before the row was begun (authorization, body parsing): nothing ran, so the row can follow.
         const principal = req.principal ?? refusedPrincipal(req);

@@ -78,6 +78,9 @@ export function actorOf(p: Principal): { actorId: string; actorEmail: string } {
 }
 
 export class AuditService {
+  /** Outcomes being written after their answers (completeAfterAnswer): this process's reads of the log wait for them. */
+  private readonly completing = new Set<Promise<void>>();
+
   constructor(private readonly repo: AuditRepository) {}
 
   /** Writes the row before a state change; a failure becomes a 500 so the change does not run unaudited. */
@@ -92,6 +95,23 @@ export class AuditService {
 
   complete(id: string, statusCode: number, errorMessage: string | null, found: { targetId?: string | null; organizationId?: string | null } = {}): Promise<void> {
     return this.repo.complete(id, { statusCode, errorMessage: errorMessage?.slice(0, MAX_ERROR_MESSAGE) ?? null, ...found });
+  }
+
+  /**
+   * `complete` for a request that has answered already. A read of the log in this process waits for it (so a caller's
+   * next request here finds the outcome); another replica may list the row without its outcome for that moment, as
+   * it would any row written a moment before its read. `onError` hears a write that failed (the row keeps no outcome).
+   */
+  completeAfterAnswer(id: string, statusCode: number, errorMessage: string | null, found: { targetId?: string | null; organizationId?: string | null }, onError: (err: unknown) => void): void {
+    const done: Promise<void> = this.complete(id, statusCode, errorMessage, found)
+      .catch(onError)
+      .finally(() => this.completing.delete(done));
+    this.completing.add(done);
+  }
+
+  /** Resolves once every outcome begun before the call is written (or has failed). */
+  async settled(): Promise<void> {
+    if (this.completing.size > 0) await Promise.all([...this.completing]);
   }
 
   /** An invitation's organization, so an invitee's accept or decline shows in the inviting organization's log. */
@@ -146,6 +166,7 @@ export class AuditService {
     if (query.to !== undefined) filter.to = parseDate(query.to, 'to');
     if (filter.from && filter.to && filter.from > filter.to) throw Errors.badRequest('from must not be after to');
     for (const k of ['action', 'targetType', 'targetId', 'actorId'] as const) if (query[k]) filter[k] = query[k];
+    await this.settled();
     const { items, total } = await this.repo.list(filter, page, limit);
     return { items: items.map(toAuditLogDto), total, page, totalPages: Math.ceil(total / limit) };
   }
