@@ -10,7 +10,8 @@ import { ExecServer, type ServerCommand } from './exec-server.js';
 import { EXEC_OUTPUT_MAX_BYTES } from './limits.js';
 import { unwrapSdkCommand } from './sdk-wrapping.js';
 import { splitCommand } from './split-command.js';
-import { notFound, resolveExecutable, userSpawn } from './user-spawn.js';
+import { PathLookups } from './path-lookups.js';
+import { notFound, userSpawn } from './user-spawn.js';
 
 /**
  * Without the exec helper (dev mode) stdout and stderr are two pipes, merged in arrival order, and a background job
@@ -39,6 +40,8 @@ interface Launch {
 export class ExecuteService {
   /** Inside a sandbox: commands start from `shoal-exec --serve` once it runs (exec-server.ts). */
   private readonly server: ExecServer | undefined;
+  /** Where commands' programs were found on PATH (path-lookups.ts). */
+  private readonly lookups = new PathLookups();
 
   constructor(private readonly ctx: ToolboxContext) {
     this.server = ctx.execHelper ? new ExecServer(ctx.execHelper, join(ctx.runtimeDir, 'exec.sock'), ctx.log) : undefined;
@@ -46,6 +49,7 @@ export class ExecuteService {
 
   shutdown(): void {
     this.server?.stop();
+    this.lookups.close();
   }
 
   /** The runner merged variables into `ctx.env` (routes/control.routes.ts). */
@@ -92,11 +96,12 @@ export class ExecuteService {
     const server = this.server;
     const { file, args, cwd, env, stdin } = launch;
     if (!server?.ready) return undefined;
-    const resolved = await resolveExecutable(file, env.PATH, cwd);
+    const resolved = await this.lookups.resolve(file, env.PATH, cwd);
     if (resolved === undefined) return { spawnError: notFound(file) };
     const command: ServerCommand = { file: resolved, argv: [file, ...args], cwd, env, ...(stdin ? { stdin } : {}) };
     // notStarted: the command never ran (a spare that was over before it came, a relay lost): once more, anew.
     const outcome = (await this.onServer(server, command, launch)) ?? (await this.onServer(server, command, launch));
+    if (outcome && 'spawnError' in outcome) this.lookups.forget();
     // The SDK's next command most likely has this shape again: its process is started between commands, once this
     // answer is written (under strace, the connect and the server's fork came before the answer's write; without
     // strace no difference was measured either way).
