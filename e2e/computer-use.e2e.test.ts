@@ -163,6 +163,18 @@ describe('computer use on the desktop snapshot', () => {
       defaultViewport: { width: display.width + 100, height: display.height + 100 },
     });
     const tab = await browser.newPage();
+    // What went wrong in the page, for the failure message: noVNC is some 40 ES modules fetched through the preview
+    // proxy, and one that fails leaves a blank page with an empty status line (seen once in CI).
+    const trouble: string[] = [];
+    const pathOf = (url: string) => new URL(url).pathname.split('/').slice(-2).join('/');
+    tab.on('requestfailed', (r) => trouble.push(`failed ${pathOf(r.url())}: ${r.failure()?.errorText ?? '?'}`));
+    tab.on('response', (r) => {
+      if (r.status() >= 400) trouble.push(`${r.status()} ${pathOf(r.url())}`);
+    });
+    tab.on('pageerror', (err) => trouble.push(`page error: ${(err as Error).message}`));
+    tab.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warn') trouble.push(`console ${m.type()}: ${m.text()}`);
+    });
     const res = await tab.goto(page, { waitUntil: 'load', timeout: 60_000 });
     assert.equal(res?.status(), 200);
     // noVNC reconnects as a user's page would (once in CI the first WebSocket failed and reconnect=false left the page
@@ -177,7 +189,8 @@ describe('computer use on the desktop snapshot', () => {
       60_000,
     ).catch(async (err: Error) => {
       const status = await tab.$eval('#noVNC_status', (el) => el.textContent ?? '').catch(() => '(no status element)');
-      throw new Error(`${err.message}; noVNC's status: ${status}`);
+      const connected = await tab.$eval('html', (el) => el.className).catch(() => '?');
+      throw new Error(`${err.message}; noVNC's status: ${status}; html class: ${connected}; in the page: ${trouble.slice(0, 20).join(' | ') || 'nothing failed'}`);
     });
     console.log(`[computer-use] noVNC in Chromium showed the desktop after ${Date.now() - t0} ms (${(share * 100).toFixed(0)}% of the page has its colour)`);
   });
