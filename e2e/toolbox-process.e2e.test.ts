@@ -84,6 +84,31 @@ describe('executeCommand', () => {
     assert.deepEqual(res.json, { exitCode: 0, result: `a  b|it's|` });
   });
 
+  test('a program added, removed or made non-executable on PATH is what the next command finds', async () => {
+    // The raw route runs its program without a shell, so the toolbox's own PATH lookup (kept between commands while
+    // the PATH's directories are unchanged: process/path-lookups.ts) is what finds it.
+    const raw = async () => {
+      const res = await toolboxRaw(platform, py.id, 'POST', 'process/execute', { body: JSON.stringify({ command: 'shoal-path-probe' }), headers: { 'content-type': 'application/json' } });
+      assert.equal(res.status, 200, res.text);
+      return res.json as { exitCode: number; result: string };
+    };
+    const install = async (dir: string, word: string) =>
+      assert.equal((await py.process.executeCommand(`sudo sh -c 'printf "#!/bin/sh\\necho ${word}\\n" > ${dir}/shoal-path-probe && chmod 755 ${dir}/shoal-path-probe'`)).exitCode, 0);
+    assert.equal((await raw()).exitCode, -1);
+    await install('/usr/bin', 'late');
+    assert.deepEqual([await raw(), await raw()], [{ exitCode: 0, result: 'late\n' }, { exitCode: 0, result: 'late\n' }]);
+    await install('/usr/local/bin', 'early');
+    assert.deepEqual(await raw(), { exitCode: 0, result: 'early\n' });
+    assert.equal((await py.process.executeCommand('sudo rm /usr/local/bin/shoal-path-probe')).exitCode, 0);
+    assert.deepEqual(await raw(), { exitCode: 0, result: 'late\n' });
+    assert.equal((await py.process.executeCommand('sudo chmod 644 /usr/bin/shoal-path-probe')).exitCode, 0);
+    // Found but not executable: refused as a shell refuses it (126), not run from what was known before.
+    const denied = await raw();
+    assert.equal(denied.exitCode, 126, denied.result);
+    assert.doesNotMatch(denied.result, /late/);
+    await py.process.executeCommand('sudo rm -f /usr/bin/shoal-path-probe');
+  });
+
   test('a timeout kills the command and is reported as an error', async () => {
     await assert.rejects(py.process.executeCommand('sleep 30; echo never', undefined, undefined, 1), (err: Error) => {
       assert.ok(err instanceof DaytonaError);
