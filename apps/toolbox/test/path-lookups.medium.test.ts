@@ -2,7 +2,7 @@
 // are unchanged. Real directories on the root filesystem and real inotify watches.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PathLookups } from '../src/process/path-lookups.js';
 
@@ -65,17 +65,25 @@ describe('PATH lookups kept between commands', () => {
     await until(lookups, 'other', inLate);
   });
 
-  it('a PATH with a relative or missing directory is looked up every time', async () => {
-    const relative = `${late}:bin`;
-    const missing = `${join(root, 'missing')}:${late}`;
-    const kept = lookups.answersKept;
-    for (const path of [relative, missing]) assert.equal(await lookups.resolve('tool', path, root), join(late, 'tool'));
-    assert.equal(lookups.answersKept, kept, 'an answer was kept for a PATH that cannot be watched whole');
-    const before = lookups.watchedDirectories;
-    mkdirSync(join(root, 'missing'));
-    const found = program(join(root, 'missing'), 'tool');
-    // No watch covered the new directory: only a fresh lookup can have found this.
-    assert.equal(await lookups.resolve('tool', missing, root), found);
-    assert.ok(lookups.watchedDirectories >= before);
+  it('answers found after a relative or symlinked directory are not kept', async () => {
+    symlinkSync(early, join(root, 'link'));
+    for (const path of [`bin:${late}`, `${join(root, 'link')}:${late}`]) {
+      const kept = lookups.answersKept;
+      assert.equal(await lookups.resolve('tool', path, root), join(late, 'tool'));
+      assert.equal(lookups.answersKept, kept, `an answer was kept for ${path}`);
+    }
+  });
+
+  it('a PATH directory that does not exist yet is watched through its parent', async () => {
+    const missing = join(root, 'missing');
+    const path = `${missing}:${late}`;
+    assert.equal(await lookups.resolve('tool', path, root), join(late, 'tool'));
+    assert.ok(lookups.answersKept > 0, 'the answer was not kept');
+    mkdirSync(missing);
+    const found = program(missing, 'tool');
+    const deadline = Date.now() + 3000;
+    let got: string | undefined;
+    while (Date.now() < deadline && (got = await lookups.resolve('tool', path, root)) !== found) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got, found, 'the directory made later on the PATH was not looked in');
   });
 });
