@@ -136,6 +136,17 @@ describe('runner sandbox isolation (e2e)', { timeout: 15 * 60_000 }, () => {
     }
   });
 
+  it('network: the host side of a sandbox veth has no IPv6 address (a start is no address change on the host)', async () => {
+    // A host-side link-local address per start and delete is an address change every program on the host hears; a
+    // browser there aborts its requests in flight on it (net::ERR_NETWORK_CHANGED).
+    for (const id of ['iso-a', 'iso-b']) {
+      const veth = t.runner.network.vethName(t.runner.sandboxes.all().find((s) => s.meta.id === id)!.meta.index);
+      const shown = (await exec('ip', ['-6', 'addr', 'show', 'dev', veth])).stdout;
+      assert.doesNotMatch(shown, /inet6/, `${veth} of ${id}: ${shown}`);
+      assert.match((await exec('ip', ['-d', 'link', 'show', 'dev', veth])).stdout, /addrgenmode none/);
+    }
+  });
+
   it("isolation: /sys shows the sandbox's own interfaces only, read-only", async () => {
     // The host's /sys would list the host's NICs, the bridge and every other sandbox's veth with its traffic counters.
     const hostNet = (await exec('ls', ['/sys/class/net'])).stdout.split(/\s+/);

@@ -214,6 +214,10 @@ ${set('limited_ok', this.floor.limitedEgress)}
           `link add ${veth} type veth peer name eth0 address ${this.macFor(index)} netns ${ns}`,
           `link set ${veth} master ${this.bridge}`,
           `link set dev ${veth} type bridge_slave isolated on`,
+          // No IPv6 link-local address on the host side either: each one is an address change the whole host hears
+          // at every start and delete, and a browser on the host (Chromium) aborts its requests in flight on it
+          // (net::ERR_NETWORK_CHANGED, seen failing noVNC's page in CI). Bridge ports need no address of their own.
+          `link set ${veth} addrgenmode none`,
           `link set ${veth} up`,
         ].join('\n') + '\n',
     });
