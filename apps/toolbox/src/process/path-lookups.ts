@@ -17,10 +17,10 @@ const MAX_WATCHED = 32;
  * report changes made elsewhere) and watched (inotify). Any event in any watched directory (a program added, removed,
  * renamed, its mode changed, the directory itself moved or deleted) forgets every answer and every watch: the next
  * lookup watches the directories again as they are then. A PATH directory that does not exist (a `~/.local/bin` not
- * made yet) counts as watched when its parent is: its creation is an event there. The watches are placed before the lookup whose answer they
- * guard, and an answer that raced a change is not kept. A program found through a symbolic link whose target then
- * vanishes fails to start; `forget` is called then. Not seen: a symbolic link above a PATH directory (say
- * `/usr/local`) pointed elsewhere.
+ * made yet) counts as watched when its parent is: its creation is an event there. The watches are placed before the
+ * lookup whose answer they guard, and an answer that raced a change is not kept. A program found through a symbolic
+ * link whose target then vanishes fails to start; `forget` is called then. Not seen: a symbolic link above a PATH
+ * directory (say `/usr/local`) pointed elsewhere.
  */
 export class PathLookups {
   private readonly found = new Map<string, string>();
