@@ -36,13 +36,13 @@ try {
   // Each launch's steps as the runner timed them (the runner runs in this process).
   const steps: Record<'prepare' | 'runtime' | 'toolbox', number[]> = { prepare: [], runtime: [], toolbox: [] };
   const record = launchMetrics.recordLaunch.bind(launchMetrics);
-  launchMetrics.recordLaunch = (id, t0, tPrepared, tRunning, tReady) => {
+  launchMetrics.recordLaunch = (id, t0, tPrepared, tRunning, tBoot, tReady) => {
     if (!id.startsWith('bench-warm')) {
       steps.prepare.push(tPrepared - t0);
       steps.runtime.push(tRunning - tPrepared);
-      steps.toolbox.push(tReady - tRunning);
+      steps.toolbox.push(tReady - tBoot);
     }
-    record(id, t0, tPrepared, tRunning, tReady);
+    record(id, t0, tPrepared, tRunning, tBoot, tReady);
   };
   const create: number[] = [];
   const ready: number[] = [];

@@ -16,6 +16,12 @@
  * caller. Such a job keeps writing into the pipe, so a forked copy of shoal-exec stays to drain it to nowhere until
  * the last writer closes it (without a reader the job would die of SIGPIPE on its next line).
  *
+ * shoal-exec --on-connect=FD FILE ARGV0 [ARG...] (a sandbox's first process, under tini): waits until the listening
+ * socket FD has a connection waiting, then runs FILE with every descriptor kept (FD among them, the connection still
+ * in its backlog). The runner binds the toolbox's socket and starts the container with this in front of the daemon, so
+ * that a burst of creates is answered without paying each daemon's Node.js start first: the daemon starts when its
+ * first request arrives, or when the runner connects because no other start is waiting.
+ *
  * shoal-exec --serve PATH (the toolbox's executeCommand, from its second call on): listens on the unix socket PATH,
  * prints "ready" and forks one relay per connection until its stdin (a pipe from the toolbox) reaches end-of-file.
  * Why: Node forks before it execs, and a fork copies the page tables of the whole daemon (tens of MB) and makes every
@@ -475,7 +481,48 @@ static int serve(const char *path) {
     }
 }
 
+/* --on-connect: the descriptor must be a listening socket; a pending connection makes it readable. */
+static int exec_on_connect(const char *fd_arg, char **argv) {
+    char *end;
+    long fd = strtol(fd_arg, &end, 10);
+    if (*fd_arg == '\0' || *end != '\0' || fd < 0 || fd > INT_MAX) {
+        fprintf(stderr, "shoal-exec: bad --on-connect=%s\n", fd_arg);
+        return 2;
+    }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+        fprintf(stderr, "shoal-exec: descriptor %ld is not a listening socket\n", fd);
+        return 2;
+    }
+    struct pollfd p = { .fd = (int)fd, .events = POLLIN };
+    for (;;) {
+        int n = poll(&p, 1, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            perror("shoal-exec: poll");
+            return 1;
+        }
+        if (p.revents & (POLLERR | POLLNVAL)) {
+            fprintf(stderr, "shoal-exec: listening socket %ld failed\n", fd);
+            return 1;
+        }
+        if (p.revents & POLLIN) break;
+    }
+    execv(argv[0], argv + 1);
+    int err = errno;
+    fprintf(stderr, "%s: %s\n", argv[0], strerror(err));
+    return err == ENOENT || err == ENOTDIR ? 127 : 126;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strncmp(argv[1], "--on-connect=", 13) == 0) {
+        if (argc < 4) {
+            fprintf(stderr, "usage: shoal-exec --on-connect=FD FILE ARGV0 [ARG...]\n");
+            return 2;
+        }
+        return exec_on_connect(argv[1] + 13, argv + 2);
+    }
     int from = 3;
     int first = 1;
     if (argc > 1 && strncmp(argv[1], "--close-from=", 13) == 0) {
@@ -498,7 +545,7 @@ int main(int argc, char **argv) {
         first += 1;
     }
     if (first + 1 >= argc) {
-        fprintf(stderr, "usage: shoal-exec [--close-from=N] [--capture] FILE ARGV0 [ARG...] | shoal-exec --serve PATH\n");
+        fprintf(stderr, "usage: shoal-exec [--close-from=N] [--capture] FILE ARGV0 [ARG...] | shoal-exec --serve PATH | shoal-exec --on-connect=FD FILE ARGV0 [ARG...]\n");
         return 2;
     }
     if (syscall(SYS_close_range, (unsigned int)from, ~0U, 0) != 0) close_listed(from);

@@ -25,6 +25,8 @@ describe('runner sandbox lifecycle (e2e)', { timeout: 15 * 60_000 }, () => {
       SHOAL_RUNNER_BRIDGE: 'shlcyc',
       SHOAL_RUNNER_SUBNET: '10.231.0.0/16',
       SHOAL_DEFAULT_IMAGE: image,
+      // Whatever the host's CPU count: the test of a burst's deferred daemon boots counts on a queue of starts.
+      SHOAL_RUNNER_MAX_CONCURRENT_STARTS: '2',
     };
     t = await startRunner(env);
     // First use builds the default image (or reuses the cached root filesystem) and pushes it to the registry.
@@ -388,6 +390,40 @@ PYEOF`);
     }
     await Promise.all(ids.map((id) => api(t, 'DELETE', `/sandboxes/${id}`)));
     for (const id of ids) assert.equal((await api(t, 'GET', `/sandboxes/${id}`)).status, 404);
+  });
+
+  it("in a burst, a create answers before its daemon boots; the daemon boots on its first request, or once no start waits", async () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `burst-${i + 1}`);
+    const results = await Promise.all(ids.map((id) => api(t, 'POST', '/sandboxes', sandboxBody(id, image))));
+    for (const r of results) assert.equal(r.status, 201, JSON.stringify(r.body));
+    const programs = async (id: string) => {
+      const procs = await readFile(`/sys/fs/cgroup/pids/shoal_${t.cfg.bridge}/${id}/cgroup.procs`, 'utf8');
+      const names = await Promise.all(procs.split('\n').filter(Boolean).map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => '')));
+      return names.filter(Boolean);
+    };
+    // Two starts at a time, eight asked at once: the daemons of the creates answered last cannot all be up yet. The
+    // container of each runs (tini, and shoal-exec waiting for a connection to its daemon's socket), not its Node.js.
+    const sleeping: string[] = [];
+    for (const id of ids) {
+      assert.equal(((await api(t, 'GET', `/sandboxes/${id}`)).body as { state: string }).state, 'started');
+      const names = await programs(id);
+      assert.ok(names.includes('tini'), `${id}: ${names.join(',')}`);
+      if (!names.includes('node')) sleeping.push(id);
+    }
+    assert.ok(sleeping.length > 0, 'every daemon of the burst had booted by the time the last create answered');
+    // A request to a sandbox whose daemon has not booted boots it and is answered.
+    const first = sleeping.at(-1)!;
+    const out = await toolboxExec(t, first, 'echo woken');
+    assert.equal(out.exitCode, 0);
+    assert.equal(out.result.trim(), 'woken');
+    // The others boot without any request once the burst's starts are done.
+    await waitFor(
+      async () => ((await Promise.all(ids.map(async (id) => (await programs(id)).includes('node')))).every(Boolean) ? true : undefined),
+      60_000,
+      "every daemon of the burst to boot",
+    );
+    for (const id of ids) assert.equal((await api(t, 'GET', `/sandboxes/${id}/toolbox/version`)).status, 200);
+    await Promise.all(ids.map((id) => api(t, 'DELETE', `/sandboxes/${id}`)));
   });
 
   it('a container the runtime lost track of is still ended by destroy: no process, cgroup or loop device stays', async () => {

@@ -77,3 +77,20 @@ test('idle callers get a slot only once no one holds or waits for one', async ()
   assert.deepEqual(order, ['fill', 'spare']);
   assert.deepEqual(s.load, { active: 0, waiting: 0 });
 });
+
+test('a high-priority caller gets the next free slot before normal and low ones that waited longer', async () => {
+  const s = new Semaphore(1);
+  const order: string[] = [];
+  let open!: () => void;
+  const holder = s.run(() => new Promise<void>((r) => (open = r)));
+  const jobs = [
+    s.run(async () => void order.push('normal'), 'normal'),
+    s.run(async () => void order.push('low'), 'low'),
+    s.run(async () => void order.push('high'), 'high'),
+  ];
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(s.load, { active: 1, waiting: 3 });
+  open();
+  await Promise.all([holder, ...jobs]);
+  assert.deepEqual(order, ['high', 'normal', 'low']);
+});

@@ -15,6 +15,9 @@ export async function proxyRoutes(app: FastifyInstance, d: RouteDeps): Promise<v
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const parsed = parseProxyUrl(req.url);
     if (!parsed) throw Errors.badRequest('Invalid sandbox proxy path');
+    // A daemon not booted yet (a burst's create) boots ahead of waiting starts; its own failure is the sandbox's state.
+    const booting = d.sandboxes.bootFor(parsed.id);
+    if (booting) await booting;
     const t = d.sandboxes.target(parsed.id);
     reply.hijack();
     reply.raw.once('close', d.sandboxes.traffic.begin());

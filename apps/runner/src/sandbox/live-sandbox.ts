@@ -10,6 +10,11 @@ export interface LiveSandbox {
   pid?: number;
   /** Identifies the latest container launch, so a late outcome of an earlier one is recognised as stale. */
   launch?: object;
+  /**
+   * While its daemon has not booted (a burst's create, queued behind other starts): boots it ahead of every waiting
+   * start and resolves once it answered or failed. The proxy awaits it before a request goes in.
+   */
+  wake?: () => Promise<void>;
   /** Keep-alive connections to its toolbox socket, for the proxy. */
   agent?: Agent;
 }

@@ -21,7 +21,7 @@ import type { VolumeDriver } from '../volumes/driver.js';
 import { removeVolume } from '../volumes/remove-volume.js';
 import { LayerArchiveError, type PackResult, type SandboxLayers } from './sandbox-archive.js';
 import { QuietGate } from '../util/quiet-gate.js';
-import { Semaphore } from '../util/semaphore.js';
+import { Semaphore, type SemaphorePriority } from '../util/semaphore.js';
 import { toolboxMergeEnv, toolboxVersion, toolboxWarmUp } from './toolbox-client.js';
 
 export interface SandboxServiceDeps {
@@ -229,6 +229,14 @@ export class SandboxService {
 
   socketPath(id: string): string {
     return this.launcher.socketPath(id);
+  }
+
+  /**
+   * For a request to a sandbox whose daemon has not booted yet: boots it ahead of the waiting starts, and resolves
+   * once it answered or failed (the request then finds the sandbox as that left it). Undefined otherwise.
+   */
+  bootFor(id: string): Promise<void> | undefined {
+    return this.live.get(id)?.wake?.();
   }
 
   /** Where the proxy sends traffic for a started sandbox. */
@@ -549,6 +557,8 @@ export class SandboxService {
 
   private setState(l: LiveSandbox, state: RunnerSandboxState): void {
     l.state = state;
+    // A boot is only ever asked of the container that is running now (startContainer sets it after setting this).
+    if (state !== 'started') l.wake = undefined;
     if (state !== 'error') l.errorReason = undefined;
     void this.d.reporter.reportState(l.meta.id, state);
   }
@@ -634,25 +644,48 @@ export class SandboxService {
   private async startContainer(l: LiveSandbox, priority: 'normal' | 'low' = 'normal', awaitToolbox = false): Promise<void> {
     const launch = {};
     l.launch = launch;
-    let running!: (r: { ready: Promise<void> }) => void;
-    const runs = new Promise<{ ready: Promise<void> }>((resolve) => (running = resolve));
-    // Queued behind other starts, not beside them: the toolbox's start timeout counts from the launch, not the queue.
-    // The slot is held until the toolbox answers, so a burst still boots two daemons at a time, not all at once.
-    const slot = this.starts.run(async () => {
-      const { ready } = await this.launcher.launch(l.meta, {
+    // Queued behind other starts, not beside them: the toolbox's start timeout counts from its boot, not the queue.
+    const launched = await this.starts.run(async () => {
+      const started = await this.launcher.launch(l.meta, {
         syncPolicies: () => this.syncPolicies(),
         checkpoint: () => this.giveUpIfStopping(),
         onPid: (pid) => (l.pid = pid),
       });
-      running({ ready });
-      await (awaitToolbox ? ready : ready.catch(() => undefined));
-      // The user's first request is on its way, if not already waiting in the daemon's backlog.
-      this.traffic.touch();
+      if (awaitToolbox) {
+        await started.boot();
+        this.traffic.touch();
+      }
+      return started;
     }, priority);
-    if (awaitToolbox) await slot;
-    else {
-      // The container runs, or the launch failed before it did (the slot rejects then, and never after).
-      const { ready } = await Promise.race([runs, slot.then(() => runs)]);
+    if (!awaitToolbox) {
+      // The daemon boots once no start waits, or ahead of the waiting starts when a request for the sandbox comes
+      // first (wake): in a burst each create is answered after its own container's start, and the daemons' Node.js
+      // boots (most of a start's CPU) follow, the ones a request waits for first. A boot holds a slot until the daemon
+      // answers, so that the boots never all run at once (sharing the CPUs, every one would finish late).
+      const boot = (priority: SemaphorePriority) =>
+        this.starts.run(async () => {
+          try {
+            await launched.boot();
+          } finally {
+            // The user's first request is on its way, if not already waiting in the daemon's backlog.
+            this.traffic.touch();
+          }
+        }, priority);
+      const ready = boot('low');
+      let urgent: Promise<void> | undefined;
+      const wake = () =>
+        (urgent ??= boot('high')
+          .catch(() => undefined)
+          .finally(() => {
+            if (l.wake === wake) l.wake = undefined;
+          }));
+      l.wake = wake;
+      void ready.then(
+        () => {
+          if (l.wake === wake) l.wake = undefined;
+        },
+        () => undefined,
+      );
       this.watchToolbox(l, launch, ready);
     }
     l.agent?.destroy();

@@ -8,7 +8,13 @@ import { exec } from '../util/exec.js';
  * stack, a task and a malloc arena. With the toolbox's own libuv pool of two, 11 threads become 6, and the bench's
  * density row went from 10.7-10.8 to 10.3 MiB per sandbox. A Node option, not a V8 flag, so the code cache holds.
  */
-const NODE_IN_SANDBOX = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/node/bin/node', '--v8-pool-size=1'];
+const NODE = ['/.shoal/node/bin/node', '--v8-pool-size=1'];
+/**
+ * tini, then shoal-exec holding the inherited listening socket (fd 3) until a connection waits in it, then Node: the
+ * daemon's start (its largest CPU cost) happens when its first request arrives or the runner asks for it, not as part
+ * of the container's start (shoal-exec.c, README "The cold path").
+ */
+const NODE_IN_SANDBOX = ['/.shoal/bin/tini', '-s', '-g', '--', '/.shoal/bin/shoal-exec', '--on-connect=3', NODE[0]!, ...NODE];
 
 /** The daemon started from its bundle, through V8's code cache (toolbox.cjs, src/code-cache-loader.ts). */
 export const TOOLBOX_BUNDLE_ARGS: readonly string[] = [...NODE_IN_SANDBOX, '/.shoal/toolbox/toolbox.cjs'];
