@@ -500,6 +500,10 @@ export class SandboxService {
   private async driveAndWait(id: string, driving = false, insertedWithoutFlush = false): Promise<SandboxDto> {
     if (!driving) this.reconciler.driveSoon(id);
     const deadline = Date.now() + this.config.createWaitMs;
+    // Every change is heard (locally, and by NOTIFY from other processes); the re-read on a timeout only bounds what a
+    // lost notification costs. It backs off, because in a burst every waiting create would otherwise read its row four
+    // times a second while it waits for its turn in the runner's start queue.
+    let pollMs = 250;
     for (;;) {
       const sb = await this.sandboxes.findById(id);
       if (!sb) throw Errors.sandboxNotFound(id);
@@ -509,7 +513,8 @@ export class SandboxService {
         if (insertedWithoutFlush) await this.sandboxes.flushEarlierCommits();
         return toSandboxDto(sb);
       }
-      await this.events.waitForChange(id, Math.min(250, Math.max(1, deadline - Date.now())));
+      await this.events.waitForChange(id, Math.min(pollMs, Math.max(1, deadline - Date.now())));
+      pollMs = Math.min(pollMs * 2, 1000);
     }
   }
 
