@@ -17,6 +17,7 @@ const sandboxes = {
     if (id !== 'known') throw Errors.sandboxNotFound(id);
     throw Errors.notRunning(id);
   },
+  bootFor: () => undefined,
   all: () => [],
 } as unknown as SandboxService;
 const images = { get: () => undefined, count: () => 0, logPath: () => '/nonexistent/log', openLog: () => undefined } as unknown as ImageStore;

@@ -111,7 +111,7 @@ export class ContainerLauncher {
    * call, passes). Callers need not hold a user's create for the daemon's own start (about 50 ms of Node.js boot,
    * most of a start's CPU; README "The cold path").
    */
-  async launch(meta: SandboxMeta, hooks: LaunchHooks): Promise<{ boot: () => Promise<void> }> {
+  async launch(meta: SandboxMeta, hooks: LaunchHooks): Promise<{ boot: (wanted?: () => boolean) => Promise<void> }> {
     const t0 = performance.now();
     const image = this.d.images.get(meta.snapshot);
     if (!image) throw new Error(`image ${meta.snapshot} is not present`);
@@ -228,10 +228,15 @@ export class ContainerLauncher {
     hooks.checkpoint();
     const tRunning = performance.now();
     let ready: Promise<void> | undefined;
-    const boot = (): Promise<void> => {
+    const boot = (wanted: () => boolean = () => true): Promise<void> => {
       if (ready) return ready;
       const tBoot = performance.now();
-      ready = this.waitForToolbox(meta.id, sock, hooks).then(() => {
+      // A sandbox stopped or deleted meanwhile has no daemon to wait for: the wait ends at its next look.
+      const checkpoint = () => {
+        hooks.checkpoint();
+        if (!wanted()) throw new RunnerError(409, `sandbox ${meta.id} is no longer running`);
+      };
+      ready = this.waitForToolbox(meta.id, sock, { ...hooks, checkpoint }).then(() => {
         const tReady = performance.now();
         launchMetrics.recordLaunch(meta.id, t0, tPrepared, tRunning, tBoot, tReady);
         this.d.log.info(

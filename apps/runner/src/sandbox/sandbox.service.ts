@@ -665,7 +665,7 @@ export class SandboxService {
       const boot = (priority: SemaphorePriority) =>
         this.starts.run(async () => {
           try {
-            await launched.boot();
+            await launched.boot(() => l.launch === launch && l.state === 'started');
           } finally {
             // The user's first request is on its way, if not already waiting in the daemon's backlog.
             this.traffic.touch();
